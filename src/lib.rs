@@ -1,0 +1,10 @@
+//! ahead-sync: a sync engine between an ERP (CSV and X12 files) and the AHEAD Systems API.
+//!
+//! Layout (see ARCHITECTURE.md for the invariants):
+//! - `cli`, `settings`, `error`, `logging`: the edge: arguments, configuration, exit codes, logs.
+//! - `api`: the AHEAD client: OAuth, the retry/refresh loop, the `q` builder and the paged reader.
+//! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
+//! - `commands`: one file per subcommand, gluing settings, store and client together.
+//! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
+
+pub mod sandbox;

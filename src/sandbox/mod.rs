@@ -1,0 +1,1 @@
+//! The embedded AHEAD sandbox (in progress).
