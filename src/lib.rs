@@ -6,5 +6,14 @@
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
+//! - `secret`: a string type that never prints its value.
 
+pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod logging;
 pub mod sandbox;
+pub mod secret;
+pub mod settings;
+pub mod store;

@@ -1,0 +1,259 @@
+//! The command line as typed (clap). `main` turns it into validated settings and a command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ahead-sync",
+    version,
+    about = "Sync an ERP's files with the AHEAD Systems API: pull inventory, invoices and shipments into a local SQLite mirror; push purchase and fulfillment orders exactly once.",
+    long_about = None,
+    after_help = "With no configuration, ahead-sync runs against an embedded AHEAD sandbox and a local ahead-sync.db.\n\
+Exit codes: 0 done; 1 failed (a re-run continues safely); 2 usage or configuration error; \
+3 done, but some input rows were rejected; 4 another run of the same job holds the lock; \
+5 credentials rejected (a person must act)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (default: ./ahead-sync.toml if present, else built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr: human text, or one JSON object per line for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log detail (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less log detail (-q warnings only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+    /// Never draw progress bars (they are drawn only on a terminal, never with JSON logs).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Obtain, show or forget the OAuth tokens stored in the store.
+    Auth {
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+    /// Page through a resource, diff it against the store, record changes, advance the watermark.
+    Pull {
+        #[arg(value_enum)]
+        stream: Stream,
+        /// Read everything, not just what changed since the watermark (the only way removals are seen).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Map and validate order files (default: the inbox) and create or update orders exactly once.
+    Push {
+        #[arg(value_enum)]
+        kind: OrderKind,
+        /// Files to push (default: every file waiting in the configured inbox).
+        files: Vec<PathBuf>,
+        /// Mapping file (default: the one configured for this kind).
+        #[arg(long, value_name = "M")]
+        mapping: Option<PathBuf>,
+        /// Map and validate only; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The main job: every push and pull in a sensible order.
+    Sync,
+    /// Re-pull a window of history without moving the watermark.
+    Backfill {
+        #[arg(value_enum)]
+        stream: Stream,
+        /// First day of the window (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: String,
+        /// Day after the window (YYYY-MM-DD; default: now).
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+    },
+    /// Run the schedules until SIGINT/SIGTERM, then finish the job in hand and exit.
+    Daemon,
+    /// List the schedules with their next run times.
+    Schedules,
+    /// Receive order events from AHEAD, or manage subscriptions.
+    Webhooks {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
+    /// Write the local mirror, the change log or the finance reconciliation.
+    Export {
+        #[arg(value_enum)]
+        what: ExportWhat,
+        /// Output file (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+    },
+    /// Last run of each job, watermarks, pending and rejected rows, token state.
+    Status {
+        /// Machine-readable output for monitoring scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the embedded AHEAD sandbox on its own, for trying things and for other tools.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthAction {
+    /// Obtain tokens through an authorization grant (read from the 302's Location) and store them.
+    Login,
+    /// Show who we are authenticated as and when the access token expires.
+    Status,
+    /// Forget the stored tokens.
+    Logout,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookAction {
+    /// Receive deliveries at POST /webhooks/ahead (and GET /healthz).
+    Serve {
+        /// Address to listen on (default: webhooks.bind).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Subscribe URL to order events.
+    Register {
+        url: String,
+        /// Events to subscribe to (default: all).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+    },
+    /// List subscriptions.
+    List,
+    /// Delete a subscription.
+    Delete { id: u64 },
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub bind: String,
+    /// Seed of the generated world (same seed, same data).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Generated items beyond the fixed catalog (inventory rows = items x warehouses).
+    #[arg(long, default_value_t = 200)]
+    pub items: usize,
+    /// Client id the sandbox accepts.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Client secret the sandbox accepts.
+    #[arg(long, value_name = "S")]
+    pub client_secret: Option<String>,
+    /// Registered redirect URI.
+    #[arg(long, value_name = "URI")]
+    pub redirect_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Stream {
+    Inventory,
+    Invoices,
+    Shipments,
+    PurchaseOrders,
+    FulfillmentOrders,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderKind {
+    PurchaseOrders,
+    FulfillmentOrders,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportWhat {
+    Inventory,
+    Invoices,
+    Shipments,
+    Orders,
+    Changes,
+    Reconciliation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+impl Command {
+    /// The command as a person would type it, for messages.
+    pub fn name(&self) -> String {
+        match self {
+            Command::Auth { .. } => "auth".into(),
+            Command::Pull { .. } => "pull".into(),
+            Command::Push { .. } => "push".into(),
+            Command::Sync => "sync".into(),
+            Command::Backfill { .. } => "backfill".into(),
+            Command::Daemon => "daemon".into(),
+            Command::Schedules => "schedules".into(),
+            Command::Webhooks { action } => match action {
+                WebhookAction::Serve { .. } => "webhooks serve".into(),
+                WebhookAction::Register { .. } => "webhooks register".into(),
+                WebhookAction::List => "webhooks list".into(),
+                WebhookAction::Delete { .. } => "webhooks delete".into(),
+            },
+            Command::Export { .. } => "export".into(),
+            Command::Status { .. } => "status".into(),
+            Command::Sandbox(_) => "sandbox".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_anywhere() {
+        let cli = Cli::try_parse_from([
+            "ahead-sync",
+            "auth",
+            "status",
+            "--log-format",
+            "json",
+            "-vv",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.log_format, LogFormat::Json);
+        assert_eq!(cli.global.verbose, 2);
+        assert!(matches!(
+            cli.command,
+            Command::Auth {
+                action: AuthAction::Status
+            }
+        ));
+    }
+}

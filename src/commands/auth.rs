@@ -1,0 +1,100 @@
+//! `auth login | status | logout`.
+
+use chrono::{DateTime, Utc};
+
+use super::context::Context;
+use crate::api::now_unix;
+use crate::cli::AuthAction;
+use crate::error::Exit;
+use crate::settings::Settings;
+use crate::store::Store;
+
+pub async fn run(settings: &Settings, action: AuthAction) -> anyhow::Result<Exit> {
+    match action {
+        AuthAction::Login => login(settings).await,
+        AuthAction::Status => status(settings).await,
+        AuthAction::Logout => logout(settings),
+    }
+}
+
+async fn login(settings: &Settings) -> anyhow::Result<Exit> {
+    let ctx = Context::open(settings).await?;
+    let result = async {
+        let token = ctx.client.login().await?;
+        let organization = ctx.client.authenticate().await?;
+        println!(
+            "Logged in to {} as {organization} (client id {}). Access token valid until {}; it is refreshed automatically. Tokens are stored in {}.",
+            Context::describe_api(settings),
+            settings.api.client_id,
+            when(token.expires_at),
+            settings.store_path.display()
+        );
+        anyhow::Ok(Exit::Ok)
+    }
+    .await;
+    ctx.close().await?;
+    result
+}
+
+async fn status(settings: &Settings) -> anyhow::Result<Exit> {
+    if Store::open(&settings.store_path)?
+        .token(&settings.api.token_key())?
+        .is_none()
+    {
+        println!(
+            "Not logged in to {} with client id {}: no tokens in {}. Run `ahead-sync auth login`.",
+            Context::describe_api(settings),
+            settings.api.client_id,
+            settings.store_path.display()
+        );
+        return Ok(Exit::Failed);
+    }
+    let ctx = Context::open(settings).await?;
+    let result = async {
+        // Authenticating may refresh the token; show the state after it.
+        let organization = ctx.client.authenticate().await?;
+        let token = ctx
+            .store
+            .token(&settings.api.token_key())?
+            .ok_or_else(|| anyhow::anyhow!("the stored token vanished during the check"))?;
+        let left = token.expires_at - now_unix();
+        println!(
+            "Authenticated to {} as {organization}.",
+            Context::describe_api(settings)
+        );
+        println!("  client id:      {}", settings.api.client_id);
+        println!(
+            "  access token:   valid until {} ({} min left; refreshed automatically)",
+            when(token.expires_at),
+            left.max(0) / 60
+        );
+        println!("  obtained:       {}", when(token.obtained_at));
+        println!("  store:          {}", settings.store_path.display());
+        anyhow::Ok(Exit::Ok)
+    }
+    .await;
+    ctx.close().await?;
+    result
+}
+
+fn logout(settings: &Settings) -> anyhow::Result<Exit> {
+    let store = Store::open(&settings.store_path)?;
+    if store.delete_token(&settings.api.token_key())? {
+        println!(
+            "Forgot the stored tokens for {}.",
+            Context::describe_api(settings)
+        );
+    } else {
+        println!(
+            "No stored tokens for {}; nothing to forget.",
+            Context::describe_api(settings)
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn when(unix: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| unix.to_string())
+}

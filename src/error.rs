@@ -1,0 +1,71 @@
+//! Error kinds that decide the process exit code (product.md, "Exit codes").
+//!
+//! Library code returns typed errors; the edge (`main`) turns the first recognised kind found in
+//! an `anyhow` chain into an exit code. Anything unrecognised is a plain failure (exit 1).
+
+use thiserror::Error;
+
+/// Exit codes, as documented in README.md and product.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: done.
+    Ok = 0,
+    /// 1: failed; nothing half-applied is left, a re-run continues safely.
+    Failed = 1,
+    /// 2: usage or configuration error (also: a command that is not built yet).
+    Usage = 2,
+    /// 3: done, but some input rows were rejected.
+    Rejected = 3,
+    /// 4: skipped because another run of the same job holds the lock.
+    Locked = 4,
+    /// 5: credentials rejected; a person must act.
+    Credentials = 5,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit as u8)
+    }
+}
+
+/// A problem with the configuration file, the environment or the command line.
+#[derive(Debug, Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ConfigError {
+            message: message.into(),
+        }
+    }
+}
+
+/// A command that exists in the product surface but is not built yet.
+#[derive(Debug, Error)]
+#[error("`{command}` is not built yet in this version of ahead-sync")]
+pub struct NotBuilt {
+    pub command: String,
+}
+
+/// The exit code for an error chain: the first kind we recognise wins.
+pub fn exit_for(error: &anyhow::Error) -> Exit {
+    for cause in error.chain() {
+        if cause.is::<ConfigError>() || cause.is::<NotBuilt>() {
+            return Exit::Usage;
+        }
+        if let Some(api) = cause.downcast_ref::<crate::api::ApiError>() {
+            if api.is_credentials() {
+                return Exit::Credentials;
+            }
+        }
+        if let Some(store) = cause.downcast_ref::<crate::store::StoreError>() {
+            if matches!(store, crate::store::StoreError::TooNew { .. }) {
+                return Exit::Usage;
+            }
+        }
+    }
+    Exit::Failed
+}

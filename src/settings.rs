@@ -1,0 +1,548 @@
+//! Configuration in two stages: [`RawConfig`] is what the TOML file and the `AHEAD_SYNC__…`
+//! environment say (defaults < file < environment, unknown keys rejected); [`Settings`] is what
+//! was validated and derived from it (resolved paths, parsed URL, secrets wrapped). Nothing below
+//! `main` reads the environment: the environment map is passed in, which also lets tests supply
+//! their own.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::ConfigError;
+use crate::secret::Secret;
+
+/// The environment prefix: `AHEAD_SYNC__API__CLIENT_SECRET` sets `api.client_secret`.
+pub const ENV_PREFIX: &str = "AHEAD_SYNC";
+/// The configuration file read when `--config` is not given (missing = built-in defaults).
+pub const DEFAULT_CONFIG_FILE: &str = "ahead-sync.toml";
+
+/// Credentials the embedded sandbox accepts when the configuration names none.
+pub const SANDBOX_CLIENT_ID: &str = "sandbox-client";
+pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-secret";
+pub const SANDBOX_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub api: RawApi,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub push: RawPush,
+    #[serde(default)]
+    pub webhooks: RawWebhooks,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    #[serde(default)]
+    pub sandbox: RawSandbox,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub base_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub page_size: Option<i64>,
+    pub concurrency: Option<i64>,
+    pub timeout_secs: Option<i64>,
+    pub max_attempts: Option<i64>,
+    /// Refresh the access token when it has less than this many seconds left.
+    pub refresh_margin_secs: Option<i64>,
+    /// First backoff delay after a 5xx or network error; doubles per attempt, with jitter.
+    pub retry_base_ms: Option<i64>,
+    /// Longest backoff delay between two attempts.
+    pub retry_max_ms: Option<i64>,
+    /// A `Retry-After` longer than this is not waited for: the request fails instead.
+    pub max_retry_after_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPush {
+    pub purchase_orders: Option<RawPushJob>,
+    pub fulfillment_orders: Option<RawPushJob>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawPushJob {
+    pub mapping: Option<String>,
+    pub inbox: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhooks {
+    pub bind: Option<String>,
+    pub secret: Option<String>,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSandbox {
+    /// Seed of the embedded sandbox's world.
+    pub seed: Option<i64>,
+    /// Generated items beyond the fixed catalog.
+    pub items: Option<i64>,
+}
+
+/// Where the API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseUrl {
+    /// Start the embedded AHEAD sandbox in-process and talk to it.
+    Sandbox,
+    /// A real AHEAD host, e.g. `https://api.mbx.com`.
+    Remote(Url),
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub base_url: BaseUrl,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub redirect_uri: Option<String>,
+    pub page_size: u32,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub refresh_margin: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub max_retry_after: Duration,
+}
+
+impl ApiSettings {
+    /// The name tokens are stored under: the configured base URL (`sandbox` for the embedded one,
+    /// whose port changes from run to run) and the client id.
+    pub fn token_key(&self) -> String {
+        let base = match &self.base_url {
+            BaseUrl::Sandbox => "sandbox".to_string(),
+            BaseUrl::Remote(url) => url.as_str().trim_end_matches('/').to_string(),
+        };
+        format!("{base}|{}", self.client_id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PushJobSettings {
+    pub mapping: Option<PathBuf>,
+    pub inbox: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub bind: String,
+    pub secret: Option<Secret>,
+    pub path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    pub seed: u64,
+    pub items: usize,
+    /// The in-process sandbox's own state file, beside the store and never inside it.
+    pub state_path: PathBuf,
+}
+
+/// Validated settings: everything the commands need, nothing they must re-check.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The configuration file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    pub api: ApiSettings,
+    pub store_path: PathBuf,
+    pub purchase_orders: PushJobSettings,
+    pub fulfillment_orders: PushJobSettings,
+    pub webhooks: WebhookSettings,
+    pub schedule_dir: PathBuf,
+    pub sandbox: SandboxSettings,
+}
+
+impl Settings {
+    /// Load settings: built-in defaults, then the TOML file, then `AHEAD_SYNC__…` variables.
+    ///
+    /// `config` is the `--config` flag: a named file must exist; without it,
+    /// `./ahead-sync.toml` is read when present. `env` is the process environment (or a test's).
+    pub fn load(
+        config: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        let file = match config {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::new(format!(
+                        "configuration file {} does not exist (given by --config)",
+                        path.display()
+                    )));
+                }
+                Some(path.to_path_buf())
+            }
+            None => {
+                let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+                default.is_file().then_some(default)
+            }
+        };
+        let mut builder = config::Config::builder();
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(format!(
+                    "cannot read configuration file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
+        let env: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let origin = match &file {
+            Some(path) => format!("{} or the {ENV_PREFIX}__* environment", path.display()),
+            None => format!("the {ENV_PREFIX}__* environment"),
+        };
+        let raw: RawConfig = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::new(format!("invalid configuration ({origin}): {e}")))?;
+        let base_dir = file
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Settings::from_raw(raw, file, &base_dir)
+    }
+
+    /// Validate and derive. Relative paths are resolved against the configuration file's folder
+    /// (or the working directory when there is no file).
+    pub fn from_raw(
+        raw: RawConfig,
+        config_file: Option<PathBuf>,
+        base_dir: &Path,
+    ) -> Result<Settings, ConfigError> {
+        let resolve = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() || base_dir.as_os_str().is_empty() {
+                p
+            } else {
+                base_dir.join(p)
+            }
+        };
+        let api = raw.api;
+        let base_url = match api.base_url.as_deref().map(str::trim) {
+            None | Some("sandbox") => BaseUrl::Sandbox,
+            Some(text) => {
+                let url = Url::parse(text).map_err(|e| {
+                    ConfigError::new(format!(
+                        "api.base_url: {text:?} is not \"sandbox\" or a URL ({e})"
+                    ))
+                })?;
+                if url.scheme() != "https" && url.scheme() != "http" {
+                    return Err(ConfigError::new(format!(
+                        "api.base_url: {text:?} must be an http(s) URL or \"sandbox\""
+                    )));
+                }
+                BaseUrl::Remote(url)
+            }
+        };
+        let (client_id, client_secret, redirect_uri) = match &base_url {
+            BaseUrl::Sandbox => (
+                api.client_id.unwrap_or_else(|| SANDBOX_CLIENT_ID.into()),
+                api.client_secret
+                    .unwrap_or_else(|| SANDBOX_CLIENT_SECRET.into()),
+                Some(
+                    api.redirect_uri
+                        .unwrap_or_else(|| SANDBOX_REDIRECT_URI.into()),
+                ),
+            ),
+            BaseUrl::Remote(_) => {
+                let need = |v: Option<String>, key: &str| {
+                    v.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                        ConfigError::new(format!(
+                            "{key} is required when api.base_url is not \"sandbox\" \
+                             (set it in the configuration file or AHEAD_SYNC__{})",
+                            key.replace('.', "__").to_uppercase()
+                        ))
+                    })
+                };
+                (
+                    need(api.client_id, "api.client_id")?,
+                    need(api.client_secret, "api.client_secret")?,
+                    api.redirect_uri,
+                )
+            }
+        };
+        if let Some(uri) = &redirect_uri {
+            Url::parse(uri).map_err(|e| {
+                ConfigError::new(format!("api.redirect_uri: {uri:?} is not a URL ({e})"))
+            })?;
+        }
+        let api = ApiSettings {
+            base_url,
+            client_id,
+            client_secret: Secret::new(client_secret),
+            redirect_uri,
+            page_size: in_range(api.page_size, 500, 1, 100_000, "api.page_size")? as u32,
+            concurrency: in_range(api.concurrency, 4, 1, 64, "api.concurrency")? as usize,
+            timeout: Duration::from_secs(in_range(
+                api.timeout_secs,
+                30,
+                1,
+                3600,
+                "api.timeout_secs",
+            )? as u64),
+            max_attempts: in_range(api.max_attempts, 8, 1, 100, "api.max_attempts")? as u32,
+            refresh_margin: Duration::from_secs(in_range(
+                api.refresh_margin_secs,
+                300,
+                0,
+                3600,
+                "api.refresh_margin_secs",
+            )? as u64),
+            retry_base: Duration::from_millis(in_range(
+                api.retry_base_ms,
+                500,
+                0,
+                60_000,
+                "api.retry_base_ms",
+            )? as u64),
+            retry_max: Duration::from_millis(in_range(
+                api.retry_max_ms,
+                30_000,
+                0,
+                3_600_000,
+                "api.retry_max_ms",
+            )? as u64),
+            max_retry_after: Duration::from_secs(in_range(
+                api.max_retry_after_secs,
+                600,
+                0,
+                86_400,
+                "api.max_retry_after_secs",
+            )? as u64),
+        };
+        let store_path = resolve(raw.store.path.as_deref().unwrap_or("ahead-sync.db"));
+        let push_job = |job: Option<RawPushJob>| {
+            let job = job.unwrap_or_default();
+            PushJobSettings {
+                mapping: job.mapping.as_deref().map(resolve),
+                inbox: job.inbox.as_deref().map(resolve),
+            }
+        };
+        let purchase_orders = push_job(raw.push.purchase_orders);
+        let fulfillment_orders = push_job(raw.push.fulfillment_orders);
+        let webhooks = WebhookSettings {
+            bind: raw.webhooks.bind.unwrap_or_else(|| "127.0.0.1:8787".into()),
+            secret: raw
+                .webhooks
+                .secret
+                .filter(|s| !s.is_empty())
+                .map(Secret::new),
+            path: raw
+                .webhooks
+                .path
+                .unwrap_or_else(|| "/webhooks/ahead".into()),
+        };
+        if webhooks.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::new(format!(
+                "webhooks.bind: {:?} is not an address such as 127.0.0.1:8787",
+                webhooks.bind
+            )));
+        }
+        if !webhooks.path.starts_with('/') {
+            return Err(ConfigError::new(format!(
+                "webhooks.path: {:?} must start with '/'",
+                webhooks.path
+            )));
+        }
+        let schedule_dir = resolve(raw.schedule.dir.as_deref().unwrap_or("schedules"));
+        let sandbox = SandboxSettings {
+            seed: in_range(raw.sandbox.seed, 1, 0, i64::MAX, "sandbox.seed")? as u64,
+            items: in_range(raw.sandbox.items, 200, 0, 10_000_000, "sandbox.items")? as usize,
+            state_path: sandbox_state_path(&store_path),
+        };
+        Ok(Settings {
+            config_file,
+            api,
+            store_path,
+            purchase_orders,
+            fulfillment_orders,
+            webhooks,
+            schedule_dir,
+            sandbox,
+        })
+    }
+}
+
+/// `ahead-sync.db` -> `ahead-sync.sandbox.json`, in the same folder.
+pub fn sandbox_state_path(store: &Path) -> PathBuf {
+    let stem = store
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ahead-sync".into());
+    store.with_file_name(format!("{stem}.sandbox.json"))
+}
+
+fn in_range(
+    value: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+    key: &str,
+) -> Result<i64, ConfigError> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        return Err(ConfigError::new(format!(
+            "{key} = {v} is out of range (allowed: {min}..={max})"
+        )));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_toml(toml: &str, pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ahead-sync.toml");
+        std::fs::write(&path, toml).unwrap();
+        Settings::load(Some(&path), &env(pairs))
+    }
+
+    #[test]
+    fn defaults_use_the_sandbox() {
+        let s = Settings::from_raw(RawConfig::default(), None, Path::new("")).unwrap();
+        assert_eq!(s.api.base_url, BaseUrl::Sandbox);
+        assert_eq!(s.api.client_id, SANDBOX_CLIENT_ID);
+        assert_eq!(s.api.page_size, 500);
+        assert_eq!(s.api.concurrency, 4);
+        assert_eq!(s.api.max_attempts, 8);
+        assert_eq!(s.store_path, PathBuf::from("ahead-sync.db"));
+        assert_eq!(
+            s.sandbox.state_path,
+            PathBuf::from("ahead-sync.sandbox.json")
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let s = load_toml(
+            "[api]\npage_size = 200\nclient_secret = \"from-file\"\n",
+            &[
+                ("AHEAD_SYNC__API__CLIENT_SECRET", "from-env"),
+                ("AHEAD_SYNC__API__CONCURRENCY", "2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.api.page_size, 200);
+        assert_eq!(s.api.concurrency, 2);
+        assert_eq!(s.api.client_secret.expose(), "from-env");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = load_toml("[api]\npage_sise = 5\n", &[]).unwrap_err();
+        assert!(
+            e.message.contains("page_sise") && e.message.contains("api"),
+            "{e}"
+        );
+        let e = load_toml("[apx]\n", &[]).unwrap_err();
+        assert!(e.message.contains("apx"), "{e}");
+        let e = load_toml("", &[("AHEAD_SYNC__STORE__PATHH", "x")]).unwrap_err();
+        assert!(e.message.contains("pathh"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = load_toml("[api]\npage_size = \"lots\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("api.page_size"), "{e}");
+        let e = load_toml("[api]\nconcurrency = 0\n", &[]).unwrap_err();
+        assert!(e.message.contains("api.concurrency"), "{e}");
+        let e = load_toml("", &[("AHEAD_SYNC__API__TIMEOUT_SECS", "soon")]).unwrap_err();
+        assert!(e.message.contains("api.timeout_secs"), "{e}");
+        let e = load_toml("[api]\nbase_url = \"ftp://x\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("api.base_url"), "{e}");
+        let e = load_toml("[webhooks]\nbind = \"nowhere\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("webhooks.bind"), "{e}");
+    }
+
+    #[test]
+    fn remote_api_needs_credentials() {
+        let e = load_toml("[api]\nbase_url = \"https://api.mbx.com\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("api.client_id"), "{e}");
+        let s = load_toml(
+            "[api]\nbase_url = \"https://api.mbx.com\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.api.token_key(), "https://api.mbx.com|c");
+    }
+
+    #[test]
+    fn paths_resolve_against_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ahead-sync.toml");
+        std::fs::write(&path, "[store]\npath = \"data/sync.db\"\n").unwrap();
+        let s = Settings::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(s.store_path, dir.path().join("data/sync.db"));
+        assert_eq!(
+            s.sandbox.state_path,
+            dir.path().join("data/sync.sandbox.json")
+        );
+    }
+
+    #[test]
+    fn missing_named_file_is_an_error() {
+        let e =
+            Settings::load(Some(Path::new("/nonexistent/x.toml")), &HashMap::new()).unwrap_err();
+        assert!(e.message.contains("/nonexistent/x.toml"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let s = load_toml(
+            "[api]\nclient_secret = \"s3cr3t-value\"\n[webhooks]\nsecret = \"wh-s3cr3t\"\n",
+            &[],
+        )
+        .unwrap();
+        let dbg = format!("{s:?}");
+        assert!(
+            !dbg.contains("s3cr3t-value") && !dbg.contains("wh-s3cr3t"),
+            "{dbg}"
+        );
+    }
+}

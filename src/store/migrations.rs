@@ -1,0 +1,119 @@
+//! Versioned schema migrations driven by `PRAGMA user_version`.
+//!
+//! Each entry upgrades the file from version `i` to `i + 1` inside one transaction, so an old
+//! file is upgraded in place and a crash mid-upgrade leaves it at the old version. Never edit a
+//! migration that has shipped; append a new one.
+
+use super::{Store, StoreError};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: OAuth tokens, one row per (configured base URL, client id).
+    r#"
+    CREATE TABLE tokens (
+        key            TEXT PRIMARY KEY,
+        access_token   TEXT NOT NULL,
+        refresh_token  TEXT NOT NULL,
+        expires_at     INTEGER NOT NULL,   -- unix seconds
+        obtained_at    INTEGER NOT NULL,   -- unix seconds
+        generation     INTEGER NOT NULL    -- bumped on every rotation
+    );
+    "#,
+    // 2: run history.
+    r#"
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        job         TEXT NOT NULL,
+        args        TEXT NOT NULL DEFAULT '',
+        started_at  INTEGER NOT NULL,
+        ended_at    INTEGER,
+        outcome     TEXT,
+        stats       TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX runs_job ON runs(job, id);
+    "#,
+];
+
+/// The version a fully migrated file has.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+impl Store {
+    pub(super) fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_to(latest())
+    }
+
+    /// Upgrade to `target` (tests use it to build files as older versions wrote them).
+    pub(super) fn migrate_to(&self, target: i64) -> Result<(), StoreError> {
+        let found = self.schema_version()?;
+        if found > latest() {
+            return Err(StoreError::TooNew {
+                path: self.path().to_path_buf(),
+                found,
+                known: latest(),
+            });
+        }
+        for version in found..target {
+            let sql = MIGRATIONS[version as usize];
+            self.with(|conn| {
+                let tx = conn.transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", version + 1)?;
+                tx.commit()
+            })?;
+            tracing::debug!(version = version + 1, "Store migrated.");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_file_is_upgraded_in_place_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // Build a version-1 file, as the first release wrote it, holding a token.
+            super::super::create_private(&path).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let store = Store {
+                inner: std::sync::Arc::new(super::super::Inner {
+                    path: path.clone(),
+                    conn: std::sync::Mutex::new(conn),
+                }),
+            };
+            store.migrate_to(1).unwrap();
+            assert_eq!(store.schema_version().unwrap(), 1);
+            store
+                .with(|c| c.execute("INSERT INTO tokens VALUES ('k', 'a', 'r', 10, 1, 1)", []))
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), latest());
+        let token = store.token("k").unwrap().unwrap();
+        assert_eq!(token.access_token.expose(), "a");
+        let runs: i64 = store
+            .with(|c| c.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(runs, 0);
+    }
+
+    #[test]
+    fn a_newer_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", latest() + 5)
+                .unwrap();
+        }
+        match Store::open(&path) {
+            Err(StoreError::TooNew { found, .. }) => assert_eq!(found, latest() + 5),
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a newer schema must be refused"),
+        }
+    }
+}
