@@ -5,6 +5,7 @@
 //! - `api`: the AHEAD client: OAuth, the retry/refresh loop, the `q` builder and the paged reader.
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
+//! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
 //! - `secret`: a string type that never prints its value.
 
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod logging;
+pub mod pull;
 pub mod sandbox;
 pub mod secret;
 pub mod settings;

@@ -39,6 +39,21 @@ pub struct RawConfig {
     pub schedule: RawSchedule,
     #[serde(default)]
     pub sandbox: RawSandbox,
+    #[serde(default)]
+    pub pull: RawPull,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPull {
+    /// Incremental pulls re-read this many seconds before the watermark.
+    pub overlap_secs: Option<i64>,
+    /// Every Nth default inventory pull is a full one (0 = only with --full).
+    pub inventory_full_every: Option<i64>,
+    /// Passes over a set before giving up on reading it without drift.
+    pub max_passes: Option<i64>,
+    /// Ids per look-up request when checking records a pass did not see.
+    pub lookup_batch: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,6 +190,7 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub schedule_dir: PathBuf,
     pub sandbox: SandboxSettings,
+    pub pull: crate::pull::PullSettings,
 }
 
 impl Settings {
@@ -387,7 +403,29 @@ impl Settings {
             items: in_range(raw.sandbox.items, 200, 0, 10_000_000, "sandbox.items")? as usize,
             state_path: sandbox_state_path(&store_path),
         };
+        let pull = crate::pull::PullSettings {
+            page_size: api.page_size,
+            concurrency: api.concurrency,
+            overlap: Duration::from_secs(in_range(
+                raw.pull.overlap_secs,
+                300,
+                0,
+                7 * 86_400,
+                "pull.overlap_secs",
+            )? as u64),
+            inventory_full_every: in_range(
+                raw.pull.inventory_full_every,
+                24,
+                0,
+                1_000_000,
+                "pull.inventory_full_every",
+            )? as u32,
+            max_passes: in_range(raw.pull.max_passes, 3, 1, 20, "pull.max_passes")? as u32,
+            lookup_batch: in_range(raw.pull.lookup_batch, 200, 1, 1000, "pull.lookup_batch")?
+                as usize,
+        };
         Ok(Settings {
+            pull,
             config_file,
             api,
             store_path,

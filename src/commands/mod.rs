@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod pull;
 pub mod sandbox;
 
 use crate::cli::{Cli, Command};
@@ -11,8 +12,15 @@ use crate::settings::Settings;
 
 /// Run the parsed command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
+    let progress = crate::logging::progress_allowed(cli.global.log_format, cli.global.no_progress);
     match cli.command {
         Command::Auth { action } => auth::run(&settings, action).await,
+        Command::Pull { stream, full } => pull::run(&settings, stream.into(), full, progress).await,
+        Command::Backfill {
+            stream,
+            since,
+            until,
+        } => pull::backfill(&settings, stream.into(), &since, until.as_deref(), progress).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         other => Err(NotBuilt {
             command: other.name(),

@@ -31,6 +31,41 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX runs_job ON runs(job, id);
     "#,
+    // 3: the mirror: one snapshot per record and stream, the change log, and watermarks.
+    r#"
+    CREATE TABLE snapshots (
+        stream      TEXT NOT NULL,
+        id          INTEGER NOT NULL,          -- AHEAD's id
+        key         TEXT NOT NULL,             -- natural key (item_number@warehouse, invoice_number, ...)
+        hash        INTEGER NOT NULL,          -- first 8 bytes of SHA-256 of the record's JSON
+        updated_at  TEXT NOT NULL,
+        state       TEXT NOT NULL DEFAULT '',  -- invoices: 'closed' once they left the outstanding set
+        body        TEXT NOT NULL,             -- the record as AHEAD sent it
+        PRIMARY KEY (stream, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX snapshots_key ON snapshots(stream, key);
+    CREATE TABLE changes (
+        seq         INTEGER PRIMARY KEY,
+        run         INTEGER NOT NULL,
+        at          TEXT NOT NULL,
+        stream      TEXT NOT NULL,
+        record_id   INTEGER,
+        key         TEXT NOT NULL,
+        change      TEXT NOT NULL,             -- created, updated, removed, closed, rejected
+        fields      TEXT NOT NULL DEFAULT '',  -- changed field names, ';'-separated
+        before      TEXT,                      -- JSON object of the changed fields' old values
+        after       TEXT,                      -- ... and new values
+        detail      TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX changes_run ON changes(run);
+    CREATE INDEX changes_stream ON changes(stream, seq);
+    CREATE TABLE watermarks (
+        stream          TEXT PRIMARY KEY,
+        updated_at      TEXT NOT NULL,          -- the newest updated_at committed
+        incrementals    INTEGER NOT NULL DEFAULT 0,  -- incremental pulls since the last full one
+        last_full_run   INTEGER
+    );
+    "#,
 ];
 
 /// The version a fully migrated file has.

@@ -6,6 +6,8 @@
 //! WAL lets readers in other processes (`status`, exports) proceed while a job writes.
 
 mod migrations;
+mod mirror;
+mod runs;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use thiserror::Error;
 
+pub use mirror::{
+    Change, ChangeKind, ExportRow, PageWrite, StoredHash, Upsert, Watermark, WatermarkMove,
+};
+pub use runs::{RunRecord, RunStats};
 pub use tokens::StoredToken;
 
 #[derive(Debug, Error)]

@@ -1,0 +1,382 @@
+//! Pull streams: page through a resource, diff every record against its stored snapshot, record
+//! what was created, updated, closed or removed, and move the watermark.
+//!
+//! A pull is one or more passes over a set of records in id order, each page applied in its own
+//! transaction on a writer thread while the next pages are fetched. A pass whose pages shifted
+//! under it (see `api::pages`) is read again, up to `max_passes`; a record is declared removed
+//! (or an invoice closed) only after a look-up by id proves it. The watermark is written last,
+//! after everything it covers is committed, and only ever moves forward; a killed run therefore
+//! redoes work, and redone work finds nothing new to record.
+
+pub mod diff;
+mod page;
+pub mod streams;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use indicatif::ProgressBar;
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::api::{pages, ApiClient, ApiError, Query, Stats};
+use crate::store::{PageWrite, RunStats, Store, StoreError, WatermarkMove};
+use page::PassState;
+pub use streams::StreamKind;
+
+/// How pulls behave; from `[pull]` settings.
+#[derive(Debug, Clone)]
+pub struct PullSettings {
+    pub page_size: u32,
+    pub concurrency: usize,
+    /// Incremental pulls ask for `updated_at >= watermark - overlap`, so rows committed late on
+    /// the server (with an earlier timestamp) are not missed.
+    pub overlap: Duration,
+    /// Every Nth default pull of inventory is a full one (0 = only when asked), since only a
+    /// full pull can see inventory rows disappear.
+    pub inventory_full_every: u32,
+    /// Passes over a set before a pull gives up trying to read it without drift.
+    pub max_passes: u32,
+    /// Ids per look-up request when checking records a pass did not see.
+    pub lookup_batch: usize,
+}
+
+impl Default for PullSettings {
+    fn default() -> Self {
+        PullSettings {
+            page_size: 500,
+            concurrency: 4,
+            overlap: Duration::from_secs(300),
+            inventory_full_every: 24,
+            max_passes: 3,
+            lookup_batch: 200,
+        }
+    }
+}
+
+/// What a pull reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Every record (of the stream's default set); removals are detected.
+    Full,
+    /// Records updated at or after `since`.
+    Incremental { since: String },
+    /// The stream's whole default set (outstanding invoices), with look-ups of the ones that left.
+    WholeSet,
+    /// A backfill: records updated in `[since, until)`; the watermark does not move.
+    Window {
+        since: String,
+        until: Option<String>,
+    },
+}
+
+impl Mode {
+    pub fn describe(&self) -> String {
+        match self {
+            Mode::Full => "full".into(),
+            Mode::Incremental { since } => format!("incremental since {since}"),
+            Mode::WholeSet => "outstanding set".into(),
+            Mode::Window { since, until } => match until {
+                Some(u) => format!("window {since} .. {u}"),
+                None => format!("window from {since}"),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("pull {stream}: {detail}")]
+    Data {
+        stream: &'static str,
+        detail: String,
+    },
+}
+
+/// What a pull did.
+#[derive(Debug, Clone)]
+pub struct PullOutcome {
+    pub stream: StreamKind,
+    pub run: i64,
+    pub mode: Mode,
+    pub stats: RunStats,
+    /// Drift was seen in the first pass; the pull read the set again.
+    pub drift_seen: bool,
+    /// The last pass read without drift (false only when `max_passes` ran out).
+    pub consistent: bool,
+    pub elapsed: Duration,
+}
+
+/// Choose the mode of a pull from what was asked and the stream's watermark.
+pub fn choose_mode(
+    store: &Store,
+    stream: StreamKind,
+    settings: &PullSettings,
+    full: bool,
+) -> Result<Mode, StoreError> {
+    if full {
+        return Ok(Mode::Full);
+    }
+    if stream.always_whole_set() {
+        return Ok(Mode::WholeSet);
+    }
+    let Some(watermark) = store.watermark(stream.name())? else {
+        return Ok(Mode::Full);
+    };
+    let every = if stream == StreamKind::Inventory {
+        settings.inventory_full_every
+    } else {
+        0
+    };
+    if every > 0 && watermark.incrementals + 1 >= i64::from(every) {
+        return Ok(Mode::Full);
+    }
+    Ok(Mode::Incremental {
+        since: minus(&watermark.updated_at, settings.overlap),
+    })
+}
+
+/// `ts - overlap`, in the API's timestamp format; an unreadable stored value means "from the
+/// beginning" (safe: reads more, never less).
+fn minus(ts: &str, overlap: Duration) -> String {
+    match DateTime::parse_from_rfc3339(ts) {
+        Ok(t) => {
+            let t = t.with_timezone(&Utc) - chrono::Duration::from_std(overlap).unwrap_or_default();
+            t.to_rfc3339_opts(SecondsFormat::Secs, true)
+        }
+        Err(_) => "1970-01-01T00:00:00Z".into(),
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Run one pull of `stream` in `mode`, recorded as run `run`.
+pub async fn pull(
+    client: &ApiClient,
+    store: &Store,
+    stream: StreamKind,
+    mode: Mode,
+    settings: &PullSettings,
+    run: i64,
+    progress: Option<ProgressBar>,
+) -> Result<PullOutcome, PullError> {
+    let started = Instant::now();
+    let before = snapshot_stats(client.stats());
+    let (whole_set, expected_state) = match &mode {
+        Mode::Full => (
+            true,
+            if stream == StreamKind::Invoices {
+                None
+            } else {
+                Some("")
+            },
+        ),
+        Mode::WholeSet => (true, Some("")),
+        Mode::Incremental { .. } | Mode::Window { .. } => (false, None),
+    };
+    let mut query = Query::new().order_by("id").limit(settings.page_size);
+    query = match &mode {
+        Mode::Full => query,
+        Mode::WholeSet => stream.default_filter(query),
+        Mode::Incremental { since } => {
+            query.filter("updated_at", crate::api::Op::Ge, since.as_str())
+        }
+        Mode::Window { since, until } => {
+            let q = query.filter("updated_at", crate::api::Op::Ge, since.as_str());
+            match until {
+                Some(u) => q.filter("updated_at", crate::api::Op::Lt, u.as_str()),
+                None => q,
+            }
+        }
+    };
+    let mut state = PassState::new(stream, run, now_rfc3339(), whole_set, expected_state);
+    let mut passes = 0;
+    let mut drift_seen = false;
+    let consistent = loop {
+        passes += 1;
+        state = run_pass(client, store, &query, settings, state, progress.clone()).await?;
+        if state.drift.is_empty() {
+            break true;
+        }
+        drift_seen = true;
+        tracing::warn!(
+            stream = stream.name(),
+            pass = passes,
+            evidence = %state.drift.join("; "),
+            "Pages shifted during the pull; reading the set again before trusting it."
+        );
+        if passes >= settings.max_passes {
+            break false;
+        }
+        state.stats.drift_rechecks += 1;
+        state.next_pass();
+    };
+    // Records the last pass expected but did not see: look each up before removing anything.
+    resolve_candidates(client, store, stream, settings, &mut state).await?;
+    if !matches!(mode, Mode::Window { .. }) {
+        let full = matches!(mode, Mode::Full);
+        let write = PageWrite {
+            watermark: Some(WatermarkMove {
+                updated_at: state
+                    .max_updated
+                    .clone()
+                    .unwrap_or_else(|| "1970-01-01T00:00:00Z".into()),
+                full,
+            }),
+            ..PageWrite::default()
+        };
+        store.write_page(stream.name(), run, &state.at, &write)?;
+    }
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let after = snapshot_stats(client.stats());
+    let mut stats = state.stats;
+    stats.requests = after.0 - before.0;
+    stats.retries = after.1 - before.1;
+    stats.token_refreshes = after.2 - before.2;
+    Ok(PullOutcome {
+        stream,
+        run,
+        mode,
+        stats,
+        drift_seen,
+        consistent,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn snapshot_stats(stats: &Stats) -> (u64, u64, u64) {
+    (
+        Stats::get(&stats.requests),
+        Stats::get(&stats.retries),
+        Stats::get(&stats.refreshes) + Stats::get(&stats.grants),
+    )
+}
+
+/// One pass: pages are fetched on the runtime and applied on a blocking writer thread, with a
+/// small bounded queue between them (memory stays flat in the number of records).
+async fn run_pass(
+    client: &ApiClient,
+    store: &Store,
+    query: &Query,
+    settings: &PullSettings,
+    mut state: PassState,
+    progress: Option<ProgressBar>,
+) -> Result<PassState, PullError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(settings.concurrency.max(1) + 1);
+    let mut stream = Box::pin(pages(
+        client,
+        state.stream.path(),
+        query.clone(),
+        settings.concurrency,
+    ));
+    let fetcher = tokio::spawn(async move {
+        while let Some(page) = stream.next().await {
+            let failed = page.is_err();
+            if tx.send(page).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let store = store.clone();
+    let writer = tokio::task::spawn_blocking(move || -> Result<PassState, PullError> {
+        while let Some(page) = rx.blocking_recv() {
+            let page = page?;
+            state.observe(page.total_results, page.shifted, page.offset);
+            state.stats.pages += 1;
+            if let Some(bar) = &progress {
+                bar.set_length(page.total_results);
+                bar.inc(page.count);
+            }
+            state
+                .apply(&store, &page.rows, true)
+                .map_err(|detail| PullError::Data {
+                    stream: state.stream.name(),
+                    detail,
+                })?;
+        }
+        state
+            .finish_ranges(&store)
+            .map_err(|detail| PullError::Data {
+                stream: state.stream.name(),
+                detail,
+            })?;
+        Ok(state)
+    });
+    let result = writer.await.map_err(|e| PullError::Data {
+        stream: "?",
+        detail: format!("the writer thread failed: {e}"),
+    })?;
+    fetcher.abort();
+    result
+}
+
+/// Look up, by id, every record the pass expected but did not see: found ones are applied
+/// (skipped by drift, or an invoice that left the outstanding set); the rest are removed.
+async fn resolve_candidates(
+    client: &ApiClient,
+    store: &Store,
+    stream: StreamKind,
+    settings: &PullSettings,
+    state: &mut PassState,
+) -> Result<(), PullError> {
+    let candidates = std::mem::take(&mut state.candidates);
+    for batch in candidates.chunks(settings.lookup_batch.max(1)) {
+        let ids: Vec<Value> = batch.iter().map(|c| Value::from(c.id)).collect();
+        let query = Query::new().is_in("id", ids).limit(batch.len() as u32);
+        let envelope = client.get(stream.path(), Some(&query)).await?;
+        if envelope.count < envelope.total_results {
+            return Err(PullError::Data {
+                stream: stream.name(),
+                detail: format!(
+                    "a look-up of {} ids answered {} of {} rows; lower pull.lookup_batch",
+                    batch.len(),
+                    envelope.count,
+                    envelope.total_results
+                ),
+            });
+        }
+        let found: std::collections::HashSet<i64> = envelope
+            .results
+            .iter()
+            .filter_map(|r| diff::Head::parse(r.get()).ok().map(|h| h.id))
+            .collect();
+        let gone: Vec<_> = batch
+            .iter()
+            .filter(|c| !found.contains(&c.id))
+            .cloned()
+            .collect();
+        let rows = envelope.results;
+        let store2 = store.clone();
+        let mut moved = std::mem::replace(
+            state,
+            PassState::new(stream, state.run, state.at.clone(), false, None),
+        );
+        let back = tokio::task::spawn_blocking(move || -> Result<PassState, String> {
+            let was_whole = moved.whole_set;
+            moved.whole_set = false;
+            moved.apply(&store2, &rows, false)?;
+            moved.remove(&store2, &gone)?;
+            moved.whole_set = was_whole;
+            Ok(moved)
+        })
+        .await
+        .map_err(|e| PullError::Data {
+            stream: stream.name(),
+            detail: e.to_string(),
+        })?;
+        *state = back.map_err(|detail| PullError::Data {
+            stream: stream.name(),
+            detail,
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,364 @@
+//! The mirror of AHEAD's records: snapshots (one per stream and id), the change log and the
+//! watermarks. A page of a pull is written by [`Store::write_page`] in one transaction, so
+//! snapshots, their changes and (on the last page) the watermark commit together or not at all.
+
+use rusqlite::{params, params_from_iter, OptionalExtension};
+
+use super::{Store, StoreError};
+
+/// What the store holds for one record, enough to decide whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredHash {
+    pub id: i64,
+    pub key: String,
+    pub hash: i64,
+    pub state: String,
+}
+
+/// A snapshot to insert or replace.
+#[derive(Debug, Clone)]
+pub struct Upsert {
+    pub id: i64,
+    pub key: String,
+    pub hash: i64,
+    pub updated_at: String,
+    pub state: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Removed,
+    Closed,
+    Rejected,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Created => "created",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Closed => "closed",
+            ChangeKind::Rejected => "rejected",
+        }
+    }
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub record_id: Option<i64>,
+    pub key: String,
+    pub kind: ChangeKind,
+    /// Changed field names, `;`-separated.
+    pub fields: String,
+    /// JSON object of the changed fields' old values (updates only).
+    pub before: Option<String>,
+    /// JSON object of the changed fields' new values (updates only).
+    pub after: Option<String>,
+    pub detail: String,
+}
+
+/// Where a stream's watermark moves with the page that carries it.
+#[derive(Debug, Clone)]
+pub struct WatermarkMove {
+    /// The newest `updated_at` seen; the stored value only ever moves forward.
+    pub updated_at: String,
+    /// A full pass (resets the count of incremental pulls since the last full one).
+    pub full: bool,
+}
+
+/// Everything one page of a pull writes, committed together.
+#[derive(Debug, Default)]
+pub struct PageWrite {
+    pub upserts: Vec<Upsert>,
+    pub removals: Vec<i64>,
+    pub changes: Vec<Change>,
+    pub watermark: Option<WatermarkMove>,
+}
+
+impl PageWrite {
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty()
+            && self.removals.is_empty()
+            && self.changes.is_empty()
+            && self.watermark.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermark {
+    pub updated_at: String,
+    pub incrementals: i64,
+    pub last_full_run: Option<i64>,
+}
+
+/// A change log row for `export changes` and tests.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub seq: i64,
+    pub run: i64,
+    pub at: String,
+    pub stream: String,
+    pub record_id: Option<i64>,
+    pub key: String,
+    pub change: String,
+    pub fields: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub detail: String,
+}
+
+impl Store {
+    /// Stored records of `stream` with ids in `(after, up_to]` (either bound open when `None`).
+    pub fn stored_in_range(
+        &self,
+        stream: &str,
+        after: Option<i64>,
+        up_to: Option<i64>,
+    ) -> Result<Vec<StoredHash>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, key, hash, state FROM snapshots
+                 WHERE stream = ?1 AND id > ?2 AND id <= ?3 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(
+                params![stream, after.unwrap_or(i64::MIN), up_to.unwrap_or(i64::MAX)],
+                stored_hash,
+            )?;
+            rows.collect()
+        })
+    }
+
+    /// Stored records of `stream` among `ids`.
+    pub fn stored_for(&self, stream: &str, ids: &[i64]) -> Result<Vec<StoredHash>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT id, key, hash, state FROM snapshots WHERE stream = ? AND id IN ({marks})"
+            );
+            let part: Vec<StoredHash> = self.with(|conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let params = std::iter::once(rusqlite::types::Value::from(stream.to_string()))
+                    .chain(chunk.iter().map(|id| rusqlite::types::Value::from(*id)));
+                let rows = stmt.query_map(params_from_iter(params), stored_hash)?;
+                rows.collect()
+            })?;
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
+    /// The stored JSON of the given records (to name the fields an update changed).
+    pub fn snapshot_bodies(
+        &self,
+        stream: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let body: Option<String> = self.with(|conn| {
+                conn.prepare_cached("SELECT body FROM snapshots WHERE stream = ?1 AND id = ?2")?
+                    .query_row(params![stream, id], |r| r.get(0))
+                    .optional()
+            })?;
+            if let Some(body) = body {
+                out.push((*id, body));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Ids of stored records of `stream` whose state is `state` (e.g. outstanding invoices: '').
+    pub fn ids_with_state(&self, stream: &str, state: &str) -> Result<Vec<i64>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM snapshots WHERE stream = ?1 AND state = ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![stream, state], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// Write one page: snapshots, removals, changes and the watermark, in one transaction.
+    pub fn write_page(
+        &self,
+        stream: &str,
+        run: i64,
+        at: &str,
+        page: &PageWrite,
+    ) -> Result<(), StoreError> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO snapshots (stream, id, key, hash, updated_at, state, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT(stream, id) DO UPDATE SET key = excluded.key, hash = excluded.hash,
+                        updated_at = excluded.updated_at, state = excluded.state, body = excluded.body",
+                )?;
+                for u in &page.upserts {
+                    upsert.execute(params![stream, u.id, u.key, u.hash, u.updated_at, u.state, u.body])?;
+                }
+                let mut remove = tx.prepare_cached("DELETE FROM snapshots WHERE stream = ?1 AND id = ?2")?;
+                for id in &page.removals {
+                    remove.execute(params![stream, id])?;
+                }
+                let mut change = tx.prepare_cached(
+                    "INSERT INTO changes (run, at, stream, record_id, key, change, fields, before, after, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )?;
+                for c in &page.changes {
+                    change.execute(params![
+                        run,
+                        at,
+                        stream,
+                        c.record_id,
+                        c.key,
+                        c.kind.as_str(),
+                        c.fields,
+                        c.before,
+                        c.after,
+                        c.detail
+                    ])?;
+                }
+                if let Some(w) = &page.watermark {
+                    tx.prepare_cached(
+                        "INSERT INTO watermarks (stream, updated_at, incrementals, last_full_run)
+                         VALUES (?1, ?2, CASE WHEN ?3 THEN 0 ELSE 1 END, CASE WHEN ?3 THEN ?4 END)
+                         ON CONFLICT(stream) DO UPDATE SET
+                            updated_at = max(watermarks.updated_at, excluded.updated_at),
+                            incrementals = CASE WHEN ?3 THEN 0 ELSE watermarks.incrementals + 1 END,
+                            last_full_run = CASE WHEN ?3 THEN ?4 ELSE watermarks.last_full_run END",
+                    )?
+                    .execute(params![stream, w.updated_at, w.full, run])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    pub fn watermark(&self, stream: &str) -> Result<Option<Watermark>, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT updated_at, incrementals, last_full_run FROM watermarks WHERE stream = ?1",
+                [stream],
+                |r| {
+                    Ok(Watermark {
+                        updated_at: r.get(0)?,
+                        incrementals: r.get(1)?,
+                        last_full_run: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    /// Count a pull that moved no watermark (nothing new), so "full every N runs" still counts it.
+    pub fn count_incremental(&self, stream: &str) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute(
+                "UPDATE watermarks SET incrementals = incrementals + 1 WHERE stream = ?1",
+                [stream],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Number of snapshots of a stream.
+    pub fn snapshot_count(&self, stream: &str) -> Result<u64, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT count(*) FROM snapshots WHERE stream = ?1",
+                [stream],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n as u64)
+    }
+
+    /// Visit every snapshot body of a stream in id order, without loading them all.
+    pub fn for_each_snapshot(
+        &self,
+        stream: &str,
+        mut f: impl FnMut(i64, &str, &str) -> Result<(), String>,
+    ) -> Result<Result<(), String>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT id, state, body FROM snapshots WHERE stream = ?1 ORDER BY id")?;
+            let mut rows = stmt.query([stream])?;
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let state: String = row.get(1)?;
+                let body: String = row.get(2)?;
+                if let Err(e) = f(id, &state, &body) {
+                    return Ok(Err(e));
+                }
+            }
+            Ok(Ok(()))
+        })
+    }
+
+    /// Visit change log rows, oldest first, filtered by stream, run or time.
+    pub fn for_each_change(
+        &self,
+        stream: Option<&str>,
+        run: Option<i64>,
+        since: Option<&str>,
+        mut f: impl FnMut(ExportRow) -> Result<(), String>,
+    ) -> Result<Result<(), String>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT seq, run, at, stream, record_id, key, change, fields, before, after, detail FROM changes
+                 WHERE (?1 IS NULL OR stream = ?1) AND (?2 IS NULL OR run = ?2) AND (?3 IS NULL OR at >= ?3)
+                 ORDER BY seq",
+            )?;
+            let mut rows = stmt.query(params![stream, run, since])?;
+            while let Some(r) = rows.next()? {
+                let row = ExportRow {
+                    seq: r.get(0)?,
+                    run: r.get(1)?,
+                    at: r.get(2)?,
+                    stream: r.get(3)?,
+                    record_id: r.get(4)?,
+                    key: r.get(5)?,
+                    change: r.get(6)?,
+                    fields: r.get(7)?,
+                    before: r.get(8)?,
+                    after: r.get(9)?,
+                    detail: r.get(10)?,
+                };
+                if let Err(e) = f(row) {
+                    return Ok(Err(e));
+                }
+            }
+            Ok(Ok(()))
+        })
+    }
+
+    /// SQLite's count of rows changed by this connection since it opened: benchmarks and tests
+    /// use it to prove a no-change pull writes nothing.
+    pub fn total_changes(&self) -> u64 {
+        self.conn().total_changes()
+    }
+}
+
+fn stored_hash(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredHash> {
+    Ok(StoredHash {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        hash: r.get(2)?,
+        state: r.get(3)?,
+    })
+}
