@@ -81,7 +81,10 @@ pub fn routes() -> Router<App> {
         .route(
             "/_sandbox/counters",
             get(|State(a): State<App>| async move { Json(ctl(a).counters()) })
-                .delete(|State(a): State<App>| async move { reply(Ok(ctl(a).reset_counters())) }),
+                .delete(|State(a): State<App>| async move {
+                    ctl(a).reset_counters();
+                    reply(Ok(()))
+                }),
         )
         .route(
             "/_sandbox/faults",
@@ -89,7 +92,10 @@ pub fn routes() -> Router<App> {
                 .post(|State(a): State<App>, b: axum::body::Bytes| async move {
                     reply(body::<Value>(&b).and_then(|v| ctl(a.clone()).patch_faults(&v)).map(|_| ctl(a).faults()))
                 })
-                .delete(|State(a): State<App>| async move { reply(Ok(ctl(a).clear_faults())) }),
+                .delete(|State(a): State<App>| async move {
+                    ctl(a).clear_faults();
+                    reply(Ok(()))
+                }),
         )
         .route(
             "/_sandbox/clock",

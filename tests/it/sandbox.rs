@@ -502,7 +502,8 @@ async fn where_operators_on_money_time_strings() {
     let money = |v: &Value, k: &str| v[k].as_str().unwrap().parse::<Decimal>().unwrap();
     let pivot = money(&all[all.len() / 2], "total_amount");
     let pivot_s = format!("{}", pivot.round_dp(4).normalize());
-    let cases: Vec<(Value, Box<dyn Fn(&Value) -> bool>)> = vec![
+    type Keep = Box<dyn Fn(&Value) -> bool>;
+    let cases: Vec<(Value, Keep)> = vec![
         (
             json!({"status": "paid"}),
             Box::new(|v: &Value| v["status"] == "paid"),
