@@ -1,0 +1,169 @@
+//! Injected faults: what a real AHEAD does on a bad day, on demand.
+//!
+//! The settings are plain data so `POST /_sandbox/faults` can take them as JSON; the decisions
+//! (`before_request`) are made under one lock so concurrent requests count exactly.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Rows to insert and delete between the next two page requests of one resource.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Drift {
+    pub resource: String,
+    #[serde(default)]
+    pub inserts: usize,
+    #[serde(default)]
+    pub deletes: usize,
+    /// Set once the first page request has been served; the drift happens before the next.
+    #[serde(default, skip_serializing)]
+    pub armed: bool,
+}
+
+/// The fault settings. Every field is optional in JSON; absent ones are left unchanged by
+/// `POST /_sandbox/faults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// The token in use is revoked after this many more authorised /v2 requests.
+    pub revoke_token_after: Option<u64>,
+    /// The next n refresh_token exchanges are rejected (and kill the refresh token).
+    pub reject_refresh: u64,
+    /// Every nth /v2 request answers 429 (0 = off).
+    pub rate_limit_every: u64,
+    pub retry_after_secs: u64,
+    /// The next n /v2 requests answer `fail_status`.
+    pub fail_next: u64,
+    pub fail_status: u16,
+    /// Added before every answer.
+    pub latency_ms: u64,
+    /// A lower silent cap on `limit`.
+    pub page_cap: Option<usize>,
+    pub drift: Option<Drift>,
+    /// The next n order writes are committed, then the connection is dropped unanswered.
+    pub drop_after_commit: u64,
+}
+
+impl Faults {
+    /// Applies the fields present in a JSON patch (a partial `Faults`).
+    pub fn patch(&mut self, patch: &serde_json::Value) -> Result<(), String> {
+        let mut current = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+        let (Some(cur), Some(p)) = (current.as_object_mut(), patch.as_object()) else {
+            return Err("faults must be a JSON object".into());
+        };
+        for (k, v) in p {
+            cur.insert(k.clone(), v.clone());
+        }
+        let armed = self.drift.as_ref().is_some_and(|d| d.armed) && !p.contains_key("drift");
+        *self = serde_json::from_value(current).map_err(|e| e.to_string())?;
+        if let Some(d) = self.drift.as_mut() {
+            d.armed = armed;
+        }
+        Ok(())
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_millis(self.latency_ms)
+    }
+}
+
+/// What to do with a /v2 request before it reaches its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Pass,
+    RateLimited { retry_after: u64 },
+    Fail { status: u16 },
+}
+
+/// Decides on the `nth` /v2 request (1-based) and consumes one `fail_next`.
+pub fn before_request(f: &mut Faults, nth: u64) -> Gate {
+    if f.rate_limit_every > 0 && nth % f.rate_limit_every == 0 {
+        return Gate::RateLimited {
+            retry_after: f.retry_after_secs,
+        };
+    }
+    if f.fail_next > 0 {
+        f.fail_next -= 1;
+        return Gate::Fail {
+            status: f.fail_status,
+        };
+    }
+    Gate::Pass
+}
+
+/// Counts down `revoke_token_after` on an authorised request; true = revoke this token now.
+pub fn revoke_now(f: &mut Faults) -> bool {
+    match f.revoke_token_after {
+        Some(0) => {
+            f.revoke_token_after = None;
+            true
+        }
+        Some(k) => {
+            f.revoke_token_after = Some(k - 1);
+            false
+        }
+        None => false,
+    }
+}
+
+/// Called on each list request of `resource`: true when the pending drift must happen now.
+pub fn drift_due(f: &mut Faults, resource: &str) -> Option<Drift> {
+    let d = f.drift.as_mut()?;
+    if d.resource != resource {
+        return None;
+    }
+    if !d.armed {
+        d.armed = true;
+        return None;
+    }
+    f.drift.take()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_then_fail_count() {
+        let mut f = Faults {
+            rate_limit_every: 3,
+            retry_after_secs: 2,
+            fail_next: 1,
+            fail_status: 503,
+            ..Faults::default()
+        };
+        assert_eq!(before_request(&mut f, 1), Gate::Fail { status: 503 });
+        assert_eq!(before_request(&mut f, 2), Gate::Pass);
+        assert_eq!(
+            before_request(&mut f, 3),
+            Gate::RateLimited { retry_after: 2 }
+        );
+    }
+
+    #[test]
+    fn revoke_after_k() {
+        let mut f = Faults {
+            revoke_token_after: Some(2),
+            ..Faults::default()
+        };
+        assert!(!revoke_now(&mut f));
+        assert!(!revoke_now(&mut f));
+        assert!(revoke_now(&mut f));
+        assert!(!revoke_now(&mut f));
+    }
+
+    #[test]
+    fn drift_waits_for_second_page() {
+        let mut f = Faults::default();
+        f.patch(
+            &serde_json::json!({"drift": {"resource": "inventory", "inserts": 1, "deletes": 2}}),
+        )
+        .unwrap();
+        assert!(drift_due(&mut f, "invoices").is_none());
+        assert!(drift_due(&mut f, "inventory").is_none());
+        let d = drift_due(&mut f, "inventory").unwrap();
+        assert_eq!((d.inserts, d.deletes), (1, 2));
+        assert!(f.drift.is_none());
+        assert!(f.patch(&serde_json::json!({"nope": 1})).is_err());
+    }
+}
