@@ -1,1 +1,7 @@
+//! The one integration-test binary: a module per area, helpers in `util`.
+
+mod util;
+
+mod auth;
+mod client;
 mod sandbox;
