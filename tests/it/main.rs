@@ -4,4 +4,5 @@ mod util;
 
 mod auth;
 mod client;
+mod pull;
 mod sandbox;
