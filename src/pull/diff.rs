@@ -47,12 +47,20 @@ pub fn fingerprint(raw: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
+/// How two versions of a record differ.
+#[derive(Debug, Default)]
+pub struct FieldDiff {
+    /// Changed top-level field names, sorted.
+    pub names: Vec<String>,
+    /// Their old values.
+    pub before: Map<String, Value>,
+    /// Their new values.
+    pub after: Map<String, Value>,
+}
+
 /// The top-level fields whose values differ, with their old and new values. `updated_at` is
 /// left out unless nothing else changed (it moves with every change and says nothing itself).
-pub fn changed_fields(
-    old: &str,
-    new: &str,
-) -> Result<(Vec<String>, Map<String, Value>, Map<String, Value>), String> {
+pub fn changed_fields(old: &str, new: &str) -> Result<FieldDiff, String> {
     let old: Map<String, Value> =
         serde_json::from_str(old).map_err(|e| format!("stored record: {e}"))?;
     let new: Map<String, Value> =
@@ -80,7 +88,11 @@ pub fn changed_fields(
             after.remove("updated_at");
         }
     }
-    Ok((names, before, after))
+    Ok(FieldDiff {
+        names,
+        before,
+        after,
+    })
 }
 
 #[cfg(test)]
@@ -117,15 +129,20 @@ mod tests {
     fn changed_fields_names_before_and_after() {
         let old = r#"{"id":1,"quantity_on_hand":5,"warehouse":"ATL","updated_at":"t1"}"#;
         let new = r#"{"id":1,"quantity_on_hand":3,"warehouse":"ATL","updated_at":"t2","quantity_allocated":1}"#;
-        let (names, before, after) = changed_fields(old, new).unwrap();
+        let FieldDiff {
+            names,
+            before,
+            after,
+        } = changed_fields(old, new).unwrap();
         assert_eq!(names, ["quantity_allocated", "quantity_on_hand"]);
         assert_eq!(before["quantity_on_hand"], 5);
         assert_eq!(after["quantity_on_hand"], 3);
         assert_eq!(before["quantity_allocated"], Value::Null);
-        let (names, _, _) =
+        let FieldDiff { names, .. } =
             changed_fields(r#"{"u":1,"updated_at":"a"}"#, r#"{"u":1,"updated_at":"b"}"#).unwrap();
         assert_eq!(names, ["updated_at"]);
-        let (names, _, _) = changed_fields(r#"{"a":1,"b":2}"#, r#"{"b":2,"a":1}"#).unwrap();
+        let FieldDiff { names, .. } =
+            changed_fields(r#"{"a":1,"b":2}"#, r#"{"b":2,"a":1}"#).unwrap();
         assert!(names.is_empty(), "key order is not a change");
     }
 }

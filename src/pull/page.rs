@@ -186,7 +186,11 @@ impl PassState {
             for (i, id) in updated {
                 let (head, raw) = (&heads[i], &rows[i]);
                 let old = bodies.get(&id).map(String::as_str).unwrap_or("{}");
-                let (names, before, after) = changed_fields(old, raw.get())?;
+                let super::diff::FieldDiff {
+                    names,
+                    before,
+                    after,
+                } = changed_fields(old, raw.get())?;
                 let key = self.stream.key(head);
                 let fp = fingerprint(raw.get());
                 let old_state = by_id.get(&id).map(|s| s.state.as_str()).unwrap_or("");
