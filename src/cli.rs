@@ -104,9 +104,18 @@ pub enum Command {
         /// Output file (default: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Output format.
+        /// Output format: CSV with a header row, or JSON lines.
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
+        /// changes: only this stream (inventory, invoices, shipments, purchase_orders, fulfillment_orders).
+        #[arg(long, value_name = "S")]
+        stream: Option<String>,
+        /// changes: only this run.
+        #[arg(long, value_name = "N", conflicts_with = "since")]
+        run: Option<i64>,
+        /// changes: only entries at or after this time (YYYY-MM-DD or RFC 3339).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
     },
     /// Last run of each job, watermarks, pending and rejected rows, token state.
     Status {

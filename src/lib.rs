@@ -6,6 +6,7 @@
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
+//! - `export`: the mirror and the change log as CSV or JSON lines.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
 //! - `secret`: a string type that never prints its value.
 
@@ -13,6 +14,7 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod export;
 pub mod logging;
 pub mod pull;
 pub mod sandbox;

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod export;
 pub mod pull;
 pub mod sandbox;
 
@@ -21,6 +22,24 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
             since,
             until,
         } => pull::backfill(&settings, stream.into(), &since, until.as_deref(), progress).await,
+        Command::Export {
+            what,
+            out,
+            format,
+            stream,
+            run,
+            since,
+        } => export::run(
+            &settings,
+            export::ExportArgs {
+                what,
+                out,
+                format,
+                stream,
+                run,
+                since,
+            },
+        ),
         Command::Sandbox(args) => sandbox::run(args).await,
         other => Err(NotBuilt {
             command: other.name(),

@@ -4,5 +4,6 @@ mod util;
 
 mod auth;
 mod client;
+mod commands;
 mod pull;
 mod sandbox;

@@ -1,0 +1,94 @@
+//! `export inventory | invoices | shipments | orders | changes`.
+
+use crate::cli::{ExportFormat, ExportWhat};
+use crate::error::{ConfigError, Exit, NotBuilt};
+use crate::export::{self, Format, MirrorExport, Output};
+use crate::pull::StreamKind;
+use crate::settings::Settings;
+use crate::store::Store;
+
+pub struct ExportArgs {
+    pub what: ExportWhat,
+    pub out: Option<std::path::PathBuf>,
+    pub format: ExportFormat,
+    pub stream: Option<String>,
+    pub run: Option<i64>,
+    pub since: Option<String>,
+}
+
+pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
+    let format = match args.format {
+        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Json => Format::JsonLines,
+    };
+    let filters_given = args.stream.is_some() || args.run.is_some() || args.since.is_some();
+    if filters_given && args.what != ExportWhat::Changes {
+        return Err(
+            ConfigError::new("--stream, --run and --since apply to `export changes` only").into(),
+        );
+    }
+    let mirror = match args.what {
+        ExportWhat::Inventory => Some(MirrorExport::Inventory),
+        ExportWhat::Invoices => Some(MirrorExport::Invoices),
+        ExportWhat::Shipments => Some(MirrorExport::Shipments),
+        ExportWhat::Orders => Some(MirrorExport::Orders),
+        ExportWhat::Changes => None,
+        ExportWhat::Reconciliation => {
+            return Err(NotBuilt {
+                command: "export reconciliation".into(),
+            }
+            .into())
+        }
+    };
+    let stream = match &args.stream {
+        Some(name) => Some(
+            StreamKind::from_name(name)
+                .ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "--stream: {name:?} is not one of inventory, invoices, shipments, purchase_orders, fulfillment_orders"
+                    ))
+                })?
+                .name(),
+        ),
+        None => None,
+    };
+    let since = match &args.since {
+        Some(t) => Some(normalise_since(t)?),
+        None => None,
+    };
+    let store = Store::open(&settings.store_path)?;
+    let mut out = Output::open(args.out.as_deref())?;
+    let written = match mirror {
+        Some(what) => export::export_mirror(&store, what, format, out.writer())?,
+        None => export::export_changes(
+            &store,
+            stream,
+            args.run,
+            since.as_deref(),
+            format,
+            out.writer(),
+        )?,
+    };
+    out.finish()?;
+    if let Some(path) = &args.out {
+        tracing::info!(records = written, file = %path.display(), "Export written.");
+    }
+    Ok(Exit::Ok)
+}
+
+/// `2026-01-31` or an RFC 3339 time, as the change log's `at` text compares.
+fn normalise_since(text: &str) -> Result<String, ConfigError> {
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(format!("{day}T00:00:00Z"));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+        .map_err(|_| {
+            ConfigError::new(format!(
+                "--since: {text:?} is not a date (2026-01-31) or an RFC 3339 time"
+            ))
+        })
+}

@@ -1,0 +1,211 @@
+//! Exports: the local mirror and the change log as CSV (RFC 4180, header row) or JSON lines.
+//! Money stays exactly as AHEAD sent it (strings); nested values (lines, addresses) are written
+//! as JSON text in their CSV cell.
+
+mod columns;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::{Map, Value};
+
+use crate::pull::StreamKind;
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    JsonLines,
+}
+
+/// Where an export goes: a file (written beside and renamed into place, so a reader never sees
+/// half of it) or standard output.
+pub struct Output {
+    target: Option<std::path::PathBuf>,
+    temp: Option<std::path::PathBuf>,
+    writer: Box<dyn Write>,
+}
+
+impl Output {
+    pub fn open(out: Option<&Path>) -> anyhow::Result<Output> {
+        match out {
+            None => Ok(Output {
+                target: None,
+                temp: None,
+                writer: Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            }),
+            Some(path) => {
+                let temp = path.with_extension(format!(
+                    "{}.partial",
+                    path.extension().and_then(|e| e.to_str()).unwrap_or("out")
+                ));
+                let file = std::fs::File::create(&temp)
+                    .with_context(|| format!("cannot write {}", temp.display()))?;
+                Ok(Output {
+                    target: Some(path.to_path_buf()),
+                    temp: Some(temp),
+                    writer: Box::new(std::io::BufWriter::new(file)),
+                })
+            }
+        }
+    }
+
+    pub fn writer(&mut self) -> &mut dyn Write {
+        &mut self.writer
+    }
+
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.writer.flush()?;
+        drop(self.writer);
+        if let (Some(temp), Some(target)) = (self.temp.take(), self.target.take()) {
+            std::fs::rename(&temp, &target)
+                .with_context(|| format!("cannot write {}", target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a mirror export holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MirrorExport {
+    Inventory,
+    Invoices,
+    Shipments,
+    /// Purchase and fulfillment orders together, with `kind` and `number` first.
+    Orders,
+}
+
+/// Write the mirror; returns the number of records written.
+pub fn export_mirror(
+    store: &Store,
+    what: MirrorExport,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<u64> {
+    let parts: Vec<(StreamKind, Option<(&str, &str)>)> = match what {
+        MirrorExport::Inventory => vec![(StreamKind::Inventory, None)],
+        MirrorExport::Invoices => vec![(StreamKind::Invoices, None)],
+        MirrorExport::Shipments => vec![(StreamKind::Shipments, None)],
+        MirrorExport::Orders => vec![
+            (
+                StreamKind::PurchaseOrders,
+                Some(("purchase_order", "po_number")),
+            ),
+            (
+                StreamKind::FulfillmentOrders,
+                Some(("fulfillment_order", "order_number")),
+            ),
+        ],
+    };
+    let columns = columns::for_export(what);
+    let mut sink = Sink::new(format, out, &columns)?;
+    let mut n = 0u64;
+    for (stream, order) in parts {
+        let result = store.for_each_snapshot(stream.name(), |_, _, body| {
+            let mut record: Map<String, Value> = serde_json::from_str(body)
+                .map_err(|e| format!("a stored {} record is not JSON: {e}", stream.name()))?;
+            if let Some((kind, number_field)) = order {
+                let number = record.get(number_field).cloned().unwrap_or(Value::Null);
+                let mut with_kind = Map::new();
+                with_kind.insert("kind".into(), Value::from(kind));
+                with_kind.insert("number".into(), number);
+                with_kind.extend(record);
+                record = with_kind;
+            }
+            n += 1;
+            sink.write(&record, &columns).map_err(|e| e.to_string())
+        })?;
+        result.map_err(anyhow::Error::msg)?;
+    }
+    sink.flush()?;
+    Ok(n)
+}
+
+/// Write the change log, filtered; returns the number of entries written.
+pub fn export_changes(
+    store: &Store,
+    stream: Option<&str>,
+    run: Option<i64>,
+    since: Option<&str>,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<u64> {
+    let columns = columns::CHANGES.to_vec();
+    let mut sink = Sink::new(format, out, &columns)?;
+    let mut n = 0u64;
+    let result = store.for_each_change(stream, run, since, |row| {
+        let mut record = Map::new();
+        record.insert("run".into(), row.run.into());
+        record.insert("at".into(), row.at.into());
+        record.insert("stream".into(), row.stream.into());
+        record.insert(
+            "id".into(),
+            row.record_id.map(Value::from).unwrap_or(Value::Null),
+        );
+        record.insert("key".into(), row.key.into());
+        record.insert("change".into(), row.change.into());
+        record.insert("fields".into(), row.fields.into());
+        record.insert("detail".into(), row.detail.into());
+        let json = |s: Option<String>| {
+            s.and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or(Value::Null)
+        };
+        record.insert("before".into(), json(row.before));
+        record.insert("after".into(), json(row.after));
+        n += 1;
+        sink.write(&record, &columns).map_err(|e| e.to_string())
+    })?;
+    result.map_err(anyhow::Error::msg)?;
+    sink.flush()?;
+    Ok(n)
+}
+
+/// Records out, as CSV rows under a header or as JSON lines.
+enum Sink<'a> {
+    Csv(csv::Writer<&'a mut dyn Write>),
+    Json(&'a mut dyn Write),
+}
+
+impl<'a> Sink<'a> {
+    fn new(format: Format, out: &'a mut dyn Write, columns: &[&str]) -> anyhow::Result<Sink<'a>> {
+        Ok(match format {
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record(columns)?;
+                Sink::Csv(w)
+            }
+            Format::JsonLines => Sink::Json(out),
+        })
+    }
+
+    fn write(&mut self, record: &Map<String, Value>, columns: &[&str]) -> anyhow::Result<()> {
+        match self {
+            Sink::Csv(w) => w.write_record(columns.iter().map(|c| cell(record.get(*c))))?,
+            Sink::Json(out) => {
+                serde_json::to_writer(&mut **out, record)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            Sink::Csv(w) => w.flush()?,
+            Sink::Json(out) => out.flush()?,
+        }
+        Ok(())
+    }
+}
+
+/// A CSV cell: strings as they are (money keeps its exact text), null empty, nested JSON as text.
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => other.to_string(),
+    }
+}
