@@ -163,7 +163,7 @@ pub fn export_changes(
 
 /// Records out, as CSV rows under a header or as JSON lines.
 enum Sink<'a> {
-    Csv(csv::Writer<&'a mut dyn Write>),
+    Csv(Box<csv::Writer<&'a mut dyn Write>>),
     Json(&'a mut dyn Write),
 }
 
@@ -173,7 +173,7 @@ impl<'a> Sink<'a> {
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(columns)?;
-                Sink::Csv(w)
+                Sink::Csv(Box::new(w))
             }
             Format::JsonLines => Sink::Json(out),
         })
