@@ -61,6 +61,11 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
                 return Exit::Credentials;
             }
         }
+        if let Some(crate::lock::LockError::Held { .. }) =
+            cause.downcast_ref::<crate::lock::LockError>()
+        {
+            return Exit::Locked;
+        }
         if let Some(store) = cause.downcast_ref::<crate::store::StoreError>() {
             if matches!(store, crate::store::StoreError::TooNew { .. }) {
                 return Exit::Usage;

@@ -5,6 +5,7 @@
 //! - `api`: the AHEAD client: OAuth, the retry/refresh loop, the `q` builder and the paged reader.
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
+//! - `lock`: per-job locks across processes (an OS lock, so a killed run leaves none).
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `export`: the mirror and the change log as CSV or JSON lines.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod export;
+pub mod lock;
 pub mod logging;
 pub mod pull;
 pub mod sandbox;

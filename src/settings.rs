@@ -41,6 +41,15 @@ pub struct RawConfig {
     pub sandbox: RawSandbox,
     #[serde(default)]
     pub pull: RawPull,
+    #[serde(default)]
+    pub history: RawHistory,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHistory {
+    /// Run history and change log entries older than this many days are pruned.
+    pub keep_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +200,8 @@ pub struct Settings {
     pub schedule_dir: PathBuf,
     pub sandbox: SandboxSettings,
     pub pull: crate::pull::PullSettings,
+    /// Run history and change log entries older than this are pruned.
+    pub keep_history: Duration,
 }
 
 impl Settings {
@@ -424,7 +435,11 @@ impl Settings {
             lookup_batch: in_range(raw.pull.lookup_batch, 200, 1, 1000, "pull.lookup_batch")?
                 as usize,
         };
+        let keep_history = Duration::from_secs(
+            in_range(raw.history.keep_days, 90, 1, 36_500, "history.keep_days")? as u64 * 86_400,
+        );
         Ok(Settings {
+            keep_history,
             pull,
             config_file,
             api,

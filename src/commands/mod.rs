@@ -4,8 +4,10 @@
 pub mod auth;
 pub mod context;
 pub mod export;
+pub mod job;
 pub mod pull;
 pub mod sandbox;
+pub mod status;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Exit, NotBuilt};
@@ -40,6 +42,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
                 since,
             },
         ),
+        Command::Status { json } => status::run(&settings, json),
         Command::Sandbox(args) => sandbox::run(args).await,
         other => Err(NotBuilt {
             command: other.name(),

@@ -4,11 +4,10 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::Context;
-use crate::api::now_unix;
+use super::job::{run_job, JobDone};
 use crate::error::{ConfigError, Exit};
 use crate::pull::{self, Mode, PullOutcome, StreamKind};
 use crate::settings::Settings;
-use crate::store::RunStats;
 
 pub async fn run(
     settings: &Settings,
@@ -63,7 +62,7 @@ fn parse_day(text: &str, flag: &str) -> Result<NaiveDate, ConfigError> {
         .map_err(|_| ConfigError::new(format!("{flag}: {text:?} is not a date such as 2026-01-31")))
 }
 
-/// Run a pull as a recorded run: history row, progress bar, summary line.
+/// Run a pull as a job: lock, run record, progress bar, summary line.
 pub async fn pull_recorded(
     ctx: &Context,
     settings: &Settings,
@@ -77,7 +76,6 @@ pub async fn pull_recorded(
     } else {
         format!("pull {}", stream.name())
     };
-    let run = ctx.store.begin_run(&job, args, now_unix())?;
     let bar = progress.then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
@@ -90,30 +88,30 @@ pub async fn pull_recorded(
         bar.set_prefix(job.clone());
         bar
     });
-    let outcome = pull::pull(
-        &ctx.client,
-        &ctx.store,
-        stream,
-        mode.clone(),
-        &settings.pull,
-        run,
-        bar,
-    )
-    .await;
-    match outcome {
-        Ok(outcome) => {
-            ctx.store
-                .finish_run(run, "ok", &outcome.stats, now_unix())?;
-            summary(&job, &outcome);
-            Ok(outcome)
-        }
-        Err(e) => {
-            ctx.store
-                .finish_run(run, "failed", &RunStats::default(), now_unix())?;
-            tracing::error!(job = %job, run, error = %e, "Pull failed.");
-            Err(e.into())
-        }
-    }
+    let mut outcome = None;
+    let slot = &mut outcome;
+    let job_name = job.as_str();
+    run_job(ctx, settings, &job, args, |run| async move {
+        let o = pull::pull(
+            &ctx.client,
+            &ctx.store,
+            stream,
+            mode.clone(),
+            &settings.pull,
+            run,
+            bar,
+        )
+        .await?;
+        summary(job_name, &o);
+        let done = JobDone {
+            exit: Exit::Ok,
+            stats: o.stats.clone(),
+        };
+        *slot = Some(o);
+        Ok(done)
+    })
+    .await?;
+    Ok(outcome.expect("set by a completed pull"))
 }
 
 /// The one line a person reads in a cron mail.

@@ -36,6 +36,24 @@ pub struct RunRecord {
 }
 
 impl Store {
+    /// Every stream's watermark with its snapshot count, for `status`.
+    pub fn stream_states(
+        &self,
+    ) -> Result<Vec<(String, Option<super::Watermark>, u64)>, StoreError> {
+        let streams: Vec<String> = self.with(|conn| {
+            let mut stmt = conn.prepare("SELECT stream FROM watermarks UNION SELECT DISTINCT stream FROM snapshots ORDER BY 1")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        let mut out = Vec::new();
+        for s in streams {
+            let wm = self.watermark(&s)?;
+            let n = self.snapshot_count(&s)?;
+            out.push((s, wm, n));
+        }
+        Ok(out)
+    }
+
     /// Record the start of a run; returns its number.
     pub fn begin_run(&self, job: &str, args: &str, now: i64) -> Result<i64, StoreError> {
         self.with(|conn| {
@@ -64,6 +82,52 @@ impl Store {
         .map(|_| ())
     }
 
+    /// Per job: its last run and its last successful run (outcome `ok` or `rejected`).
+    pub fn job_summaries(&self) -> Result<Vec<(RunRecord, Option<RunRecord>)>, StoreError> {
+        let jobs: Vec<(i64, Option<i64>)> = self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT max(id), max(CASE WHEN outcome IN ('ok', 'rejected') THEN id END)
+                 FROM runs GROUP BY job ORDER BY job",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })?;
+        let mut out = Vec::with_capacity(jobs.len());
+        for (last, success) in jobs {
+            let Some(last) = self.run(last)? else {
+                continue;
+            };
+            let success = match success {
+                Some(id) => self.run(id)?,
+                None => None,
+            };
+            out.push((last, success));
+        }
+        Ok(out)
+    }
+
+    /// Delete run history and change log entries of runs started before `before` (unix
+    /// seconds), keeping each job's latest run. Returns (runs, changes) deleted. Uses the run
+    /// number, which the change log is indexed by, so pruning a large log is cheap.
+    pub fn prune_history(&self, before: i64) -> Result<(u64, u64), StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let first_kept: Option<i64> =
+                tx.query_row("SELECT min(id) FROM runs WHERE started_at >= ?1", [before], |r| r.get(0))?;
+            let first_kept = match first_kept {
+                Some(id) => id,
+                None => tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM runs", [], |r| r.get(0))?,
+            };
+            let runs = tx.execute(
+                "DELETE FROM runs WHERE id < ?1 AND id NOT IN (SELECT max(id) FROM runs GROUP BY job)",
+                [first_kept],
+            )?;
+            let changes = tx.execute("DELETE FROM changes WHERE run < ?1", [first_kept])?;
+            tx.commit()?;
+            Ok((runs as u64, changes as u64))
+        })
+    }
+
     pub fn run(&self, run: i64) -> Result<Option<RunRecord>, StoreError> {
         self.with(|conn| {
             conn.query_row(
@@ -83,5 +147,40 @@ impl Store {
             )
             .optional()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_and_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db")).unwrap();
+        let stats = RunStats {
+            rows_read: 5,
+            ..RunStats::default()
+        };
+        let a1 = store.begin_run("pull inventory", "", 100).unwrap();
+        store.finish_run(a1, "ok", &stats, 101).unwrap();
+        let a2 = store.begin_run("pull inventory", "", 200).unwrap();
+        store
+            .finish_run(a2, "failed", &RunStats::default(), 201)
+            .unwrap();
+        let b1 = store.begin_run("pull invoices", "", 150).unwrap();
+        store
+            .finish_run(b1, "failed", &RunStats::default(), 151)
+            .unwrap();
+        let s = store.job_summaries().unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].0.id, s[0].1.as_ref().map(|r| r.id)), (a2, Some(a1)));
+        assert_eq!(s[0].1.as_ref().unwrap().stats.rows_read, 5);
+        assert_eq!((s[1].0.id, s[1].1.is_none()), (b1, true));
+        // Pruning before 180 removes run a1 only (b1 is its job's latest).
+        let (runs, _) = store.prune_history(180).unwrap();
+        assert_eq!(runs, 1);
+        assert!(store.run(a1).unwrap().is_none());
+        assert!(store.run(b1).unwrap().is_some());
     }
 }

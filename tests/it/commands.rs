@@ -161,3 +161,101 @@ async fn a_pull_killed_mid_run_is_finished_by_the_next() {
         "no change recorded twice"
     );
 }
+
+#[tokio::test]
+async fn a_second_run_of_the_same_job_exits_4_and_a_killed_holder_leaves_no_lock() {
+    let h = Harness::new().await;
+    let config = h.write_config("page_size = 5\nconcurrency = 1");
+    let config = config.to_str().unwrap();
+    h.sandbox.control().latency(Duration::from_millis(50));
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
+        .current_dir(h.dir.path())
+        .args([
+            "--config",
+            config,
+            "--no-progress",
+            "-q",
+            "pull",
+            "inventory",
+        ])
+        .spawn()
+        .unwrap();
+    // Wait until the first run is under way (it has recorded its run).
+    let db = h.dir.path().join("ahead-sync.db");
+    for _ in 0..2000 {
+        if let Ok(store) = Store::open(&db) {
+            if store.snapshot_count("inventory").unwrap_or(0) > 0 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "inventory"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("pid {}", first.id())),
+        "names the holder: {}",
+        text(&out)
+    );
+    // A different job is not blocked.
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "still running when killed"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    h.sandbox.control().clear_faults();
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "inventory"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the killed run's lock was taken over: {}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn status_json_reports_jobs_streams_and_token() {
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    for args in [["pull", "inventory"], ["pull", "invoices"]] {
+        let out = cmd_async(h.dir.path(), &["--config", config, args[0], args[1]]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    h.sandbox.control().fail_next(1000, 500);
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let out = cmd_async(h.dir.path(), &["--config", config, "status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = status["jobs"].as_array().unwrap();
+    let job = |name: &str| {
+        jobs.iter()
+            .find(|j| j["job"] == name)
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+    };
+    let inv = job("pull inventory");
+    assert_eq!(inv["last_run"]["outcome"], "ok");
+    assert_eq!(
+        inv["last_run"]["stats"]["created"].as_u64().unwrap(),
+        h.sandbox.control().inventory_len() as u64
+    );
+    assert!(inv["last_run"]["stats"]["requests"].as_u64().unwrap() > 0);
+    let ship = job("pull shipments");
+    assert_eq!(ship["last_run"]["outcome"], "failed");
+    assert!(ship["last_success"].is_null());
+    let streams = status["streams"].as_array().unwrap();
+    let inventory = streams.iter().find(|s| s["stream"] == "inventory").unwrap();
+    assert!(inventory["watermark"].as_str().unwrap().ends_with('Z'));
+    assert!(status["token"]["expires_in_secs"].as_i64().unwrap() > 3600);
+    let text_out = cmd_async(h.dir.path(), &["--config", config, "status"]).await;
+    assert!(
+        text(&text_out).contains("pull inventory"),
+        "{}",
+        text(&text_out)
+    );
+}

@@ -1,0 +1,65 @@
+//! A job run: its lock, its run record, its outcome. Every job (a pull, a push, each step of
+//! `sync`) goes through [`run_job`], so locking and history work the same everywhere.
+
+use std::future::Future;
+
+use super::context::Context;
+use crate::api::now_unix;
+use crate::error::{exit_for, Exit};
+use crate::lock;
+use crate::settings::Settings;
+use crate::store::RunStats;
+
+/// What a job body reports when it completes.
+pub struct JobDone {
+    pub exit: Exit,
+    pub stats: RunStats,
+}
+
+/// The outcome word stored in run history and shown by `status`.
+pub fn outcome_word(exit: Exit) -> &'static str {
+    match exit {
+        Exit::Ok => "ok",
+        Exit::Rejected => "rejected",
+        Exit::Locked => "skipped",
+        Exit::Credentials => "credentials",
+        Exit::Usage => "usage",
+        Exit::Failed => "failed",
+    }
+}
+
+/// Run `body` as job `job`: take its lock (or fail at once, exit 4, naming the holder), record
+/// the run, and record how it ended. Errors propagate after being recorded.
+pub async fn run_job<F, Fut>(
+    ctx: &Context,
+    settings: &Settings,
+    job: &str,
+    args: &str,
+    body: F,
+) -> anyhow::Result<JobDone>
+where
+    F: FnOnce(i64) -> Fut,
+    Fut: Future<Output = anyhow::Result<JobDone>>,
+{
+    let _lock = lock::acquire(&lock::lock_dir(&settings.store_path), job)?;
+    let (runs, changes) = ctx
+        .store
+        .prune_history(now_unix() - settings.keep_history.as_secs() as i64)?;
+    if runs + changes > 0 {
+        tracing::debug!(runs, changes, "Pruned old history.");
+    }
+    let run = ctx.store.begin_run(job, args, now_unix())?;
+    let result = body(run).await;
+    match &result {
+        Ok(done) => ctx
+            .store
+            .finish_run(run, outcome_word(done.exit), &done.stats, now_unix())?,
+        Err(e) => {
+            let exit = exit_for(e);
+            ctx.store
+                .finish_run(run, outcome_word(exit), &RunStats::default(), now_unix())?;
+            tracing::error!(job, run, error = %format!("{e:#}"), "Job failed.");
+        }
+    }
+    result
+}

@@ -1,0 +1,135 @@
+//! `status [--json]`: what the store says, without contacting AHEAD (fast, safe from monitoring).
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::api::now_unix;
+use crate::error::Exit;
+use crate::settings::Settings;
+use crate::store::{RunRecord, Store};
+
+pub fn run(settings: &Settings, as_json: bool) -> anyhow::Result<Exit> {
+    let store = Store::open(&settings.store_path)?;
+    let report = collect(settings, &store)?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    Ok(Exit::Ok)
+}
+
+/// The status as JSON; the text form is printed from the same value, so both say the same.
+pub fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
+    let now = now_unix();
+    let token = store.token(&settings.api.token_key())?.map(|t| {
+        json!({
+            "expires_at": when(t.expires_at),
+            "expires_in_secs": t.expires_at - now,
+            "obtained_at": when(t.obtained_at),
+        })
+    });
+    let jobs: Vec<Value> = store
+        .job_summaries()?
+        .into_iter()
+        .map(|(last, success)| {
+            json!({
+                "job": last.job,
+                "last_run": run_json(&last),
+                "last_success": success.as_ref().map(run_json),
+            })
+        })
+        .collect();
+    let streams: Vec<Value> = store
+        .stream_states()?
+        .into_iter()
+        .map(|(stream, wm, records)| {
+            json!({
+                "stream": stream,
+                "records": records,
+                "watermark": wm.as_ref().map(|w| w.updated_at.clone()),
+                "incremental_pulls_since_full": wm.as_ref().map(|w| w.incrementals),
+                "last_full_run": wm.as_ref().and_then(|w| w.last_full_run),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "store": settings.store_path.display().to_string(),
+        "api": match &settings.api.base_url {
+            crate::settings::BaseUrl::Sandbox => "sandbox".to_string(),
+            crate::settings::BaseUrl::Remote(u) => u.to_string(),
+        },
+        "token": token,
+        "jobs": jobs,
+        "streams": streams,
+    }))
+}
+
+fn run_json(r: &RunRecord) -> Value {
+    json!({
+        "run": r.id,
+        "args": r.args,
+        "started_at": when(r.started_at),
+        "ended_at": r.ended_at.map(when),
+        "outcome": r.outcome.clone().unwrap_or_else(|| "running or interrupted".into()),
+        "stats": r.stats,
+    })
+}
+
+fn when(unix: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| unix.to_string())
+}
+
+fn print_text(r: &Value) {
+    println!(
+        "store: {}   api: {}",
+        r["store"].as_str().unwrap_or(""),
+        r["api"].as_str().unwrap_or("")
+    );
+    match r["token"].as_object() {
+        Some(t) => println!(
+            "token: expires {} ({} min from now)",
+            t["expires_at"].as_str().unwrap_or(""),
+            t["expires_in_secs"].as_i64().unwrap_or(0) / 60
+        ),
+        None => println!("token: none stored (run `ahead-sync auth login`)"),
+    }
+    println!();
+    println!(
+        "{:<28} {:<8} {:<22} {:<22} {}",
+        "JOB", "RUN", "LAST RUN", "LAST SUCCESS", "OUTCOME / ROWS"
+    );
+    for j in r["jobs"].as_array().into_iter().flatten() {
+        let last = &j["last_run"];
+        let s = &last["stats"];
+        println!(
+            "{:<28} {:<8} {:<22} {:<22} {} / read {} created {} updated {} removed {} rejected {}",
+            j["job"].as_str().unwrap_or(""),
+            last["run"],
+            last["started_at"].as_str().unwrap_or(""),
+            j["last_success"]["started_at"].as_str().unwrap_or("never"),
+            last["outcome"].as_str().unwrap_or(""),
+            s["rows_read"],
+            s["created"],
+            s["updated"],
+            s["removed"],
+            s["rejected"],
+        );
+    }
+    println!();
+    println!(
+        "{:<22} {:>10}  {:<22} {}",
+        "STREAM", "RECORDS", "WATERMARK", "INCREMENTALS SINCE FULL"
+    );
+    for st in r["streams"].as_array().into_iter().flatten() {
+        println!(
+            "{:<22} {:>10}  {:<22} {}",
+            st["stream"].as_str().unwrap_or(""),
+            st["records"],
+            st["watermark"].as_str().unwrap_or("none"),
+            st["incremental_pulls_since_full"]
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! Job locks across processes: two runs of the same job never overlap, whoever started them
+//! (cron, the daemon, a person).
+//!
+//! A lock is an OS advisory lock (`File::try_lock`) on a file per job beside the store. The OS
+//! drops it with the process, so a run killed with SIGKILL or a power loss leaves no lock behind:
+//! the next run simply takes it. The file's text names the holder, for the message the loser
+//! prints; it is informative only, never trusted for exclusion.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum LockError {
+    #[error("skipped: another run of `{job}` holds its lock ({holder}); it will be run again at its next turn")]
+    Held { job: String, holder: String },
+    #[error("cannot use the lock file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A held job lock; released when dropped.
+#[derive(Debug)]
+pub struct JobLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl JobLock {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The folder holding the lock files of the jobs using `store`: `<store>.locks/`.
+pub fn lock_dir(store: &Path) -> PathBuf {
+    let mut name = store
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".locks");
+    store.with_file_name(name)
+}
+
+/// Take the lock of `job` at once, or fail naming its holder.
+pub fn acquire(dir: &Path, job: &str) -> Result<JobLock, LockError> {
+    let path = dir.join(format!("{}.lock", job.replace([' ', '/'], "-")));
+    let io = |source| LockError::Io {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(LockError::Held {
+                job: job.to_string(),
+                holder: if holder.is_empty() {
+                    "holder unknown".into()
+                } else {
+                    holder.to_string()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    // Ours now: replace whatever a previous (possibly killed) holder wrote.
+    let me = format!(
+        "pid {} since {}",
+        std::process::id(),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    file.set_len(0).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    file.write_all(me.as_bytes()).map_err(io)?;
+    file.flush().map_err(io)?;
+    Ok(JobLock { _file: file, path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = acquire(dir.path(), "pull inventory").unwrap();
+        match acquire(dir.path(), "pull inventory") {
+            Err(LockError::Held { job, holder }) => {
+                assert_eq!(job, "pull inventory");
+                assert!(
+                    holder.contains(&format!("pid {}", std::process::id())),
+                    "{holder}"
+                );
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        // Other jobs are independent.
+        let _other = acquire(dir.path(), "pull invoices").unwrap();
+        drop(first);
+        acquire(dir.path(), "pull inventory").unwrap();
+    }
+
+    #[test]
+    fn lock_dir_sits_beside_the_store() {
+        assert_eq!(
+            lock_dir(Path::new("/srv/a/sync.db")),
+            PathBuf::from("/srv/a/sync.db.locks")
+        );
+    }
+}
