@@ -97,10 +97,7 @@ fn print_text(r: &Value) {
         None => println!("token: none stored (run `ahead-sync auth login`)"),
     }
     println!();
-    println!(
-        "{:<28} {:<8} {:<22} {:<22} {}",
-        "JOB", "RUN", "LAST RUN", "LAST SUCCESS", "OUTCOME / ROWS"
-    );
+    println!("{:<28} {:<8} {:<22} {:<22} OUTCOME / ROWS", "JOB", "RUN", "LAST RUN", "LAST SUCCESS");
     for j in r["jobs"].as_array().into_iter().flatten() {
         let last = &j["last_run"];
         let s = &last["stats"];
@@ -119,10 +116,7 @@ fn print_text(r: &Value) {
         );
     }
     println!();
-    println!(
-        "{:<22} {:>10}  {:<22} {}",
-        "STREAM", "RECORDS", "WATERMARK", "INCREMENTALS SINCE FULL"
-    );
+    println!("{:<22} {:>10}  {:<22} INCREMENTALS SINCE FULL", "STREAM", "RECORDS", "WATERMARK");
     for st in r["streams"].as_array().into_iter().flatten() {
         println!(
             "{:<22} {:>10}  {:<22} {}",
