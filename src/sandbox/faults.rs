@@ -77,7 +77,7 @@ pub enum Gate {
 
 /// Decides on the `nth` /v2 request (1-based) and consumes one `fail_next`.
 pub fn before_request(f: &mut Faults, nth: u64) -> Gate {
-    if f.rate_limit_every > 0 && nth % f.rate_limit_every == 0 {
+    if f.rate_limit_every > 0 && nth.is_multiple_of(f.rate_limit_every) {
         return Gate::RateLimited {
             retry_after: f.retry_after_secs,
         };
