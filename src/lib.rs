@@ -9,6 +9,7 @@
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `export`: the mirror and the change log as CSV or JSON lines.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
+//! - `webhooks`: the receiver for AHEAD's order events, feeding the mirror.
 //! - `secret`: a string type that never prints its value.
 
 pub mod api;
@@ -23,3 +24,4 @@ pub mod sandbox;
 pub mod secret;
 pub mod settings;
 pub mod store;
+pub mod webhooks;

@@ -112,6 +112,8 @@ pub struct RawWebhooks {
     pub bind: Option<String>,
     pub secret: Option<String>,
     pub path: Option<String>,
+    /// Deliveries larger than this are refused with 413.
+    pub max_body_bytes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +179,7 @@ pub struct WebhookSettings {
     pub bind: String,
     pub secret: Option<Secret>,
     pub path: String,
+    pub max_body_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -395,6 +398,13 @@ impl Settings {
                 .webhooks
                 .path
                 .unwrap_or_else(|| "/webhooks/ahead".into()),
+            max_body_bytes: in_range(
+                raw.webhooks.max_body_bytes,
+                1 << 20,
+                1024,
+                64 << 20,
+                "webhooks.max_body_bytes",
+            )? as usize,
         };
         if webhooks.bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new(format!(

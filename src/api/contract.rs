@@ -38,6 +38,16 @@ pub mod resource {
     pub const WEBHOOKS: &str = "/v2/webhooks";
 }
 
+/// Webhook event names [doc].
+pub const WEBHOOK_EVENTS: [&str; 6] = [
+    "purchase_order.updated",
+    "purchase_order.shipped",
+    "fulfillment_order.updated",
+    "fulfillment_order.shipped",
+    "fulfillment_order.delivered",
+    "invoice.created",
+];
+
 /// The envelope around every `/v2` answer, success or error [doc].
 #[derive(Debug, Deserialize)]
 pub struct Envelope {

@@ -20,8 +20,8 @@ pub async fn run(settings: &Settings, action: AuthAction) -> anyhow::Result<Exit
 async fn login(settings: &Settings) -> anyhow::Result<Exit> {
     let ctx = Context::open(settings).await?;
     let result = async {
-        let token = ctx.client.login().await?;
-        let organization = ctx.client.authenticate().await?;
+        let token = ctx.client().login().await?;
+        let organization = ctx.client().authenticate().await?;
         println!(
             "Logged in to {} as {organization} (client id {}). Access token valid until {}; it is refreshed automatically. Tokens are stored in {}.",
             Context::describe_api(settings),
@@ -52,7 +52,7 @@ async fn status(settings: &Settings) -> anyhow::Result<Exit> {
     let ctx = Context::open(settings).await?;
     let result = async {
         // Authenticating may refresh the token; show the state after it.
-        let organization = ctx.client.authenticate().await?;
+        let organization = ctx.client().authenticate().await?;
         let token = ctx
             .store
             .token(&settings.api.token_key())?

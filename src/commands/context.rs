@@ -12,7 +12,8 @@ use crate::store::Store;
 
 pub struct Context {
     pub store: Store,
-    pub client: ApiClient,
+    /// `None` for jobs that never talk to AHEAD (the webhook receiver).
+    client: Option<ApiClient>,
     /// The in-process sandbox, when the configuration asks for it; stopped (and its world
     /// saved beside the store) by [`Context::close`].
     sandbox: Option<Sandbox>,
@@ -35,9 +36,25 @@ impl Context {
         let client = ApiClient::new(client_config(settings, base_url), store.clone())?;
         Ok(Context {
             store,
-            client,
+            client: Some(client),
             sandbox,
         })
+    }
+
+    /// A context for a job that only uses the store.
+    pub fn offline(store: Store) -> Context {
+        Context {
+            store,
+            client: None,
+            sandbox: None,
+        }
+    }
+
+    /// The AHEAD client (opened contexts only).
+    pub fn client(&self) -> &ApiClient {
+        self.client
+            .as_ref()
+            .expect("this context was opened without an API client")
     }
 
     /// The base URL a person would recognise: "sandbox" or the configured host.

@@ -8,6 +8,7 @@ pub mod job;
 pub mod pull;
 pub mod sandbox;
 pub mod status;
+pub mod webhooks;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Exit, NotBuilt};
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
                 since,
             },
         ),
+        Command::Webhooks { action } => webhooks::run(&settings, action).await,
         Command::Status { json } => status::run(&settings, json),
         Command::Sandbox(args) => sandbox::run(args).await,
         other => Err(NotBuilt {

@@ -93,7 +93,7 @@ pub async fn pull_recorded(
     let job_name = job.as_str();
     run_job(ctx, settings, &job, args, |run| async move {
         let o = pull::pull(
-            &ctx.client,
+            ctx.client(),
             &ctx.store,
             stream,
             mode.clone(),

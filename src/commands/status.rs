@@ -53,8 +53,24 @@ pub fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
             })
         })
         .collect();
+    let counters: serde_json::Map<String, Value> = store
+        .counters("webhooks.")?
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k.trim_start_matches("webhooks.").to_string(),
+                Value::from(v),
+            )
+        })
+        .collect();
+    let events: serde_json::Map<String, Value> = store
+        .event_states()?
+        .into_iter()
+        .map(|(k, v)| (k, Value::from(v)))
+        .collect();
     Ok(json!({
         "store": settings.store_path.display().to_string(),
+        "webhooks": { "counters": counters, "stored_events": events },
         "api": match &settings.api.base_url {
             crate::settings::BaseUrl::Sandbox => "sandbox".to_string(),
             crate::settings::BaseUrl::Remote(u) => u.to_string(),
@@ -97,7 +113,10 @@ fn print_text(r: &Value) {
         None => println!("token: none stored (run `ahead-sync auth login`)"),
     }
     println!();
-    println!("{:<28} {:<8} {:<22} {:<22} OUTCOME / ROWS", "JOB", "RUN", "LAST RUN", "LAST SUCCESS");
+    println!(
+        "{:<28} {:<8} {:<22} {:<22} OUTCOME / ROWS",
+        "JOB", "RUN", "LAST RUN", "LAST SUCCESS"
+    );
     for j in r["jobs"].as_array().into_iter().flatten() {
         let last = &j["last_run"];
         let s = &last["stats"];
@@ -115,8 +134,19 @@ fn print_text(r: &Value) {
             s["rejected"],
         );
     }
+    if let Some(c) = r["webhooks"]["counters"]
+        .as_object()
+        .filter(|c| !c.is_empty())
+    {
+        println!();
+        let list: Vec<String> = c.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("webhooks: {}", list.join(", "));
+    }
     println!();
-    println!("{:<22} {:>10}  {:<22} INCREMENTALS SINCE FULL", "STREAM", "RECORDS", "WATERMARK");
+    println!(
+        "{:<22} {:>10}  {:<22} INCREMENTALS SINCE FULL",
+        "STREAM", "RECORDS", "WATERMARK"
+    );
     for st in r["streams"].as_array().into_iter().flatten() {
         println!(
             "{:<22} {:>10}  {:<22} {}",

@@ -66,6 +66,26 @@ const MIGRATIONS: &[&str] = &[
         last_full_run   INTEGER
     );
     "#,
+    // 4: webhook deliveries (stored once by delivery id), counters, and small settings.
+    r#"
+    CREATE TABLE webhook_events (
+        delivery_id  TEXT PRIMARY KEY,
+        event        TEXT NOT NULL,
+        received_at  TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        state        TEXT NOT NULL DEFAULT 'pending',  -- pending, applied, stale, ignored
+        detail       TEXT NOT NULL DEFAULT ''
+    ) WITHOUT ROWID;
+    CREATE INDEX webhook_events_pending ON webhook_events(received_at) WHERE state = 'pending';
+    CREATE TABLE counters (
+        name   TEXT PRIMARY KEY,
+        value  INTEGER NOT NULL
+    );
+    CREATE TABLE kv (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The version a fully migrated file has.

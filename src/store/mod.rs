@@ -9,6 +9,7 @@ mod migrations;
 mod mirror;
 mod runs;
 mod tokens;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +22,7 @@ pub use mirror::{
 };
 pub use runs::{RunRecord, RunStats};
 pub use tokens::StoredToken;
+pub use webhooks::{NewEvent, PendingEvent};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -150,3 +150,9 @@ pub async fn cmd_async(dir: &Path, args: &[&str]) -> Output {
     .await
     .unwrap()
 }
+
+/// A plain HTTP client for tests that talk to a server directly.
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

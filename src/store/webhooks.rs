@@ -1,0 +1,180 @@
+//! Webhook deliveries as received (stored once per delivery id, before anything is done with
+//! them), named counters, and a small key-value table for settings the tool generates itself.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub delivery_id: String,
+    pub event: String,
+    pub received_at: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub delivery_id: String,
+    pub event: String,
+    pub body: String,
+}
+
+impl Store {
+    /// Store deliveries in one transaction; for each, true if it was new (false: a redelivery).
+    pub fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let mut fresh = Vec::with_capacity(events.len());
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO webhook_events (delivery_id, event, received_at, body) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for e in events {
+                    fresh.push(stmt.execute(params![e.delivery_id, e.event, e.received_at, e.body])? == 1);
+                }
+            }
+            tx.commit()?;
+            Ok(fresh)
+        })
+    }
+
+    /// Deliveries not yet applied, oldest first.
+    pub fn pending_events(&self, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT delivery_id, event, body FROM webhook_events WHERE state = 'pending' ORDER BY received_at LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok(PendingEvent {
+                    delivery_id: r.get(0)?,
+                    event: r.get(1)?,
+                    body: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn mark_event(
+        &self,
+        delivery_id: &str,
+        state: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.prepare_cached(
+                "UPDATE webhook_events SET state = ?2, detail = ?3 WHERE delivery_id = ?1",
+            )?
+            .execute(params![delivery_id, state, detail])
+        })
+        .map(|_| ())
+    }
+
+    /// Number of stored deliveries per state.
+    pub fn event_states(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT state, count(*) FROM webhook_events GROUP BY state ORDER BY state",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            rows.collect()
+        })
+    }
+
+    /// Add to named counters.
+    pub fn add_counters(&self, deltas: &[(String, u64)]) -> Result<(), StoreError> {
+        if deltas.iter().all(|(_, n)| *n == 0) {
+            return Ok(());
+        }
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO counters (name, value) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                )?;
+                for (name, n) in deltas.iter().filter(|(_, n)| *n > 0) {
+                    stmt.execute(params![name, *n as i64])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Counters whose name starts with `prefix`.
+    pub fn counters(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare("SELECT name, value FROM counters WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name")?;
+            let rows = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+            rows.collect()
+        })
+    }
+
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.with(|conn| {
+            conn.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    pub fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// The stored `updated_at` of one record, if mirrored.
+    pub fn snapshot_updated_at(&self, stream: &str, id: i64) -> Result<Option<String>, StoreError> {
+        self.with(|conn| {
+            conn.prepare_cached("SELECT updated_at FROM snapshots WHERE stream = ?1 AND id = ?2")?
+                .query_row(params![stream, id], |r| r.get(0))
+                .optional()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        let e = NewEvent {
+            delivery_id: "evt_1".into(),
+            event: "invoice.created".into(),
+            received_at: "2026-01-01T00:00:00Z".into(),
+            body: "{}".into(),
+        };
+        assert_eq!(
+            store.insert_events(&[e.clone(), e.clone()]).unwrap(),
+            vec![true, false]
+        );
+        assert_eq!(store.insert_events(&[e]).unwrap(), vec![false]);
+        assert_eq!(store.pending_events(10).unwrap().len(), 1);
+        store.mark_event("evt_1", "applied", "").unwrap();
+        assert!(store.pending_events(10).unwrap().is_empty());
+        store
+            .add_counters(&[
+                ("webhooks.received".into(), 2),
+                ("webhooks.rejected.bad_signature".into(), 1),
+            ])
+            .unwrap();
+        store
+            .add_counters(&[("webhooks.received".into(), 3)])
+            .unwrap();
+        assert_eq!(
+            store.counters("webhooks.").unwrap(),
+            vec![
+                ("webhooks.received".into(), 5),
+                ("webhooks.rejected.bad_signature".into(), 1)
+            ]
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Applying a stored delivery to the mirror: only when its record is newer (`updated_at`) than
+//! what the mirror holds, so a late or repeated delivery never overwrites newer state. Changes go
+//! to the same change log as pulls, marked with the delivery in `detail`.
+
+use serde_json::value::RawValue;
+
+use crate::pull::diff::{changed_fields, fingerprint, FieldDiff, Head};
+use crate::pull::StreamKind;
+use crate::store::{Change, ChangeKind, PageWrite, Store, Upsert};
+
+/// What became of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The mirror took the record (created or updated).
+    Applied,
+    /// The mirror already holds this version or a newer one.
+    Stale,
+    /// Not a record the mirror keeps (unknown event), or not readable.
+    Ignored(String),
+}
+
+impl Applied {
+    pub fn state(&self) -> &'static str {
+        match self {
+            Applied::Applied => "applied",
+            Applied::Stale => "stale",
+            Applied::Ignored(_) => "ignored",
+        }
+    }
+}
+
+/// Which stream a delivery's record belongs to: by its shape first (an order event may carry a
+/// shipment), then by the event's name.
+pub fn stream_of(event: &str, head: &Head<'_>) -> Option<StreamKind> {
+    if head.tracking_number.is_some() {
+        return Some(StreamKind::Shipments);
+    }
+    if head.invoice_number.is_some() {
+        return Some(StreamKind::Invoices);
+    }
+    match event.split('.').next() {
+        Some("purchase_order") => Some(StreamKind::PurchaseOrders),
+        Some("fulfillment_order") => Some(StreamKind::FulfillmentOrders),
+        Some("invoice") => Some(StreamKind::Invoices),
+        Some("shipment") => Some(StreamKind::Shipments),
+        _ => None,
+    }
+}
+
+/// Apply one delivery's `data` to the mirror, recording the change under `run`.
+pub fn apply(
+    store: &Store,
+    run: i64,
+    at: &str,
+    delivery_id: &str,
+    event: &str,
+    data: &RawValue,
+) -> Result<Applied, String> {
+    let raw = data.get();
+    let head = match Head::parse(raw) {
+        Ok(h) => h,
+        Err(e) => return Ok(Applied::Ignored(e)),
+    };
+    let Some(stream) = stream_of(event, &head) else {
+        return Ok(Applied::Ignored(format!("event {event} is not mirrored")));
+    };
+    let Some(updated_at) = head.updated_at.as_deref() else {
+        return Ok(Applied::Ignored("the record has no updated_at".into()));
+    };
+    let held = store
+        .snapshot_updated_at(stream.name(), head.id)
+        .map_err(|e| e.to_string())?;
+    if held.as_deref().is_some_and(|h| h >= updated_at) {
+        return Ok(Applied::Stale);
+    }
+    let key = stream.key(&head);
+    let detail = format!("webhook {event} {delivery_id}");
+    let change = match held {
+        None => Change {
+            record_id: Some(head.id),
+            key: key.clone(),
+            kind: ChangeKind::Created,
+            fields: String::new(),
+            before: None,
+            after: None,
+            detail,
+        },
+        Some(_) => {
+            let old = store
+                .snapshot_bodies(stream.name(), &[head.id])
+                .map_err(|e| e.to_string())?
+                .pop()
+                .map(|(_, b)| b)
+                .unwrap_or_else(|| "{}".into());
+            let FieldDiff {
+                names,
+                before,
+                after,
+            } = changed_fields(&old, raw)?;
+            Change {
+                record_id: Some(head.id),
+                key: key.clone(),
+                kind: ChangeKind::Updated,
+                fields: names.join(";"),
+                before: Some(serde_json::Value::Object(before).to_string()),
+                after: Some(serde_json::Value::Object(after).to_string()),
+                detail,
+            }
+        }
+    };
+    let write = PageWrite {
+        upserts: vec![Upsert {
+            id: head.id,
+            key,
+            hash: fingerprint(raw),
+            updated_at: updated_at.to_string(),
+            state: stream.state(&head).to_string(),
+            body: raw.to_string(),
+        }],
+        changes: vec![change],
+        ..PageWrite::default()
+    };
+    store
+        .write_page(stream.name(), run, at, &write)
+        .map_err(|e| e.to_string())?;
+    Ok(Applied::Applied)
+}

@@ -1,0 +1,442 @@
+//! The webhook receiver through real HTTP: signatures, limits, redeliveries, ordering, bursts,
+//! shutdown, and agreement with the next pull.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ahead_sync::pull::{self, PullSettings, StreamKind};
+use ahead_sync::secret::Secret;
+use ahead_sync::store::Store;
+use ahead_sync::webhooks::verify::sign;
+use ahead_sync::webhooks::{serve, ReceiverConfig, Tally};
+use tokio_util::sync::CancellationToken;
+
+use crate::pull::{changes, mirror};
+use crate::util::Harness;
+
+const SECRET: &str = "wh-secret-for-tests-0b9f";
+
+struct Receiver {
+    url: String,
+    store: Store,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<Arc<Tally>>,
+}
+
+async fn start_receiver(store: Store) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/ahead", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let run = store.begin_run("webhooks serve", "", 0).unwrap();
+    let config = ReceiverConfig {
+        path: "/webhooks/ahead".into(),
+        secret: Secret::new(SECRET),
+        max_body_bytes: 64 * 1024,
+    };
+    let task = tokio::spawn({
+        let (store, stop) = (store.clone(), stop.clone());
+        async move { serve(store, run, config, listener, stop).await.unwrap() }
+    });
+    Receiver {
+        url,
+        store,
+        stop,
+        task,
+    }
+}
+
+fn delivery(id: &str, event: &str, data: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"id": id, "event": event, "created_at": "2026-11-01T00:00:00Z", "data": data})).unwrap()
+}
+
+fn order(id: i64, status: &str, updated_at: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "order_number": format!("SO-WH-{id}"), "status": status,
+        "ship_method": "ups_ground", "lines": [], "created_at": "2026-11-01T00:00:00Z", "updated_at": updated_at})
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+    signature: Option<String>,
+    content_type: &str,
+) -> u16 {
+    let mut req = http
+        .post(url)
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(sig) = signature {
+        req = req.header("x-ahead-signature", sig);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+async fn signed(http: &reqwest::Client, url: &str, body: Vec<u8>) -> u16 {
+    let sig = sign(SECRET.as_bytes(), &body);
+    post(http, url, body, Some(sig), "application/json").await
+}
+
+/// Wait (bounded) until no delivery is pending.
+async fn settled(store: &Store) {
+    for _ in 0..2000 {
+        if store.pending_events(1).unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("deliveries still pending");
+}
+
+fn stored(store: &Store) -> u64 {
+    store.event_states().unwrap().iter().map(|(_, n)| n).sum()
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver(store).await;
+    let http = crate::util::http();
+    let body = delivery(
+        "evt_1",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    assert_eq!(
+        post(&http, &r.url, body.clone(), None, "application/json").await,
+        401
+    );
+    let wrong = sign(b"not-the-secret", &body);
+    assert_eq!(
+        post(&http, &r.url, body.clone(), Some(wrong), "application/json").await,
+        401
+    );
+    let tampered = sign(SECRET.as_bytes(), b"{}");
+    assert_eq!(
+        post(
+            &http,
+            &r.url,
+            body.clone(),
+            Some(tampered),
+            "application/json"
+        )
+        .await,
+        401
+    );
+    let sig = sign(SECRET.as_bytes(), &body);
+    assert_eq!(
+        post(&http, &r.url, body.clone(), Some(sig), "text/plain").await,
+        415
+    );
+    let big = vec![b' '; 65 * 1024];
+    let sig = sign(SECRET.as_bytes(), &big);
+    assert_eq!(
+        post(&http, &r.url, big, Some(sig), "application/json").await,
+        413
+    );
+    assert_eq!(signed(&http, &r.url, b"{not json".to_vec()).await, 400);
+    assert_eq!(
+        signed(
+            &http,
+            &r.url,
+            br#"{"id":"x","event":"y","data":[]}"#.to_vec()
+        )
+        .await,
+        400
+    );
+    assert_eq!(stored(&r.store), 0, "nothing stored");
+    assert_eq!(
+        http.get(r.url.replace("/webhooks/ahead", "/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(tally.rejected.iter().map(Tally::get).sum::<u64>(), 7);
+    let counters = r.store.counters("webhooks.rejected.").unwrap();
+    let get = |n: &str| {
+        counters
+            .iter()
+            .find(|(k, _)| k.ends_with(n))
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (
+            get("missing_signature"),
+            get("bad_signature"),
+            get("content_type")
+        ),
+        (1, 2, 1)
+    );
+    assert_eq!((get("too_large"), get("malformed")), (1, 2));
+}
+
+#[tokio::test]
+async fn redeliveries_are_stored_once_and_late_events_never_overwrite_newer_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver(store).await;
+    let http = crate::util::http();
+    let newer = delivery(
+        "evt_new",
+        "fulfillment_order.shipped",
+        order(7, "shipped", "2026-11-01T12:00:00Z"),
+    );
+    let older = delivery(
+        "evt_old",
+        "fulfillment_order.updated",
+        order(7, "released", "2026-11-01T11:00:00Z"),
+    );
+    assert_eq!(signed(&http, &r.url, newer.clone()).await, 200);
+    assert_eq!(
+        signed(&http, &r.url, newer).await,
+        200,
+        "a redelivery is acknowledged"
+    );
+    settled(&r.store).await;
+    assert_eq!(signed(&http, &r.url, older).await, 200);
+    settled(&r.store).await;
+    assert_eq!(stored(&r.store), 2);
+    let m = mirror(&r.store, StreamKind::FulfillmentOrders, None);
+    let held: serde_json::Value = serde_json::from_str(&m[&7]).unwrap();
+    assert_eq!(
+        held["status"], "shipped",
+        "the late, older event did not overwrite"
+    );
+    let states: std::collections::BTreeMap<String, u64> =
+        r.store.event_states().unwrap().into_iter().collect();
+    assert_eq!(
+        (states.get("applied"), states.get("stale")),
+        (Some(&1), Some(&1))
+    );
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(
+        (Tally::get(&tally.stored), Tally::get(&tally.duplicates)),
+        (2, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_concurrent_deliveries_is_stored_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver(store).await;
+    let http = crate::util::http();
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        // Every tenth delivery is sent twice, concurrently.
+        let copies = if i % 10 == 0 { 2 } else { 1 };
+        for _ in 0..copies {
+            let (http, url) = (http.clone(), r.url.clone());
+            let body = delivery(
+                &format!("evt_{i}"),
+                "fulfillment_order.updated",
+                order(1000 + i, "released", "2026-11-01T10:00:00Z"),
+            );
+            tasks.push(tokio::spawn(async move { signed(&http, &url, body).await }));
+        }
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    // Shut down: everything acknowledged is stored and applied before serve returns.
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(stored(&r.store), 400);
+    assert_eq!(
+        (Tally::get(&tally.stored), Tally::get(&tally.duplicates)),
+        (400, 40)
+    );
+    assert_eq!(
+        mirror(&r.store, StreamKind::FulfillmentOrders, None).len(),
+        400
+    );
+    assert!(
+        r.store.pending_events(1).unwrap().is_empty(),
+        "drained on shutdown"
+    );
+}
+
+#[tokio::test]
+async fn a_shipment_heard_by_webhook_agrees_with_the_next_pull() {
+    let h = Harness::new().await;
+    let r = start_receiver(h.store.clone()).await;
+    let client = h.client();
+    client
+        .post(
+            "/v2/webhooks",
+            &serde_json::json!({"url": r.url, "events": ["fulfillment_order.shipped"], "secret": SECRET}),
+        )
+        .await
+        .unwrap();
+    client
+        .post(
+            "/v2/fulfillment_orders",
+            &serde_json::json!({"order_number": "SO-WH-SHIP", "ship_method": "ups_ground",
+                "lines": [{"line_number": 1, "item_number": "PSU-800W", "quantity": 1}]}),
+        )
+        .await
+        .unwrap();
+    let settings = PullSettings::default();
+    let pull_orders = |run_name: &'static str| {
+        let (client, store) = (client.clone(), h.store.clone());
+        let settings = settings.clone();
+        async move {
+            let mode =
+                pull::choose_mode(&store, StreamKind::FulfillmentOrders, &settings, false).unwrap();
+            let run = store.begin_run(run_name, "", 0).unwrap();
+            pull::pull(
+                &client,
+                &store,
+                StreamKind::FulfillmentOrders,
+                mode,
+                &settings,
+                run,
+                None,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    pull_orders("pull").await;
+    h.sandbox.control().advance_clock(Duration::from_secs(5));
+    h.sandbox
+        .control()
+        .ship_order("fulfillment_orders", "SO-WH-SHIP")
+        .unwrap();
+    // Wait (bounded) for the sandbox's delivery to arrive and be applied.
+    let mut applied = false;
+    for _ in 0..2000 {
+        let states = h.store.event_states().unwrap();
+        if states.iter().any(|(s, n)| s == "applied" && *n >= 1) {
+            applied = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(applied, "the shipped event arrived and was applied");
+    let held = mirror(&h.store, StreamKind::FulfillmentOrders, None)
+        .into_values()
+        .find(|b| b.contains("SO-WH-SHIP"))
+        .unwrap();
+    assert!(held.contains("\"shipped\""), "{held}");
+    let mut by_webhook = Vec::new();
+    h.store
+        .for_each_change(Some("fulfillment_orders"), None, None, |c| {
+            if c.detail.starts_with("webhook fulfillment_order.shipped") {
+                by_webhook.push(c);
+            }
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_webhook.len(), 1);
+    assert!(by_webhook[0].fields.split(';').any(|f| f == "status"));
+    // The next pull finds the mirror already right: nothing to correct.
+    let next = pull_orders("pull").await;
+    assert!(
+        changes(&h.store, next.run)
+            .iter()
+            .all(|c| c.key != "SO-WH-SHIP"),
+        "the pull agrees with what the webhook said"
+    );
+    r.stop.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_binary_registers_serves_and_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    let out = crate::util::cmd_async(
+        h.dir.path(),
+        &[
+            "--config",
+            config,
+            "webhooks",
+            "register",
+            "https://erp.example.com/hook",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let out = crate::util::cmd_async(h.dir.path(), &["--config", config, "webhooks", "list"]).await;
+    assert!(
+        crate::util::text(&out).contains("https://erp.example.com/hook"),
+        "{}",
+        crate::util::text(&out)
+    );
+    // The generated secret is in the store and never printed.
+    let store = Store::open(&h.dir.path().join("ahead-sync.db")).unwrap();
+    let secret = store
+        .kv_get("webhooks.secret")
+        .unwrap()
+        .expect("generated and stored");
+    assert_eq!(secret.len(), 64);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
+        .current_dir(h.dir.path())
+        .args([
+            "--config",
+            config,
+            "--log-format",
+            "json",
+            "webhooks",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the receiver logs its address")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "Webhook receiver listening." {
+            break v["address"].as_str().unwrap().to_string();
+        }
+    };
+    let http = crate::util::http();
+    let url = format!("http://{address}/webhooks/ahead");
+    let body = delivery(
+        "evt_bin",
+        "fulfillment_order.updated",
+        order(42, "released", "2026-11-01T10:00:00Z"),
+    );
+    let sig = sign(secret.as_bytes(), &body);
+    assert_eq!(
+        post(&http, &url, body, Some(sig), "application/json").await,
+        200
+    );
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean stop on SIGTERM");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("Webhook receiver stopped.")),
+        "{rest:?}"
+    );
+    assert!(
+        rest.iter().all(|l| !l.contains(&secret)),
+        "the secret is never logged"
+    );
+    assert_eq!(
+        store.event_states().unwrap(),
+        vec![("applied".to_string(), 1)]
+    );
+}
