@@ -1400,3 +1400,91 @@ async fn inventory_throughput() {
     let rate = seen as f64 / t.elapsed().as_secs_f64();
     println!("served {seen} rows in {:?}: {rate:.0} rows/s", t.elapsed());
 }
+
+#[tokio::test]
+async fn api_updates_raise_webhook_events() {
+    let api = Api::start(small()).await;
+    let (url, got) = receiver(0).await;
+    let events = json!(["purchase_order.updated", "invoice.created"]);
+    let r = api
+        .send(
+            Method::POST,
+            "/v2/webhooks",
+            Some(json!({"url": url, "events": events, "secret": "k"})),
+        )
+        .await;
+    assert_envelope(&r, StatusCode::CREATED);
+    let po = api
+        .send(
+            Method::POST,
+            "/v2/purchase_orders",
+            Some(new_po("ERP-HOOK")),
+        )
+        .await
+        .results()[0]
+        .clone();
+    let path = format!("/v2/purchase_orders/{}", po["id"]);
+    assert_eq!(
+        api.send(Method::PUT, &path, Some(json!({"notes": "v2"})))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.send(Method::DELETE, &path, None).await.status,
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "events did not arrive");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut seen: Vec<(String, String)> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| {
+            let v: Value = serde_json::from_slice(body).unwrap();
+            (
+                v["event"].as_str().unwrap().to_string(),
+                v["data"]["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Deliveries run concurrently, so their order is not guaranteed (as in production).
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "purchase_order.updated".to_string(),
+                "cancelled".to_string()
+            ),
+            ("purchase_order.updated".to_string(), "received".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn cancelling_the_shutdown_token_stops_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sandbox.json");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let config = SandboxConfig {
+        state_path: Some(path.clone()),
+        ..small()
+    };
+    let sb = Sandbox::start(config, listener, shutdown.clone())
+        .await
+        .unwrap();
+    let base = sb.base_url();
+    assert!(base.starts_with("http://127.0.0.1:") && !base.ends_with('/'));
+    shutdown.cancel();
+    sb.stop().await.unwrap();
+    assert!(path.exists());
+    assert!(
+        http().get(format!("{base}/v2/items")).send().await.is_err(),
+        "no longer serving"
+    );
+}
