@@ -43,6 +43,7 @@ impl Control {
         let mut f = self.app.faults();
         f.rate_limit_every = n;
         f.retry_after_secs = retry_after_secs;
+        f.rate_seen = 0;
     }
     /// The next `n` /v2 requests answer `status` (a 5xx).
     pub fn fail_next(&self, n: u64, status: u16) {

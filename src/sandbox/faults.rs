@@ -29,8 +29,11 @@ pub struct Faults {
     pub revoke_token_after: Option<u64>,
     /// The next n refresh_token exchanges are rejected (and kill the refresh token).
     pub reject_refresh: u64,
-    /// Every nth /v2 request answers 429 (0 = off).
+    /// Every nth /v2 request answers 429 (0 = off), counting from when it was set.
     pub rate_limit_every: u64,
+    /// /v2 requests seen since `rate_limit_every` was set.
+    #[serde(skip)]
+    pub rate_seen: u64,
     pub retry_after_secs: u64,
     /// The next n /v2 requests answer `fail_status`.
     pub fail_next: u64,
@@ -55,7 +58,13 @@ impl Faults {
             cur.insert(k.clone(), v.clone());
         }
         let armed = self.drift.as_ref().is_some_and(|d| d.armed) && !p.contains_key("drift");
+        let rate_seen = if p.contains_key("rate_limit_every") {
+            0
+        } else {
+            self.rate_seen
+        };
         *self = serde_json::from_value(current).map_err(|e| e.to_string())?;
+        self.rate_seen = rate_seen;
         if let Some(d) = self.drift.as_mut() {
             d.armed = armed;
         }
@@ -75,9 +84,12 @@ pub enum Gate {
     Fail { status: u16 },
 }
 
-/// Decides on the `nth` /v2 request (1-based) and consumes one `fail_next`.
-pub fn before_request(f: &mut Faults, nth: u64) -> Gate {
-    if f.rate_limit_every > 0 && nth % f.rate_limit_every == 0 {
+/// Decides on a /v2 request: counts it towards `rate_limit_every`, consumes one `fail_next`.
+pub fn before_request(f: &mut Faults) -> Gate {
+    if f.rate_limit_every > 0 {
+        f.rate_seen += 1;
+    }
+    if f.rate_limit_every > 0 && f.rate_seen % f.rate_limit_every == 0 {
         return Gate::RateLimited {
             retry_after: f.retry_after_secs,
         };
@@ -132,12 +144,9 @@ mod tests {
             fail_status: 503,
             ..Faults::default()
         };
-        assert_eq!(before_request(&mut f, 1), Gate::Fail { status: 503 });
-        assert_eq!(before_request(&mut f, 2), Gate::Pass);
-        assert_eq!(
-            before_request(&mut f, 3),
-            Gate::RateLimited { retry_after: 2 }
-        );
+        assert_eq!(before_request(&mut f), Gate::Fail { status: 503 });
+        assert_eq!(before_request(&mut f), Gate::Pass);
+        assert_eq!(before_request(&mut f), Gate::RateLimited { retry_after: 2 });
     }
 
     #[test]

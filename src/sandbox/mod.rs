@@ -31,7 +31,7 @@ mod world;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,7 +128,6 @@ impl Sandbox {
             faults: Mutex::new(Faults::default()),
             counters: Mutex::new(Counters::default()),
             clock_offset_ms: AtomicI64::new(offset),
-            v2_seq: AtomicU64::new(0),
             events: tx,
         });
         if let Some(saved_at) = saved_at {

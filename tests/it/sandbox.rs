@@ -884,6 +884,8 @@ async fn put_and_delete_follow_status_rules() {
 async fn rate_limit_and_injected_failures() {
     let api = Api::start(small()).await;
     let ctl = api.sb.control();
+    // Counting starts when the fault is set, not at the sandbox's first request.
+    assert_eq!(api.get("/v2/items").await.status, StatusCode::OK);
     ctl.rate_limit_every(3, 7);
     let statuses: Vec<u16> = {
         let mut s = Vec::new();
@@ -905,7 +907,7 @@ async fn rate_limit_and_injected_failures() {
     assert_eq!(api.get("/v2/items").await.status, StatusCode::OK);
     let c = ctl.counters();
     assert_eq!((c.rate_limited, c.injected_failures), (2, 2));
-    assert_eq!(c.requests["GET /v2/items"], 9);
+    assert_eq!(c.requests["GET /v2/items"], 10);
 }
 
 #[tokio::test]
