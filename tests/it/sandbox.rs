@@ -1490,3 +1490,34 @@ async fn cancelling_the_shutdown_token_stops_and_saves() {
         "no longer serving"
     );
 }
+
+#[tokio::test]
+async fn run_standalone_serves_on_the_given_address() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let task = tokio::spawn(ahead_sync::sandbox::run_standalone(small(), addr));
+    let http = http();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match http
+            .get(format!(
+                "http://{addr}/oauth/authorize?response_type=code&client_id=sandbox-client"
+            ))
+            .send()
+            .await
+        {
+            Ok(r) => break r.status(),
+            Err(_) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "standalone sandbox never answered"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    assert_eq!(status, StatusCode::FOUND);
+    task.abort();
+}
