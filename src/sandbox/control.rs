@@ -72,6 +72,10 @@ impl Control {
     pub fn drop_after_commit(&self, n: u64) {
         self.app.faults().drop_after_commit = n;
     }
+    /// The next `n` webhook events are delivered twice to each subscription.
+    pub fn duplicate_webhooks(&self, n: u64) {
+        self.app.faults().duplicate_webhooks = n;
+    }
     pub fn clear_faults(&self) {
         *self.app.faults() = Faults::default();
     }

@@ -45,6 +45,9 @@ pub struct Faults {
     pub drift: Option<Drift>,
     /// The next n order writes are committed, then the connection is dropped unanswered.
     pub drop_after_commit: u64,
+    /// The next n webhook events are delivered twice to each subscription, as a retry after
+    /// a lost answer would: receivers must store each event once.
+    pub duplicate_webhooks: u64,
 }
 
 impl Faults {

@@ -1426,6 +1426,8 @@ async fn api_updates_raise_webhook_events() {
         .results()[0]
         .clone();
     let path = format!("/v2/purchase_orders/{}", po["id"]);
+    // The update's event arrives twice; the cancellation's once.
+    api.sb.control().duplicate_webhooks(1);
     assert_eq!(
         api.send(Method::PUT, &path, Some(json!({"notes": "v2"})))
             .await
@@ -1437,7 +1439,7 @@ async fn api_updates_raise_webhook_events() {
         StatusCode::OK
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while got.lock().unwrap().len() < 2 {
+    while got.lock().unwrap().len() < 3 {
         assert!(Instant::now() < deadline, "events did not arrive");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -1462,9 +1464,16 @@ async fn api_updates_raise_webhook_events() {
                 "purchase_order.updated".to_string(),
                 "cancelled".to_string()
             ),
+            ("purchase_order.updated".to_string(), "received".to_string()),
             ("purchase_order.updated".to_string(), "received".to_string())
         ]
     );
+    let got = got.lock().unwrap();
+    let ids: std::collections::BTreeSet<&str> = got
+        .iter()
+        .map(|(h, _)| h["x-ahead-delivery"].to_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "a duplicate carries the same event id");
 }
 
 #[tokio::test]
