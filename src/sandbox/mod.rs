@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - `rules`: every [settled] contract choice (paths, keys, caps, lifetimes, codes, fields).
+//!   Private on purpose: the client must read the contract, not the sandbox's copy of it.
 //! - `world`, `seed`, `mutations`, `simulate`: the data, how it starts, how it changes.
 //! - `query`: the `q` parameter. `envelope`: the response envelope.
 //! - `oauth`: grants, tokens, legacy signing. `resources`, `orders`, `webhooks`: the /v2 handlers.
@@ -20,7 +21,7 @@ mod oauth;
 mod orders;
 mod query;
 mod resources;
-pub mod rules;
+mod rules;
 mod seed;
 mod server;
 mod shared;
