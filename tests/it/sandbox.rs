@@ -1388,7 +1388,11 @@ async fn inventory_throughput() {
     let rows = api.sb.control().inventory_len();
     println!("seeded {rows} inventory rows in {:?}", t.elapsed());
     assert!(rows >= 1_000_000);
-    let t = Instant::now();
+    #[derive(serde::Deserialize)]
+    struct Count {
+        count: u64,
+    }
+    let (t, cpu) = (Instant::now(), cpu_secs());
     let mut seen = 0;
     for page in 0..200 {
         let r = api
@@ -1397,10 +1401,26 @@ async fn inventory_throughput() {
                 q(json!({"limit": 1000, "offset": page * 5000}))
             ))
             .await;
-        seen += r.json()["count"].as_u64().unwrap();
+        seen += serde_json::from_str::<Count>(&r.text).unwrap().count;
     }
     let rate = seen as f64 / t.elapsed().as_secs_f64();
     println!("served {seen} rows in {:?}: {rate:.0} rows/s", t.elapsed());
+    // CPU time covers client and server (one process): a lower bound on the server's rate
+    // that a busy machine does not distort.
+    if let (Some(a), Some(b)) = (cpu, cpu_secs()) {
+        println!(
+            "{:.0} rows per CPU second (client + server)",
+            seen as f64 / (b - a)
+        );
+    }
+}
+
+/// User + system CPU time of this process, from /proc (Linux only; 100 ticks a second).
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 #[tokio::test]
