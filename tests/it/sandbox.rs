@@ -1387,6 +1387,10 @@ async fn inventory_throughput() {
     .await;
     let rows = api.sb.control().inventory_len();
     println!("seeded {rows} inventory rows in {:?}", t.elapsed());
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let rss = status.lines().find(|l| l.starts_with("VmRSS"));
+        println!("process {}", rss.unwrap_or("VmRSS unknown"));
+    }
     assert!(rows >= 1_000_000);
     #[derive(serde::Deserialize)]
     struct Count {
