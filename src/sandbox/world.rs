@@ -541,6 +541,11 @@ mod tests {
     }
 
     #[test]
+    fn inventory_rows_stay_small() {
+        assert_eq!(std::mem::size_of::<InvRow>(), 48);
+    }
+
+    #[test]
     fn inventory_rows_save_as_arrays() {
         let r = InvRow {
             id: 9,
