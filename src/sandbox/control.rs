@@ -43,6 +43,7 @@ impl Control {
         let mut f = self.app.faults();
         f.rate_limit_every = n;
         f.retry_after_secs = retry_after_secs;
+        f.rate_seen = 0;
     }
     /// The next `n` /v2 requests answer `status` (a 5xx).
     pub fn fail_next(&self, n: u64, status: u16) {
@@ -70,6 +71,10 @@ impl Control {
     /// The next `n` POST/PUT/DELETE on orders commit, then drop the connection unanswered.
     pub fn drop_after_commit(&self, n: u64) {
         self.app.faults().drop_after_commit = n;
+    }
+    /// The next `n` webhook events are delivered twice to each subscription.
+    pub fn duplicate_webhooks(&self, n: u64) {
+        self.app.faults().duplicate_webhooks = n;
     }
     pub fn clear_faults(&self) {
         *self.app.faults() = Faults::default();

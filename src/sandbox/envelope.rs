@@ -1,7 +1,7 @@
 //! The envelope every /v2 answer wears, success or error: written by hand into one buffer,
 //! because the inventory hot path renders a thousand rows per page straight into it.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
@@ -27,7 +27,12 @@ impl ApiError {
     }
 }
 
-/// Builds an envelope; `rows` writes the rendered records separated by commas.
+/// Room kept in front of the rows for the envelope's head, which is written last (the
+/// count is known only then) right before the rows, so the body is never copied.
+const HEAD_ROOM: usize = 128;
+
+/// Builds an envelope in one buffer: rows are rendered straight into it, then the head
+/// (`count`, `offset`, `total_results`) is slotted into the room left in front of them.
 pub struct Envelope {
     buf: Vec<u8>,
     count: usize,
@@ -35,10 +40,8 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn with_capacity(n: usize) -> Envelope {
-        let mut buf = Vec::with_capacity(n + 128);
-        buf.extend_from_slice(b"{\"");
-        buf.extend_from_slice(rules::KEY_RESULTS.as_bytes());
-        buf.extend_from_slice(b"\":[");
+        let mut buf = Vec::with_capacity(HEAD_ROOM + n + 128);
+        buf.resize(HEAD_ROOM, b' ');
         Envelope { buf, count: 0 }
     }
 
@@ -58,18 +61,27 @@ impl Envelope {
         total: usize,
         errors: &[ApiError],
     ) -> Response {
-        let b = &mut self.buf;
-        b.extend_from_slice(b"],\"");
+        let mut head = Vec::with_capacity(HEAD_ROOM);
+        head.push(b'{');
         for (key, n) in [
             (rules::KEY_COUNT, self.count),
             (rules::KEY_OFFSET, offset),
             (rules::KEY_TOTAL, total),
         ] {
-            b.extend_from_slice(key.as_bytes());
-            b.extend_from_slice(b"\":");
-            push_int(b, n as i64);
-            b.extend_from_slice(b",\"");
+            head.push(b'"');
+            head.extend_from_slice(key.as_bytes());
+            head.extend_from_slice(b"\":");
+            push_int(&mut head, n as i64);
+            head.push(b',');
         }
+        head.push(b'"');
+        head.extend_from_slice(rules::KEY_RESULTS.as_bytes());
+        head.extend_from_slice(b"\":[");
+        let start = HEAD_ROOM - head.len();
+        self.buf[start..HEAD_ROOM].copy_from_slice(&head);
+
+        let b = &mut self.buf;
+        b.extend_from_slice(b"],\"");
         b.extend_from_slice(rules::KEY_ERRORS.as_bytes());
         b.extend_from_slice(b"\":");
         if errors.is_empty() {
@@ -78,11 +90,11 @@ impl Envelope {
             serde_json::to_writer(&mut *b, errors).expect("errors serialize");
         }
         b.push(b'}');
-        json_response(status, self.buf)
+        json_response(status, Bytes::from(self.buf).slice(start..))
     }
 }
 
-pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+pub fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -143,6 +155,7 @@ mod tests {
     async fn error_envelope_shape() {
         let r = error1(StatusCode::BAD_REQUEST, "bad_request", Some("q"), "nope");
         let body = axum::body::to_bytes(r.into_body(), 10_000).await.unwrap();
+        assert!(body.starts_with(b"{\"count\":0,\"offset\":0,\"total_results\":0,\"results\":[]"));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v,

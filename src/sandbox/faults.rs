@@ -29,8 +29,11 @@ pub struct Faults {
     pub revoke_token_after: Option<u64>,
     /// The next n refresh_token exchanges are rejected (and kill the refresh token).
     pub reject_refresh: u64,
-    /// Every nth /v2 request answers 429 (0 = off).
+    /// Every nth /v2 request answers 429 (0 = off), counting from when it was set.
     pub rate_limit_every: u64,
+    /// /v2 requests seen since `rate_limit_every` was set.
+    #[serde(skip)]
+    pub rate_seen: u64,
     pub retry_after_secs: u64,
     /// The next n /v2 requests answer `fail_status`.
     pub fail_next: u64,
@@ -42,6 +45,9 @@ pub struct Faults {
     pub drift: Option<Drift>,
     /// The next n order writes are committed, then the connection is dropped unanswered.
     pub drop_after_commit: u64,
+    /// The next n webhook events are delivered twice to each subscription, as a retry after
+    /// a lost answer would: receivers must store each event once.
+    pub duplicate_webhooks: u64,
 }
 
 impl Faults {
@@ -55,7 +61,13 @@ impl Faults {
             cur.insert(k.clone(), v.clone());
         }
         let armed = self.drift.as_ref().is_some_and(|d| d.armed) && !p.contains_key("drift");
+        let rate_seen = if p.contains_key("rate_limit_every") {
+            0
+        } else {
+            self.rate_seen
+        };
         *self = serde_json::from_value(current).map_err(|e| e.to_string())?;
+        self.rate_seen = rate_seen;
         if let Some(d) = self.drift.as_mut() {
             d.armed = armed;
         }
@@ -75,9 +87,12 @@ pub enum Gate {
     Fail { status: u16 },
 }
 
-/// Decides on the `nth` /v2 request (1-based) and consumes one `fail_next`.
-pub fn before_request(f: &mut Faults, nth: u64) -> Gate {
-    if f.rate_limit_every > 0 && nth.is_multiple_of(f.rate_limit_every) {
+/// Decides on a /v2 request: counts it towards `rate_limit_every`, consumes one `fail_next`.
+pub fn before_request(f: &mut Faults) -> Gate {
+    if f.rate_limit_every > 0 {
+        f.rate_seen += 1;
+    }
+    if f.rate_limit_every > 0 && f.rate_seen.is_multiple_of(f.rate_limit_every) {
         return Gate::RateLimited {
             retry_after: f.retry_after_secs,
         };
@@ -132,12 +147,9 @@ mod tests {
             fail_status: 503,
             ..Faults::default()
         };
-        assert_eq!(before_request(&mut f, 1), Gate::Fail { status: 503 });
-        assert_eq!(before_request(&mut f, 2), Gate::Pass);
-        assert_eq!(
-            before_request(&mut f, 3),
-            Gate::RateLimited { retry_after: 2 }
-        );
+        assert_eq!(before_request(&mut f), Gate::Fail { status: 503 });
+        assert_eq!(before_request(&mut f), Gate::Pass);
+        assert_eq!(before_request(&mut f), Gate::RateLimited { retry_after: 2 });
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - `rules`: every [settled] contract choice (paths, keys, caps, lifetimes, codes, fields).
+//!   Private on purpose: the client must read the contract, not the sandbox's copy of it.
 //! - `world`, `seed`, `mutations`, `simulate`: the data, how it starts, how it changes.
 //! - `query`: the `q` parameter. `envelope`: the response envelope.
 //! - `oauth`: grants, tokens, legacy signing. `resources`, `orders`, `webhooks`: the /v2 handlers.
@@ -20,7 +21,7 @@ mod oauth;
 mod orders;
 mod query;
 mod resources;
-pub mod rules;
+mod rules;
 mod seed;
 mod server;
 mod shared;
@@ -31,7 +32,7 @@ mod world;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,7 +129,6 @@ impl Sandbox {
             faults: Mutex::new(Faults::default()),
             counters: Mutex::new(Counters::default()),
             clock_offset_ms: AtomicI64::new(offset),
-            v2_seq: AtomicU64::new(0),
             events: tx,
         });
         if let Some(saved_at) = saved_at {

@@ -214,9 +214,9 @@ impl World {
         let pos = self.order_pos(kind, number)?;
         let order = self.order_mut(kind, pos).clone();
         let status = order.get("status").and_then(Value::as_str).unwrap_or("");
-        let shippable: &[&str] = match kind {
-            OrderKind::Purchase => &["received", "acknowledged", "in_production"],
-            OrderKind::Fulfillment => &["received", "released", "picking"],
+        let shippable = match kind {
+            OrderKind::Purchase => rules::PO_SHIPPABLE,
+            OrderKind::Fulfillment => rules::FO_SHIPPABLE,
         };
         if !shippable.contains(&status) {
             return Err(format!("{number} is {status} and cannot ship"));

@@ -39,17 +39,16 @@ pub async fn list(
         Err(r) => return r,
     };
     let fields = rules::fields_of(resource).expect("routed resources have a schema");
-    let (cap, drift) = {
-        let mut f = app.faults();
-        let cap = f
-            .page_cap
-            .map_or(rules::PAGE_CAP, |c| c.clamp(1, rules::PAGE_CAP));
-        (cap, super::faults::drift_due(&mut f, resource))
-    };
+    let cap = app
+        .faults()
+        .page_cap
+        .map_or(rules::PAGE_CAP, |c| c.clamp(1, rules::PAGE_CAP));
     let query = match query::parse(q.as_deref(), fields, cap) {
         Ok(query) => query,
         Err(msg) => return envelope::bad_request(msg),
     };
+    // Only a page actually served counts towards a pending drift.
+    let drift = super::faults::drift_due(&mut app.faults(), resource);
     if let Some(d) = drift {
         app.mutate(|w, now| w.drift(&d, now));
     }

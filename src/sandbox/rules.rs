@@ -113,6 +113,9 @@ pub const STATUS_CLOSED: &str = "closed";
 pub const PO_CHANGEABLE: &[&str] = &["received", "acknowledged"];
 /// Statuses in which a fulfillment order may still be changed or cancelled.
 pub const FO_CHANGEABLE: &[&str] = &["received", "released"];
+/// Statuses from which an order can ship (sandbox behaviour behind `ship_order`).
+pub const PO_SHIPPABLE: &[&str] = &["received", "acknowledged", "in_production"];
+pub const FO_SHIPPABLE: &[&str] = &["received", "released", "picking"];
 pub const INV_OPEN: &str = "open";
 pub const INV_PARTIAL: &str = "partially_paid";
 pub const INV_PAID: &str = "paid";

@@ -6,7 +6,6 @@
 //! would. Each connection gets a `ConnKill` token in its requests' extensions; a handler
 //! cancels it and the loop drops the connection mid-request.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,10 +102,9 @@ async fn gate(State(app): State<App>, req: Request, next: Next) -> Response {
     if !is_api(req.uri().path()) {
         return next.run(req).await;
     }
-    let nth = app.v2_seq.fetch_add(1, Ordering::Relaxed) + 1;
     let (latency, decision) = {
         let mut f = app.faults();
-        (f.latency(), faults::before_request(&mut f, nth))
+        (f.latency(), faults::before_request(&mut f))
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -5,7 +5,7 @@
 //! nothing awaits while holding one.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -51,8 +51,6 @@ pub struct Shared {
     pub counters: Mutex<Counters>,
     /// Sandbox clock = wall clock + this offset (ms); moved by `advance_clock`.
     pub clock_offset_ms: AtomicI64,
-    /// 1-based number of the next /v2 request, for `rate_limit_every`.
-    pub v2_seq: AtomicU64,
     /// Events go to the webhook dispatcher through here, after the world lock is released.
     pub events: mpsc::UnboundedSender<Event>,
 }

@@ -158,12 +158,24 @@ pub async fn dispatch(
                 })
                 .collect()
         };
-        for (url, secret) in targets {
+        let copies = {
+            let mut f = app.faults();
+            let twice = !targets.is_empty() && f.duplicate_webhooks > 0;
+            if twice {
+                f.duplicate_webhooks -= 1;
+            }
+            if twice {
+                2
+            } else {
+                1
+            }
+        };
+        for (url, secret) in targets.iter().flat_map(|t| std::iter::repeat_n(t, copies)) {
             let d = Delivery {
                 app: app.clone(),
                 client: client.clone(),
-                url,
-                signature: signature(&secret, &body),
+                url: url.clone(),
+                signature: signature(secret, &body),
                 event: event.event,
                 id: event.id.clone(),
                 body: body.clone(),

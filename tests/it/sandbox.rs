@@ -884,6 +884,8 @@ async fn put_and_delete_follow_status_rules() {
 async fn rate_limit_and_injected_failures() {
     let api = Api::start(small()).await;
     let ctl = api.sb.control();
+    // Counting starts when the fault is set, not at the sandbox's first request.
+    assert_eq!(api.get("/v2/items").await.status, StatusCode::OK);
     ctl.rate_limit_every(3, 7);
     let statuses: Vec<u16> = {
         let mut s = Vec::new();
@@ -905,7 +907,7 @@ async fn rate_limit_and_injected_failures() {
     assert_eq!(api.get("/v2/items").await.status, StatusCode::OK);
     let c = ctl.counters();
     assert_eq!((c.rate_limited, c.injected_failures), (2, 2));
-    assert_eq!(c.requests["GET /v2/items"], 9);
+    assert_eq!(c.requests["GET /v2/items"], 10);
 }
 
 #[tokio::test]
@@ -1385,8 +1387,16 @@ async fn inventory_throughput() {
     .await;
     let rows = api.sb.control().inventory_len();
     println!("seeded {rows} inventory rows in {:?}", t.elapsed());
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let rss = status.lines().find(|l| l.starts_with("VmRSS"));
+        println!("process {}", rss.unwrap_or("VmRSS unknown"));
+    }
     assert!(rows >= 1_000_000);
-    let t = Instant::now();
+    #[derive(serde::Deserialize)]
+    struct Count {
+        count: u64,
+    }
+    let (t, cpu) = (Instant::now(), cpu_secs());
     let mut seen = 0;
     for page in 0..200 {
         let r = api
@@ -1395,8 +1405,152 @@ async fn inventory_throughput() {
                 q(json!({"limit": 1000, "offset": page * 5000}))
             ))
             .await;
-        seen += r.json()["count"].as_u64().unwrap();
+        seen += serde_json::from_str::<Count>(&r.text).unwrap().count;
     }
     let rate = seen as f64 / t.elapsed().as_secs_f64();
     println!("served {seen} rows in {:?}: {rate:.0} rows/s", t.elapsed());
+    // CPU time covers client and server (one process): a lower bound on the server's rate
+    // that a busy machine does not distort.
+    if let (Some(a), Some(b)) = (cpu, cpu_secs()) {
+        println!(
+            "{:.0} rows per CPU second (client + server)",
+            seen as f64 / (b - a)
+        );
+    }
+}
+
+/// User + system CPU time of this process, from /proc (Linux only; 100 ticks a second).
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+#[tokio::test]
+async fn api_updates_raise_webhook_events() {
+    let api = Api::start(small()).await;
+    let (url, got) = receiver(0).await;
+    let events = json!(["purchase_order.updated", "invoice.created"]);
+    let r = api
+        .send(
+            Method::POST,
+            "/v2/webhooks",
+            Some(json!({"url": url, "events": events, "secret": "k"})),
+        )
+        .await;
+    assert_envelope(&r, StatusCode::CREATED);
+    let po = api
+        .send(
+            Method::POST,
+            "/v2/purchase_orders",
+            Some(new_po("ERP-HOOK")),
+        )
+        .await
+        .results()[0]
+        .clone();
+    let path = format!("/v2/purchase_orders/{}", po["id"]);
+    // The update's event arrives twice; the cancellation's once.
+    api.sb.control().duplicate_webhooks(1);
+    assert_eq!(
+        api.send(Method::PUT, &path, Some(json!({"notes": "v2"})))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.send(Method::DELETE, &path, None).await.status,
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().len() < 3 {
+        assert!(Instant::now() < deadline, "events did not arrive");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut seen: Vec<(String, String)> = got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| {
+            let v: Value = serde_json::from_slice(body).unwrap();
+            (
+                v["event"].as_str().unwrap().to_string(),
+                v["data"]["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Deliveries run concurrently, so their order is not guaranteed (as in production).
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "purchase_order.updated".to_string(),
+                "cancelled".to_string()
+            ),
+            ("purchase_order.updated".to_string(), "received".to_string()),
+            ("purchase_order.updated".to_string(), "received".to_string())
+        ]
+    );
+    let got = got.lock().unwrap();
+    let ids: std::collections::BTreeSet<&str> = got
+        .iter()
+        .map(|(h, _)| h["x-ahead-delivery"].to_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "a duplicate carries the same event id");
+}
+
+#[tokio::test]
+async fn cancelling_the_shutdown_token_stops_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sandbox.json");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let config = SandboxConfig {
+        state_path: Some(path.clone()),
+        ..small()
+    };
+    let sb = Sandbox::start(config, listener, shutdown.clone())
+        .await
+        .unwrap();
+    let base = sb.base_url();
+    assert!(base.starts_with("http://127.0.0.1:") && !base.ends_with('/'));
+    shutdown.cancel();
+    sb.stop().await.unwrap();
+    assert!(path.exists());
+    assert!(
+        http().get(format!("{base}/v2/items")).send().await.is_err(),
+        "no longer serving"
+    );
+}
+
+#[tokio::test]
+async fn run_standalone_serves_on_the_given_address() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let task = tokio::spawn(ahead_sync::sandbox::run_standalone(small(), addr));
+    let http = http();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        match http
+            .get(format!(
+                "http://{addr}/oauth/authorize?response_type=code&client_id=sandbox-client"
+            ))
+            .send()
+            .await
+        {
+            Ok(r) => break r.status(),
+            Err(_) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "standalone sandbox never answered"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    assert_eq!(status, StatusCode::FOUND);
+    task.abort();
 }
