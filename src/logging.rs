@@ -16,9 +16,12 @@ pub fn init(format: LogFormat, verbosity: i8) {
     // Our own crate at the chosen level; dependencies only when they warn (or at -vv).
     let deps = if verbosity >= 2 { "debug" } else { "warn" };
     let filter = EnvFilter::new(format!("{deps},ahead_sync={level}"));
+    use std::io::IsTerminal;
+    // Colours only on a terminal: a cron mail or a log file gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),
