@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod logging;
+pub mod mapping;
 pub mod sandbox;
 pub mod secret;
 pub mod settings;

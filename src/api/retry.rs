@@ -62,11 +62,13 @@ pub fn decide(
         Outcome::Status(status::UNAUTHORIZED) => Decision::Refresh,
         Outcome::Status(status::TOO_MANY_REQUESTS) => {
             let wait = match retry_after {
-                Some(wait) if wait > policy.max_retry_after => return Decision::GiveUp(format!(
+                Some(wait) if wait > policy.max_retry_after => {
+                    return Decision::GiveUp(format!(
                     "rate limited with Retry-After {}s, longer than api.max_retry_after_secs ({}s)",
                     wait.as_secs(),
                     policy.max_retry_after.as_secs()
-                )),
+                ))
+                }
                 // Never sooner than asked; a little later, so clients that were all told the
                 // same number do not come back in the same millisecond.
                 Some(wait) => wait + wait.mul_f64(0.1 * jitter),
