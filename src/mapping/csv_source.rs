@@ -25,6 +25,45 @@ fn trim(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }
 
+/// Physical line numbers. The csv crate's own `Position::line` miscounts around CRLF and blank
+/// lines, and its byte offset points at the end of the previous record (before its line
+/// terminator and any blank lines), so we step over those and count newlines ourselves,
+/// incrementally: offsets only grow, so the whole file is scanned once.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    counted_to: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            counted_to: 0,
+            line: 1,
+        }
+    }
+
+    /// The line a record starts on, given the reader's byte position for it.
+    fn at(&mut self, position: Option<&csv::Position>) -> usize {
+        let mut start = position
+            .map_or(0, |p| p.byte() as usize)
+            .min(self.bytes.len());
+        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.counted_to {
+            let newlines = self.bytes[self.counted_to..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.line += newlines;
+            self.counted_to = start;
+        }
+        self.line
+    }
+}
+
 pub(crate) fn read(
     mapping: &Mapping,
     source: &CsvSource,
@@ -40,10 +79,11 @@ pub(crate) fn read(
         .from_reader(bytes);
     let unreadable = |e: csv::Error| MappingError::Unreadable {
         file: file.to_string(),
-        line: e.position().map_or(0, |p| p.line() as usize),
+        line: e.position().map_or(0, |p| Lines::new(bytes).at(Some(p))),
         message: format!("not readable as CSV: {e}"),
     };
     let mut record = ByteRecord::new();
+    let mut lines = Lines::new(bytes);
 
     // Resolve every column before the first data row: a missing column is a mapping error.
     let mut width: Option<usize> = None;
@@ -130,7 +170,7 @@ pub(crate) fn read(
         };
 
     while reader.read_byte_record(&mut record).map_err(unreadable)? {
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = lines.at(record.position());
         if source.skip_blank_lines && record.iter().all(|c| trim(c).is_empty()) {
             continue;
         }
@@ -308,6 +348,16 @@ mod tests {
             result.rejections[0].field.as_deref(),
             Some("lines[].quantity")
         );
+    }
+
+    #[test]
+    fn physical_lines_survive_crlf_blank_lines_and_quoted_newlines() {
+        let csv = "PO,Memo,Item,Qty\r\nA,,X,1\r\n\r\n\r\nA,,\"Y\r\nZ\",1\r\n\nB,,Z,1\r\nB,,W,0";
+        let result = read_orders(&mapping(""), "f.csv", csv.as_bytes()).unwrap();
+        assert_eq!(result.orders[0].lines, [2, 5]);
+        assert_eq!(result.rejections[0].line, 9);
+        let mut lines = Lines::new(b"a\n\nb");
+        assert_eq!(lines.at(None), 1);
     }
 
     #[test]
