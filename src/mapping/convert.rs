@@ -5,7 +5,6 @@
 //! quantities as integers, dates as `YYYY-MM-DD`) -> field rules (quantities above zero, no
 //! negative prices, ISO country and currency codes).
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::str::FromStr;
 
@@ -334,6 +333,19 @@ impl Draft {
         }
     }
 
+    /// A new, empty order line. When the mapping does not map `lines[].line_number`, the line
+    /// is numbered by its position in the order.
+    pub(crate) fn new_line(&self, mapping: &Mapping, place: Place) -> DraftLine {
+        let mut values = Map::new();
+        if mapping.field("lines[].line_number").is_none() {
+            values.insert(
+                "line_number".to_string(),
+                Value::from(self.lines.len() as i64 + 1),
+            );
+        }
+        DraftLine { place, values }
+    }
+
     /// Store a converted header or ship_to value.
     pub(crate) fn set_header(&mut self, spec: &FieldSpec, value: Value, number_field: &str) {
         if spec.api.name == number_field {
@@ -375,33 +387,29 @@ impl Draft {
                 "the order has no lines".to_string(),
             ));
         }
-        let auto_numbers = mapping.field("lines[].line_number").is_none();
-        let mut seen: HashSet<i64> = HashSet::new();
-        let mut out_lines = Vec::with_capacity(lines.len());
-        let mut source_lines = Vec::with_capacity(lines.len());
-        for (i, line) in lines.into_iter().enumerate() {
-            let mut values = line.values;
-            if auto_numbers {
-                values.insert("line_number".to_string(), Value::from(i as i64 + 1));
-            }
-            if let Some(n) = values.get("line_number").and_then(Value::as_i64) {
-                if !seen.insert(n) {
+        // Line numbers must be unique within the order (unmapped ones were numbered 1, 2, 3 ...
+        // as the lines were read).
+        if lines.len() > 1 {
+            let mut numbers: Vec<(i64, Place)> = lines
+                .iter()
+                .filter_map(|l| Some((l.values.get("line_number")?.as_i64()?, l.place)))
+                .collect();
+            numbers.sort_by_key(|(n, place)| (*n, place.line, place.segment));
+            for pair in numbers.windows(2) {
+                if pair[0].0 == pair[1].0 {
                     problems.push(reject(
-                        line.place,
+                        pair[1].1,
                         Some("lines[].line_number"),
-                        format!("line number {n} appears twice in the order"),
+                        format!(
+                            "line number {} appears twice in the order (also on line {})",
+                            pair[1].0, pair[0].1.line
+                        ),
                     ));
                 }
             }
-            // Line fields in the contract's order, line_number first.
-            let mut ordered = Map::new();
-            if let Some(n) = values.remove("line_number") {
-                ordered.insert("line_number".to_string(), n);
-            }
-            ordered.extend(values);
-            out_lines.push(Value::Object(ordered));
-            source_lines.push(line.place.line);
         }
+        let source_lines: Vec<usize> = lines.iter().map(|l| l.place.line).collect();
+        let out_lines: Vec<Value> = lines.into_iter().map(|l| Value::Object(l.values)).collect();
         if !problems.is_empty() {
             for p in &mut problems {
                 if p.order.is_none() {

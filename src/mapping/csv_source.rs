@@ -10,15 +10,17 @@ use std::collections::HashMap;
 
 use csv::ByteRecord;
 
-use super::convert::{convert, Draft, DraftLine, Place};
+use super::convert::{convert, Draft, Place};
 use super::spec::{Column, CsvSource, FieldSource, FieldSpec, Level, Mapping};
 use super::{MappingError, ReadResult, Rejection, Rejections};
 
 /// An order being read: its draft and the raw text of its header cells on its first row.
 struct Group {
     draft: Draft,
-    /// For each header field with a column: the trimmed cell of the first row.
-    first_cells: Vec<Option<Vec<u8>>>,
+    /// The trimmed cells of the first row for the header fields that have a column, end to
+    /// end; `first_ends[i]` is where cell `i` ends.
+    first_cells: Vec<u8>,
+    first_ends: Vec<usize>,
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -212,7 +214,12 @@ pub(crate) fn read(
                 let mut slot = 0;
                 for (spec, col) in &header_fields {
                     let Some(col) = col else { continue };
-                    let first = group.first_cells[slot].as_deref().unwrap_or_default();
+                    let from = if slot == 0 {
+                        0
+                    } else {
+                        group.first_ends[slot - 1]
+                    };
+                    let first = &group.first_cells[from..group.first_ends[slot]];
                     slot += 1;
                     let cell = record.get(*col).map(trim).unwrap_or_default();
                     if !cell.is_empty() && cell != first {
@@ -239,13 +246,15 @@ pub(crate) fn read(
                         segment: None,
                     }),
                     first_cells: Vec::new(),
+                    first_ends: Vec::with_capacity(header_fields.len()),
                 };
                 for (spec, col) in &header_fields {
                     let raw = col.and_then(|c| record.get(c));
                     if col.is_some() {
                         group
                             .first_cells
-                            .push(Some(trim(raw.unwrap_or_default()).to_vec()));
+                            .extend_from_slice(trim(raw.unwrap_or_default()));
+                        group.first_ends.push(group.first_cells.len());
                     }
                     match convert(spec, raw) {
                         Ok(Some(value)) => group.draft.set_header(spec, value, number_field),
@@ -261,11 +270,15 @@ pub(crate) fn read(
                 groups.len() - 1
             }
         };
-        let mut values = serde_json::Map::new();
+        let place = Place {
+            line,
+            segment: None,
+        };
+        let mut draft_line = groups[g].draft.new_line(mapping, place);
         for (spec, col) in &line_fields {
             match convert(spec, col.and_then(|c| record.get(c))) {
                 Ok(Some(value)) => {
-                    values.insert(spec.api.key.to_string(), value);
+                    draft_line.values.insert(spec.api.key.to_string(), value);
                 }
                 Ok(None) => {}
                 Err(reason) => {
@@ -274,13 +287,7 @@ pub(crate) fn read(
                 }
             }
         }
-        groups[g].draft.lines.push(DraftLine {
-            place: Place {
-                line,
-                segment: None,
-            },
-            values,
-        });
+        groups[g].draft.lines.push(draft_line);
     }
 
     let mut orders = Vec::with_capacity(groups.len());

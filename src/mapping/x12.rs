@@ -10,7 +10,7 @@
 //! whose segment count (SE01) and control number (SE02) match; GS/GE/IEA counts and control
 //! numbers are not checked.
 
-use super::convert::{convert, Draft, DraftLine, Place};
+use super::convert::{convert, Draft, Place};
 use super::spec::{FieldSource, FieldSpec, Level, Mapping, X12Ref, X12Source};
 use super::{MappingError, ReadResult, Rejection, Rejections};
 
@@ -424,12 +424,12 @@ fn transaction(
             draft.problems.push(rejections.check(r)?);
             continue;
         };
-        let mut values = serde_json::Map::new();
+        let mut line = draft.new_line(mapping, place_of(anchor));
         for spec in mapping.fields.iter().filter(|f| f.api.level == Level::Line) {
             let (found, raw) = lookup(spec, segs);
             match convert(spec, raw) {
                 Ok(Some(value)) => {
-                    values.insert(spec.api.key.to_string(), value);
+                    line.values.insert(spec.api.key.to_string(), value);
                 }
                 Ok(None) => {}
                 Err(reason) => {
@@ -439,10 +439,7 @@ fn transaction(
                 }
             }
         }
-        draft.lines.push(DraftLine {
-            place: place_of(anchor),
-            values,
-        });
+        draft.lines.push(line);
     }
 
     match draft.finish(mapping, file) {

@@ -581,18 +581,16 @@ fn missing_mapping_file_names_its_path() {
 #[test]
 #[ignore = "a timing check: run in a release build"]
 fn throughput() {
+    // The sample's shape (orders of 2 and 3 lines) repeated with fresh order numbers.
     let csv_mapping = mapping("purchase_orders.csv.toml");
     let plain = fixture("purchase_orders.csv");
     let (head, rows) = plain.split_once('\n').unwrap();
-    let rows: Vec<&str> = rows.lines().collect();
-    let mut csv = String::from(head);
-    csv.push('\n');
-    let lines = 300_000;
-    for i in 0..lines {
-        let row = rows[i % rows.len()].replacen("PO-1000", &format!("PO-{}-", i / 3), 1);
-        csv.push_str(&row);
-        csv.push('\n');
+    let mut csv = format!("{head}\n");
+    let blocks = 60_000;
+    for block in 0..blocks {
+        csv.push_str(&rows.replace("PO-1000", &format!("PO-{block}-")));
     }
+    let lines = blocks * 5;
     let start = std::time::Instant::now();
     let result = read_orders(&csv_mapping, "big.csv", csv.as_bytes()).unwrap();
     let csv_rate = lines as f64 / start.elapsed().as_secs_f64();
@@ -606,7 +604,7 @@ fn throughput() {
     let isa_gs: String = x12.lines().take(2).collect::<Vec<_>>().join("\n");
     let set: Vec<&str> = x12.lines().skip(2).take(11).collect();
     let mut big = isa_gs + "\n";
-    let sets = lines / set.len();
+    let sets = 300_000 / set.len();
     for i in 0..sets {
         for seg in &set {
             big.push_str(&seg.replace("PO-20001", &format!("PO-{i}")));
@@ -626,4 +624,45 @@ fn throughput() {
     eprintln!("csv: {csv_rate:.0} lines/s, x12: {x12_rate:.0} segments/s");
     assert!(csv_rate > 200_000.0, "csv: {csv_rate:.0} lines/s");
     assert!(x12_rate > 200_000.0, "x12: {x12_rate:.0} segments/s");
+}
+
+#[test]
+fn csv_duplicate_line_numbers_reject_the_order() {
+    let text = fixture("purchase_orders.csv").replace("US,12/01/2026,3,", "US,12/01/2026,2,");
+    let result = read("purchase_orders.csv.toml", "l.csv", &text);
+    assert_eq!(numbers(&result), ["PO-10001"]);
+    let r = &result.rejections[0];
+    assert_eq!(
+        (r.line, r.field.as_deref()),
+        (6, Some("lines[].line_number"))
+    );
+    assert!(r.reason.contains("also on line 5"), "{r}");
+}
+
+#[test]
+fn lines_are_numbered_when_the_mapping_does_not_say() {
+    let text = std::fs::read_to_string(root().join("mappings/fulfillment_orders.x12.toml"))
+        .unwrap()
+        .replace("line_number = { ref = \"LX01\", type = \"integer\" }", "");
+    let m = Mapping::parse(&text, "fo.toml").unwrap();
+    let x12 = fixture("fulfillment_orders.x12").replace("LX*2~", "LX*7~");
+    let result = read_orders(&m, "f.x12", x12.as_bytes()).unwrap();
+    assert_eq!(body(&result.orders[0]), so_60001());
+}
+
+#[test]
+fn x12_file_with_two_interchanges() {
+    let po = fixture("purchase_orders.x12");
+    let other = reseparate(&po, false).replace("PO-2000", "PO-3000");
+    let result = read(
+        "purchase_orders.x12.toml",
+        "two.x12",
+        &format!("{po}{other}"),
+    );
+    assert!(result.rejections.is_empty(), "{:?}", result.rejections);
+    assert_eq!(
+        numbers(&result),
+        ["PO-20001", "PO-20002", "PO-30001", "PO-30002"]
+    );
+    assert_eq!(result.orders[2].line, 29);
 }
