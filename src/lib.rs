@@ -6,6 +6,7 @@
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
 //! - `lock`: per-job locks across processes (an OS lock, so a killed run leaves none).
+//! - `mapping`: mapping files and the CSV/X12 readers that turn ERP files into order bodies (pure).
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `export`: the mirror and the change log as CSV or JSON lines.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod export;
 pub mod lock;
 pub mod logging;
+pub mod mapping;
 pub mod pull;
 pub mod sandbox;
 pub mod secret;

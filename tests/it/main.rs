@@ -5,6 +5,7 @@ mod util;
 mod auth;
 mod client;
 mod commands;
+mod mapping;
 mod pull;
 mod sandbox;
 mod webhooks;

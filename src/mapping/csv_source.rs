@@ -1,0 +1,380 @@
+//! CSV files: one row per order line, grouped into orders by a key column.
+//!
+//! Rows stream through one reused `ByteRecord`; only the mapped cells are looked at. Rows with
+//! the same key belong to one order even when they are not adjacent (orders keep the order in
+//! which their key first appears). Header fields (order fields and `ship_to`) are read from the
+//! first row of the group; a later row that states a different value for one of them is a
+//! problem for the order (a later row that leaves the cell empty agrees).
+
+use std::collections::HashMap;
+
+use csv::ByteRecord;
+
+use super::convert::{convert, Draft, Place};
+use super::spec::{Column, CsvSource, FieldSource, FieldSpec, Level, Mapping};
+use super::{MappingError, ReadResult, Rejection, Rejections};
+
+/// An order being read: its draft and the raw text of its header cells on its first row.
+struct Group {
+    draft: Draft,
+    /// The trimmed cells of the first row for the header fields that have a column, end to
+    /// end; `first_ends[i]` is where cell `i` ends.
+    first_cells: Vec<u8>,
+    first_ends: Vec<usize>,
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    bytes.trim_ascii()
+}
+
+/// Physical line numbers. The csv crate's own `Position::line` miscounts around CRLF and blank
+/// lines, and its byte offset points at the end of the previous record (before its line
+/// terminator and any blank lines), so we step over those and count newlines ourselves,
+/// incrementally: offsets only grow, so the whole file is scanned once.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    counted_to: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            counted_to: 0,
+            line: 1,
+        }
+    }
+
+    /// The line a record starts on, given the reader's byte position for it.
+    fn at(&mut self, position: Option<&csv::Position>) -> usize {
+        let mut start = position
+            .map_or(0, |p| p.byte() as usize)
+            .min(self.bytes.len());
+        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.counted_to {
+            let newlines = self.bytes[self.counted_to..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.line += newlines;
+            self.counted_to = start;
+        }
+        self.line
+    }
+}
+
+pub(crate) fn read(
+    mapping: &Mapping,
+    source: &CsvSource,
+    file: &str,
+    bytes: &[u8],
+) -> Result<ReadResult, MappingError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(source.delimiter)
+        .quote(source.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let unreadable = |e: csv::Error| MappingError::Unreadable {
+        file: file.to_string(),
+        line: e.position().map_or(0, |p| Lines::new(bytes).at(Some(p))),
+        message: format!("not readable as CSV: {e}"),
+    };
+    let mut record = ByteRecord::new();
+    let mut lines = Lines::new(bytes);
+
+    // Resolve every column before the first data row: a missing column is a mapping error.
+    let mut width: Option<usize> = None;
+    let resolve: Box<dyn Fn(&Column, &str) -> Result<usize, MappingError>> =
+        if source.header {
+            if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+                return Err(MappingError::Unreadable {
+                    file: file.to_string(),
+                    line: 1,
+                    message: "the file is empty: expected a header row".to_string(),
+                });
+            }
+            let names: Vec<String> = record
+                .iter()
+                .map(|c| String::from_utf8_lossy(trim(c)).into_owned())
+                .collect();
+            width = Some(names.len());
+            Box::new(move |column: &Column, field: &str| match column {
+                Column::Name(name) => names.iter().position(|n| n == name).ok_or_else(|| {
+                    MappingError::MissingColumn {
+                        file: file.to_string(),
+                        mapping: mapping.name.clone(),
+                        column: name.clone(),
+                        field: field.to_string(),
+                        available: names
+                            .iter()
+                            .map(|n| format!("\"{n}\""))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    }
+                }),
+                Column::Position(n) => {
+                    if *n <= names.len() {
+                        Ok(n - 1)
+                    } else {
+                        Err(MappingError::MissingColumn {
+                            file: file.to_string(),
+                            mapping: mapping.name.clone(),
+                            column: format!("#{n}"),
+                            field: field.to_string(),
+                            available: format!("{} columns", names.len()),
+                        })
+                    }
+                }
+            })
+        } else {
+            Box::new(move |column: &Column, _field: &str| match column {
+                Column::Position(n) => Ok(n - 1),
+                Column::Name(name) => Err(MappingError::Invalid {
+                    mapping: mapping.name.clone(),
+                    key: "source.header".to_string(),
+                    message: format!("column \"{name}\" is named but the file has no header row"),
+                }),
+            })
+        };
+    let group_col = resolve(&source.group_by, "source.group_by")?;
+    let mut header_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
+    let mut line_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
+    for spec in &mapping.fields {
+        let col = match &spec.source {
+            FieldSource::Column(c) => Some(resolve(c, spec.name())?),
+            _ => None,
+        };
+        if spec.api.level == Level::Line {
+            line_fields.push((spec, col));
+        } else {
+            header_fields.push((spec, col));
+        }
+    }
+    drop(resolve);
+    let number_field = mapping.number_field();
+
+    let mut rejections = Rejections::new(mapping.on_error);
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    let reject =
+        |line: usize, order: Option<&[u8]>, field: Option<&str>, reason: String| Rejection {
+            file: file.to_string(),
+            line,
+            segment: None,
+            order: order.map(|o| String::from_utf8_lossy(o).into_owned()),
+            field: field.map(str::to_string),
+            reason,
+        };
+
+    while reader.read_byte_record(&mut record).map_err(unreadable)? {
+        let line = lines.at(record.position());
+        if source.skip_blank_lines && record.iter().all(|c| trim(c).is_empty()) {
+            continue;
+        }
+        let key = record.get(group_col).map(trim).unwrap_or_default();
+        if let Some(w) = width {
+            if record.len() != w {
+                let order = (!key.is_empty()).then_some(key);
+                let r = reject(
+                    line,
+                    order,
+                    None,
+                    format!(
+                        "the row has {} fields, the header has {w} (a stray delimiter or quote?)",
+                        record.len()
+                    ),
+                );
+                let r = rejections.check(r)?;
+                match index.get(key) {
+                    Some(&g) if !key.is_empty() => groups[g].draft.problems.push(r),
+                    _ => rejections.list.push(r),
+                }
+                continue;
+            }
+        }
+        if key.is_empty() {
+            let r = reject(
+                line,
+                None,
+                None,
+                format!("the order key (column {}) is empty", source.group_by),
+            );
+            rejections.push(r)?;
+            continue;
+        }
+        let g = match index.get(key) {
+            Some(&g) => {
+                // A later row of the order: its header cells must agree with the first row's.
+                let group = &mut groups[g];
+                let mut slot = 0;
+                for (spec, col) in &header_fields {
+                    let Some(col) = col else { continue };
+                    let from = if slot == 0 {
+                        0
+                    } else {
+                        group.first_ends[slot - 1]
+                    };
+                    let first = &group.first_cells[from..group.first_ends[slot]];
+                    slot += 1;
+                    let cell = record.get(*col).map(trim).unwrap_or_default();
+                    if !cell.is_empty() && cell != first {
+                        let r = reject(
+                            line,
+                            Some(key),
+                            Some(spec.name()),
+                            format!(
+                                "\"{}\" differs from \"{}\" on line {}, the order's first row",
+                                String::from_utf8_lossy(cell),
+                                String::from_utf8_lossy(first),
+                                group.draft.place.line
+                            ),
+                        );
+                        group.draft.problems.push(rejections.check(r)?);
+                    }
+                }
+                g
+            }
+            None => {
+                let mut group = Group {
+                    draft: Draft::new(Place {
+                        line,
+                        segment: None,
+                    }),
+                    first_cells: Vec::new(),
+                    first_ends: Vec::with_capacity(header_fields.len()),
+                };
+                for (spec, col) in &header_fields {
+                    let raw = col.and_then(|c| record.get(c));
+                    if col.is_some() {
+                        group
+                            .first_cells
+                            .extend_from_slice(trim(raw.unwrap_or_default()));
+                        group.first_ends.push(group.first_cells.len());
+                    }
+                    match convert(spec, raw) {
+                        Ok(Some(value)) => group.draft.set_header(spec, value, number_field),
+                        Ok(None) => {}
+                        Err(reason) => {
+                            let r = reject(line, Some(key), Some(spec.name()), reason);
+                            group.draft.problems.push(rejections.check(r)?);
+                        }
+                    }
+                }
+                groups.push(group);
+                index.insert(key.to_vec(), groups.len() - 1);
+                groups.len() - 1
+            }
+        };
+        let place = Place {
+            line,
+            segment: None,
+        };
+        let mut draft_line = groups[g].draft.new_line(mapping, place);
+        for (spec, col) in &line_fields {
+            match convert(spec, col.and_then(|c| record.get(c))) {
+                Ok(Some(value)) => {
+                    draft_line.values.insert(spec.api.key.to_string(), value);
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    let r = reject(line, Some(key), Some(spec.name()), reason);
+                    groups[g].draft.problems.push(rejections.check(r)?);
+                }
+            }
+        }
+        groups[g].draft.lines.push(draft_line);
+    }
+
+    let mut orders = Vec::with_capacity(groups.len());
+    for group in groups {
+        match group.draft.finish(mapping, file) {
+            Ok(order) => orders.push(order),
+            Err(problems) => {
+                for p in problems {
+                    rejections.push(p)?;
+                }
+            }
+        }
+    }
+    Ok(ReadResult {
+        orders,
+        rejections: rejections.list,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::read_orders;
+
+    fn mapping(extra: &str) -> Mapping {
+        Mapping::parse(
+            &format!(
+                "kind = \"purchase_order\"\n{extra}\n[source]\nformat = \"csv\"\ngroup_by = \"PO\"\n[fields]\npo_number = {{ column = \"PO\" }}\nnotes = {{ column = \"Memo\" }}\n\"lines[].item_number\" = {{ column = \"Item\" }}\n\"lines[].quantity\" = {{ column = \"Qty\" }}\n"
+            ),
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn groups_non_adjacent_rows_in_first_seen_order() {
+        let csv = "PO,Memo,Item,Qty\nB,m,X,1\nA,,Y,2\nB,,Z,3\n";
+        let result = read_orders(&mapping(""), "f.csv", csv.as_bytes()).unwrap();
+        assert!(result.rejections.is_empty(), "{:?}", result.rejections);
+        let numbers: Vec<_> = result.orders.iter().map(|o| o.number.as_str()).collect();
+        assert_eq!(numbers, ["B", "A"]);
+        assert_eq!(result.orders[0].lines, [2, 4]);
+        assert_eq!(result.orders[0].item_numbers(), ["X", "Z"]);
+        assert_eq!(result.orders[0].body["notes"], "m");
+    }
+
+    #[test]
+    fn short_rows_and_empty_keys_are_rejected_with_their_line() {
+        let csv = "PO,Memo,Item,Qty\nA,m,X,1\nA,m,Y\n,m,Z,1\nB,m,X,1\n";
+        let result = read_orders(&mapping(""), "f.csv", csv.as_bytes()).unwrap();
+        let numbers: Vec<_> = result.orders.iter().map(|o| o.number.as_str()).collect();
+        assert_eq!(numbers, ["B"]);
+        let lines: Vec<_> = result.rejections.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [4, 3], "{:?}", result.rejections);
+        assert!(result.rejections[1].reason.contains("3 fields"));
+    }
+
+    #[test]
+    fn quoted_newlines_keep_the_starting_line() {
+        let csv = "PO,Memo,Item,Qty\nA,\"two\nlines\",X,1\nA,,Y,0\n";
+        let result = read_orders(&mapping(""), "f.csv", csv.as_bytes()).unwrap();
+        assert!(result.orders.is_empty());
+        assert_eq!(result.rejections[0].line, 4);
+        assert_eq!(
+            result.rejections[0].field.as_deref(),
+            Some("lines[].quantity")
+        );
+    }
+
+    #[test]
+    fn physical_lines_survive_crlf_blank_lines_and_quoted_newlines() {
+        let csv = "PO,Memo,Item,Qty\r\nA,,X,1\r\n\r\n\r\nA,,\"Y\r\nZ\",1\r\n\nB,,Z,1\r\nB,,W,0";
+        let result = read_orders(&mapping(""), "f.csv", csv.as_bytes()).unwrap();
+        assert_eq!(result.orders[0].lines, [2, 5]);
+        assert_eq!(result.rejections[0].line, 9);
+        let mut lines = Lines::new(b"a\n\nb");
+        assert_eq!(lines.at(None), 1);
+    }
+
+    #[test]
+    fn header_false_uses_positions() {
+        let m = Mapping::parse(
+            "kind = \"purchase_order\"\n[source]\nformat = \"csv\"\nheader = false\ngroup_by = 1\n[fields]\npo_number = { column = 1 }\n\"lines[].item_number\" = { column = 2 }\n\"lines[].quantity\" = { column = 3 }\n",
+            "t.toml",
+        )
+        .unwrap();
+        let result = read_orders(&m, "f.csv", b"A,X,1\nA,Y,2\n").unwrap();
+        assert_eq!(result.orders[0].lines, [1, 2]);
+    }
+}

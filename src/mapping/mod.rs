@@ -1,0 +1,165 @@
+//! The mapping engine: ERP files (CSV, X12 850/940) in, AHEAD order bodies out.
+//!
+//! Layout:
+//! - `spec`: the TOML mapping format and its compile step ([`Mapping`]).
+//! - `csv_source`: reads CSV rows and groups line rows into orders.
+//! - `x12`: the X12 tokenizer (separators from the ISA header) and one order per ST/SE.
+//! - `convert`: turns a source value into the JSON the API wants and assembles order bodies.
+//!
+//! Architecture invariant: this module is pure. It is handed bytes and a compiled mapping and
+//! returns orders and rejections; it never opens a file (except [`Mapping::load`]), talks to the
+//! network or the store, or reads the clock. It does not know the item catalog either: item
+//! numbers are exposed ([`SourceOrder::item_numbers`]) for the push job to check.
+
+mod convert;
+mod csv_source;
+mod spec;
+pub mod x12;
+
+use std::fmt;
+
+use thiserror::Error;
+
+pub use convert::SourceOrder;
+pub use spec::{
+    Case, Column, CsvSource, FieldSource, FieldSpec, FieldType, Mapping, OnError, OrderKind,
+    SourceFormat, X12Ref, X12Source,
+};
+
+/// A row (CSV) or transaction set (X12) problem: the order it belongs to is not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The source file's name, as given to [`read_orders`].
+    pub file: String,
+    /// 1-based physical line in the file (CSV: the header is line 1).
+    pub line: usize,
+    /// X12 only: the segment's 1-based ordinal in the file (ISA = 1).
+    pub segment: Option<usize>,
+    /// The order number, when it could be read.
+    pub order: Option<String>,
+    /// The API field (`lines[].quantity`), or for envelope problems the X12 element (`SE01`).
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(segment) = self.segment {
+            write!(f, " (segment {segment})")?;
+        }
+        if let Some(order) = &self.order {
+            write!(f, " order {order}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// What a file gave: the orders ready to push, and the problems that kept others back.
+#[derive(Debug, Clone, Default)]
+pub struct ReadResult {
+    /// Complete, valid orders in the order they first appear in the file.
+    pub orders: Vec<SourceOrder>,
+    /// One entry per problem. Every order named here was left out of `orders` as a whole.
+    pub rejections: Vec<Rejection>,
+}
+
+/// A mapping that cannot be used, or a file that cannot be read at all.
+#[derive(Debug, Error)]
+pub enum MappingError {
+    #[error("cannot read mapping file {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("mapping {mapping} is not valid TOML: {message}")]
+    Syntax { mapping: String, message: String },
+    #[error("mapping {mapping}: {key}: {message}")]
+    Invalid {
+        mapping: String,
+        key: String,
+        message: String,
+    },
+    #[error("{file}: column {column} (for {field} in mapping {mapping}) is not in the header row; the header has: {available}")]
+    MissingColumn {
+        file: String,
+        mapping: String,
+        column: String,
+        field: String,
+        available: String,
+    },
+    #[error("{file}:{line}: {message}")]
+    Unreadable {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{rejection} (on_error = \"fail-file\": the whole file is rejected, no order from it is sent)")]
+    FailFile { rejection: Rejection },
+}
+
+impl MappingError {
+    /// The rejection that stopped the file under `on_error = "fail-file"`.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            MappingError::FailFile { rejection } => Some(rejection),
+            _ => None,
+        }
+    }
+}
+
+/// Read every order in `bytes` (the content of the file named `file_name`) through `mapping`.
+///
+/// Pure: no I/O. A whole-file problem (a column the mapping names is missing, no ISA envelope,
+/// a truncated interchange) is an error naming the file; a problem with one order is a
+/// [`Rejection`] and the other orders still come back, unless the mapping says
+/// `on_error = "fail-file"`, in which case the first problem is [`MappingError::FailFile`].
+pub fn read_orders(
+    mapping: &Mapping,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<ReadResult, MappingError> {
+    match &mapping.source {
+        SourceFormat::Csv(source) => csv_source::read(mapping, source, file_name, bytes),
+        SourceFormat::X12(source) => x12::read(mapping, source, file_name, bytes),
+    }
+}
+
+/// Collects rejections, or stops at the first one under `fail-file`.
+pub(crate) struct Rejections {
+    policy: OnError,
+    pub(crate) list: Vec<Rejection>,
+}
+
+impl Rejections {
+    pub(crate) fn new(policy: OnError) -> Self {
+        Rejections {
+            policy,
+            list: Vec::new(),
+        }
+    }
+
+    /// Under `fail-file` the rejection stops the file; otherwise it is handed back to be kept
+    /// with its order.
+    pub(crate) fn check(&self, rejection: Rejection) -> Result<Rejection, MappingError> {
+        match self.policy {
+            OnError::FailFile => Err(MappingError::FailFile { rejection }),
+            OnError::SkipRow => Ok(rejection),
+        }
+    }
+
+    pub(crate) fn push(&mut self, rejection: Rejection) -> Result<(), MappingError> {
+        match self.policy {
+            OnError::FailFile => Err(MappingError::FailFile { rejection }),
+            OnError::SkipRow => {
+                self.list.push(rejection);
+                Ok(())
+            }
+        }
+    }
+}

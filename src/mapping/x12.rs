@@ -1,0 +1,535 @@
+//! X12 files: a tokenizer, and one order per transaction set (ST ... SE).
+//!
+//! The separators are read from each ISA header: the element separator is the byte after `ISA`,
+//! the component separator is ISA16, and the segment terminator is the byte after ISA16. A
+//! newline (or CRLF) there means newline-terminated segments. Newlines, CRLF and spaces after a
+//! terminator are ignored. Segments borrow from the input: the tokenizer copies nothing.
+//!
+//! Envelopes are checked loosely: the file must start with ISA and end with IEA (a file without
+//! its IEA is probably still being written), and every transaction set must close with an SE
+//! whose segment count (SE01) and control number (SE02) match; GS/GE/IEA counts and control
+//! numbers are not checked.
+
+use super::convert::{convert, Draft, Place};
+use super::spec::{FieldSource, FieldSpec, Level, Mapping, X12Ref, X12Source};
+use super::{MappingError, ReadResult, Rejection, Rejections};
+
+/// The separators of one interchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Separators {
+    pub element: u8,
+    pub component: u8,
+    /// `b'\n'` for newline-terminated segments (a trailing `\r` is dropped).
+    pub segment: u8,
+}
+
+/// One segment: its id and elements (element 0 is the id), where it sits in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// 1-based position of the segment in the file (ISA = 1).
+    pub ordinal: usize,
+    /// 1-based line of the file the segment starts on.
+    pub line: usize,
+    pub elements: Vec<&'a [u8]>,
+    pub separators: Separators,
+}
+
+impl<'a> Segment<'a> {
+    pub fn id(&self) -> &'a [u8] {
+        self.elements[0]
+    }
+
+    /// Element `n` (1-based), if present.
+    pub fn element(&self, n: usize) -> Option<&'a [u8]> {
+        self.elements.get(n).copied()
+    }
+
+    fn is(&self, id: &str) -> bool {
+        self.id() == id.as_bytes()
+    }
+
+    fn id_text(&self) -> String {
+        String::from_utf8_lossy(self.id()).into_owned()
+    }
+}
+
+/// A file that cannot be split into segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    pub line: usize,
+    pub segment: usize,
+    pub message: String,
+}
+
+/// Read the separators from an ISA header at the start of `bytes`.
+fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
+    let incomplete = || {
+        "the ISA header is incomplete (it needs 16 elements, ISA16 and a segment terminator)"
+            .to_string()
+    };
+    if bytes.len() < 4 {
+        return Err(incomplete());
+    }
+    let element = bytes[3];
+    if element.is_ascii_alphanumeric() || element.is_ascii_whitespace() {
+        return Err(format!(
+            "\"{}\" after ISA is not a usable element separator",
+            element.escape_ascii()
+        ));
+    }
+    let mut seen = 0;
+    let mut i = 3;
+    while i < bytes.len() && seen < 16 {
+        if bytes[i] == element {
+            seen += 1;
+        }
+        i += 1;
+    }
+    // `i` is now just past the 16th separator: ISA16, then the terminator.
+    if seen < 16 || i + 1 >= bytes.len() {
+        return Err(incomplete());
+    }
+    let component = bytes[i];
+    let segment = match bytes[i + 1] {
+        b'\r' | b'\n' => b'\n',
+        other => other,
+    };
+    if component == element || segment == element || segment == component {
+        return Err(
+            "the ISA separators are not distinct (element, ISA16 component, segment terminator)"
+                .to_string(),
+        );
+    }
+    if segment.is_ascii_alphanumeric() {
+        return Err(format!(
+            "\"{}\" after ISA16 is not a usable segment terminator",
+            segment.escape_ascii()
+        ));
+    }
+    Ok(Separators {
+        element,
+        component,
+        segment,
+    })
+}
+
+/// Split an X12 file into segments.
+pub fn tokenize(bytes: &[u8]) -> Result<Vec<Segment<'_>>, TokenError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut out = Vec::with_capacity(bytes.len() / 24);
+    let mut pos = 0;
+    let mut line = 1;
+    let mut separators: Option<Separators> = None;
+    loop {
+        while pos < bytes.len() && matches!(bytes[pos], b'\r' | b'\n' | b' ' | b'\t') {
+            if bytes[pos] == b'\n' {
+                line += 1;
+            }
+            pos += 1;
+        }
+        if pos >= bytes.len() {
+            break;
+        }
+        let rest = &bytes[pos..];
+        if rest.starts_with(b"ISA") && rest.get(3).is_some_and(|b| !b.is_ascii_alphanumeric()) {
+            separators = Some(read_isa(rest).map_err(|message| TokenError {
+                line,
+                segment: out.len() + 1,
+                message,
+            })?);
+        }
+        let Some(seps) = separators else {
+            return Err(TokenError {
+                line,
+                segment: 1,
+                message: "not an X12 interchange: the file must start with an ISA segment"
+                    .to_string(),
+            });
+        };
+        let len = rest
+            .iter()
+            .position(|&b| b == seps.segment)
+            .unwrap_or(rest.len());
+        let mut raw = &rest[..len];
+        let start_line = line;
+        line += raw.iter().filter(|&&b| b == b'\n').count();
+        pos += len + 1;
+        if seps.segment == b'\n' {
+            line += 1;
+            raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        }
+        if raw.is_empty() {
+            continue;
+        }
+        out.push(Segment {
+            ordinal: out.len() + 1,
+            line: start_line,
+            elements: raw.split(|&b| b == seps.element).collect(),
+            separators: seps,
+        });
+    }
+    if out.is_empty() {
+        return Err(TokenError {
+            line: 1,
+            segment: 1,
+            message: "the file is empty: expected an X12 interchange (ISA ... IEA)".to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Find the value a reference points at among `segments`, with the segment it came from.
+fn resolve<'s, 'a>(
+    r: &X12Ref,
+    segments: &'s [&'s Segment<'a>],
+) -> (Option<&'s Segment<'a>>, Option<&'a [u8]>) {
+    let range: &[&Segment] = match &r.anchor {
+        None => segments,
+        Some((anchor, qualifier)) => {
+            let found = segments.iter().position(|s| {
+                s.is(anchor) && s.element(1).map(<[u8]>::trim_ascii) == Some(qualifier.as_bytes())
+            });
+            let Some(start) = found else {
+                return (None, None);
+            };
+            let end = segments[start + 1..]
+                .iter()
+                .position(|s| s.is(anchor))
+                .map_or(segments.len(), |p| start + 1 + p);
+            &segments[start..end]
+        }
+    };
+    let Some(segment) = range.iter().find(|s| s.is(&r.segment)) else {
+        return (None, None);
+    };
+    let element = segment.element(r.element);
+    let value = match (element, r.component) {
+        (Some(e), Some(c)) => e.split(|&b| b == segment.separators.component).nth(c - 1),
+        (e, None) => e,
+        (None, Some(_)) => None,
+    };
+    (Some(*segment), value)
+}
+
+pub(crate) fn read(
+    mapping: &Mapping,
+    source: &X12Source,
+    file: &str,
+    bytes: &[u8],
+) -> Result<ReadResult, MappingError> {
+    let segments = tokenize(bytes).map_err(|e| MappingError::Unreadable {
+        file: file.to_string(),
+        line: e.line,
+        message: format!("segment {}: {}", e.segment, e.message),
+    })?;
+    let mut rejections = Rejections::new(mapping.on_error);
+    let mut orders = Vec::new();
+    let mut open_st: Option<usize> = None;
+    let mut open_interchange = false;
+    let stray = |s: &Segment, why: &str| Rejection {
+        file: file.to_string(),
+        line: s.line,
+        segment: Some(s.ordinal),
+        order: None,
+        field: None,
+        reason: format!("{} segment {why}; ignored", s.id_text()),
+    };
+
+    for (i, segment) in segments.iter().enumerate() {
+        let id = segment.id();
+        let closes_set = matches!(id, b"ISA" | b"GS" | b"ST" | b"SE" | b"GE" | b"IEA");
+        if !closes_set {
+            if open_st.is_none() {
+                rejections.push(stray(segment, "outside any transaction set (ST ... SE)"))?;
+            }
+            continue;
+        }
+        if let Some(start) = open_st.take() {
+            let se = (id == b"SE").then_some(i);
+            let end = se.map_or(i, |se| se + 1);
+            transaction(
+                mapping,
+                source,
+                file,
+                &segments[start..end],
+                se.is_some(),
+                &mut orders,
+                &mut rejections,
+            )?;
+            if se.is_some() {
+                continue;
+            }
+        }
+        match id {
+            b"ISA" => open_interchange = true,
+            b"IEA" => open_interchange = false,
+            b"ST" => open_st = Some(i),
+            b"SE" => rejections.push(stray(segment, "without a matching ST"))?,
+            _ => {}
+        }
+    }
+    if let Some(start) = open_st {
+        transaction(
+            mapping,
+            source,
+            file,
+            &segments[start..],
+            false,
+            &mut orders,
+            &mut rejections,
+        )?;
+    }
+    if open_interchange {
+        let last = segments
+            .last()
+            .expect("tokenize returns at least one segment");
+        return Err(MappingError::Unreadable {
+            file: file.to_string(),
+            line: last.line,
+            message: format!(
+                "segment {}: the interchange has no IEA trailer (is the file still being written or truncated?)",
+                last.ordinal
+            ),
+        });
+    }
+    Ok(ReadResult {
+        orders,
+        rejections: rejections.list,
+    })
+}
+
+/// One transaction set: `segments` runs from its ST to its SE (`closed`) or to where the SE
+/// should have been.
+fn transaction(
+    mapping: &Mapping,
+    source: &X12Source,
+    file: &str,
+    segments: &[Segment],
+    closed: bool,
+    orders: &mut Vec<super::SourceOrder>,
+    rejections: &mut Rejections,
+) -> Result<(), MappingError> {
+    let st = &segments[0];
+    let place_of = |s: &Segment| Place {
+        line: s.line,
+        segment: Some(s.ordinal),
+    };
+    let mut draft = Draft::new(place_of(st));
+    let reject = |place: Place, field: Option<&str>, reason: String| Rejection {
+        file: file.to_string(),
+        line: place.line,
+        segment: place.segment,
+        order: None,
+        field: field.map(str::to_string),
+        reason,
+    };
+
+    // Envelope checks: the right transaction set, an SE that counts and matches.
+    let st01 = st.element(1).unwrap_or_default();
+    if st01 != source.transaction_set.as_bytes() {
+        let r = reject(
+            place_of(st),
+            Some("ST01"),
+            format!(
+                "transaction set \"{}\" where the mapping reads {}",
+                String::from_utf8_lossy(st01),
+                source.transaction_set
+            ),
+        );
+        draft.problems.push(rejections.check(r)?);
+    }
+    let body_end = if closed {
+        segments.len() - 1
+    } else {
+        segments.len()
+    };
+    if closed {
+        let se = &segments[segments.len() - 1];
+        let count = se.element(1).map(<[u8]>::trim_ascii).unwrap_or_default();
+        if count != segments.len().to_string().as_bytes() {
+            let r = reject(
+                place_of(se),
+                Some("SE01"),
+                format!(
+                    "SE01 says {} segments, the transaction set has {} (ST to SE); segments were lost or added",
+                    String::from_utf8_lossy(count),
+                    segments.len()
+                ),
+            );
+            draft.problems.push(rejections.check(r)?);
+        }
+        if se.element(2).map(<[u8]>::trim_ascii) != st.element(2).map(<[u8]>::trim_ascii) {
+            let r = reject(
+                place_of(se),
+                Some("SE02"),
+                format!(
+                    "control number \"{}\" does not match ST02 \"{}\"",
+                    String::from_utf8_lossy(se.element(2).unwrap_or_default()),
+                    String::from_utf8_lossy(st.element(2).unwrap_or_default())
+                ),
+            );
+            draft.problems.push(rejections.check(r)?);
+        }
+    } else {
+        let last = &segments[segments.len() - 1];
+        let r = reject(
+            place_of(last),
+            Some("SE"),
+            "the transaction set has no SE trailer".to_string(),
+        );
+        draft.problems.push(rejections.check(r)?);
+    }
+
+    // Header area and line loops.
+    let mut header: Vec<&Segment> = Vec::new();
+    let mut loops: Vec<Vec<&Segment>> = Vec::new();
+    let mut in_loop = false;
+    for segment in &segments[..body_end] {
+        if segment.is(&source.line_loop) {
+            loops.push(vec![segment]);
+            in_loop = true;
+        } else if in_loop && source.loop_end.iter().any(|end| segment.is(end)) {
+            in_loop = false;
+            header.push(segment);
+        } else if in_loop {
+            loops.last_mut().expect("a loop is open").push(segment);
+        } else {
+            header.push(segment);
+        }
+    }
+
+    let number_field = mapping.number_field();
+    for spec in mapping.fields.iter().filter(|f| f.api.level != Level::Line) {
+        let (found, raw) = lookup(spec, &header);
+        match convert(spec, raw) {
+            Ok(Some(value)) => draft.set_header(spec, value, number_field),
+            Ok(None) => {}
+            Err(reason) => {
+                let place = found.map_or(place_of(st), place_of);
+                let r = reject(place, Some(field_label(spec).as_str()), reason);
+                draft.problems.push(rejections.check(r)?);
+            }
+        }
+    }
+    for segs in &loops {
+        let Some(anchor) = segs.iter().find(|s| s.is(&source.line_segment)) else {
+            let r = reject(
+                place_of(segs[0]),
+                None,
+                format!(
+                    "the {} loop has no {} segment",
+                    source.line_loop, source.line_segment
+                ),
+            );
+            draft.problems.push(rejections.check(r)?);
+            continue;
+        };
+        let mut line = draft.new_line(mapping, place_of(anchor));
+        for spec in mapping.fields.iter().filter(|f| f.api.level == Level::Line) {
+            let (found, raw) = lookup(spec, segs);
+            match convert(spec, raw) {
+                Ok(Some(value)) => {
+                    line.values.insert(spec.api.key.to_string(), value);
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    let place = found.map_or(place_of(anchor), place_of);
+                    let r = reject(place, Some(field_label(spec).as_str()), reason);
+                    draft.problems.push(rejections.check(r)?);
+                }
+            }
+        }
+        draft.lines.push(line);
+    }
+
+    match draft.finish(mapping, file) {
+        Ok(order) => orders.push(order),
+        Err(problems) => {
+            for p in problems {
+                rejections.push(p)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lookup<'s, 'a>(
+    spec: &FieldSpec,
+    segments: &'s [&'s Segment<'a>],
+) -> (Option<&'s Segment<'a>>, Option<&'a [u8]>) {
+    match &spec.source {
+        FieldSource::X12(r) => resolve(r, segments),
+        _ => (None, None),
+    }
+}
+
+/// `lines[].quantity (PO102)`: the API field and where the mapping reads it.
+fn field_label(spec: &FieldSpec) -> String {
+    match &spec.source {
+        FieldSource::X12(r) => format!("{} ({r})", spec.name()),
+        _ => spec.name().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISA: &str = "ISA*00*          *00*          *ZZ*ACMECORP       *ZZ*AHEADSYS       *261102*1200*U*00401*000000101*0*P*>~";
+
+    #[test]
+    fn separators_come_from_the_isa_header() {
+        let text = format!("{ISA}\nGS*PO*A*B~ST*850*0001~SE*2*0001~\r\nGE*1*1~IEA*1*1~");
+        let segments = tokenize(text.as_bytes()).unwrap();
+        let ids: Vec<_> = segments.iter().map(|s| s.id_text()).collect();
+        assert_eq!(ids, ["ISA", "GS", "ST", "SE", "GE", "IEA"]);
+        assert_eq!(segments[0].separators.component, b'>');
+        assert_eq!(segments[1].line, 2);
+        assert_eq!(segments[4].line, 3);
+        assert_eq!(segments[4].ordinal, 5);
+        assert_eq!(segments[2].element(2), Some(&b"0001"[..]));
+    }
+
+    #[test]
+    fn newline_only_terminators_and_other_separators() {
+        let isa = ISA.replace('*', "|").replace('>', "^").replace('~', "");
+        let text = format!("{isa}\r\nGS|PO|A|B\r\nST|850|0001\r\n\r\nSE|2|0001\r\nIEA|1|1\r\n");
+        let segments = tokenize(text.as_bytes()).unwrap();
+        let ids: Vec<_> = segments.iter().map(|s| s.id_text()).collect();
+        assert_eq!(ids, ["ISA", "GS", "ST", "SE", "IEA"]);
+        assert_eq!(segments[0].separators.segment, b'\n');
+        assert_eq!(segments[3].line, 5);
+        assert_eq!(segments[3].element(2), Some(&b"0001"[..]));
+    }
+
+    #[test]
+    fn bad_envelopes_are_errors() {
+        assert!(tokenize(b"GS*PO~").unwrap_err().message.contains("ISA"));
+        assert!(tokenize(b"ISA*00*short~")
+            .unwrap_err()
+            .message
+            .contains("incomplete"));
+        assert!(tokenize(b"").is_err());
+    }
+
+    #[test]
+    fn references_resolve_in_loops() {
+        let text = format!("{ISA}N1*BT*Bill~N3*1 Bill St~N1*ST*Ship~N2*Co~N3*9 Ship St*Fl 2~DTM*002*20260101~DTM*010*20261120~SLN*1*A>B~");
+        let segments = tokenize(text.as_bytes()).unwrap();
+        let refs: Vec<&Segment> = segments.iter().collect();
+        let get = |r: &str| {
+            let r = crate::mapping::spec::parse_ref(r).unwrap();
+            resolve(&r, &refs)
+                .1
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        assert_eq!(get("N1*ST/N302").as_deref(), Some("Fl 2"));
+        assert_eq!(get("N1*BT/N301").as_deref(), Some("1 Bill St"));
+        assert_eq!(get("N1*BT/N201"), None);
+        assert_eq!(get("DTM*010").as_deref(), Some("20261120"));
+        assert_eq!(get("DTM02").as_deref(), Some("20260101"));
+        assert_eq!(get("SLN02-2").as_deref(), Some("B"));
+        assert_eq!(get("SLN02-3"), None);
+        assert_eq!(get("BEG03"), None);
+    }
+}
