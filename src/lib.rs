@@ -8,6 +8,7 @@
 //! - `lock`: per-job locks across processes (an OS lock, so a killed run leaves none).
 //! - `mapping`: mapping files and the CSV/X12 readers that turn ERP files into order bodies (pure).
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
+//! - `push`: orders from files to AHEAD exactly once, through the push ledger.
 //! - `export`: the mirror and the change log as CSV or JSON lines.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
 //! - `webhooks`: the receiver for AHEAD's order events, feeding the mirror.
@@ -22,6 +23,7 @@ pub mod lock;
 pub mod logging;
 pub mod mapping;
 pub mod pull;
+pub mod push;
 pub mod sandbox;
 pub mod secret;
 pub mod settings;

@@ -6,6 +6,7 @@ pub mod context;
 pub mod export;
 pub mod job;
 pub mod pull;
+pub mod push;
 pub mod sandbox;
 pub mod status;
 pub mod webhooks;
@@ -25,6 +26,23 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
             since,
             until,
         } => pull::backfill(&settings, stream.into(), &since, until.as_deref(), progress).await,
+        Command::Push {
+            kind,
+            files,
+            mapping,
+            dry_run,
+        } => {
+            push::run(
+                &settings,
+                push::PushArgs {
+                    kind,
+                    files,
+                    mapping,
+                    dry_run,
+                },
+            )
+            .await
+        }
         Command::Export {
             what,
             out,

@@ -86,6 +86,22 @@ const MIGRATIONS: &[&str] = &[
         value  TEXT NOT NULL
     );
     "#,
+    // 5: the push ledger: one row per source order ever pushed, keyed by its number.
+    r#"
+    CREATE TABLE push_ledger (
+        kind          TEXT NOT NULL,     -- purchase_order, fulfillment_order
+        number        TEXT NOT NULL,     -- po_number / order_number
+        state         TEXT NOT NULL,     -- sending, sent, rejected, cancelled
+        content_hash  TEXT NOT NULL,     -- of the body last sent (or being sent)
+        ahead_id      INTEGER,
+        source_file   TEXT NOT NULL,
+        source_line   INTEGER NOT NULL,
+        body          TEXT NOT NULL,     -- what was sent
+        updated_at    INTEGER NOT NULL,
+        PRIMARY KEY (kind, number)
+    ) WITHOUT ROWID;
+    CREATE INDEX push_ledger_file ON push_ledger(kind, source_file);
+    "#,
 ];
 
 /// The version a fully migrated file has.

@@ -5,6 +5,7 @@
 //! jobs above it. One connection, used behind a mutex: SQLite has a single writer anyway, and the
 //! WAL lets readers in other processes (`status`, exports) proceed while a job writes.
 
+mod ledger;
 mod migrations;
 mod mirror;
 mod runs;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use thiserror::Error;
 
+pub use ledger::LedgerEntry;
 pub use mirror::{
     Change, ChangeKind, ExportRow, PageWrite, StoredHash, Upsert, Watermark, WatermarkMove,
 };

@@ -7,5 +7,6 @@ mod client;
 mod commands;
 mod mapping;
 mod pull;
+mod push;
 mod sandbox;
 mod webhooks;

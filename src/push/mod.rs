@@ -1,0 +1,292 @@
+//! Push purchase and fulfillment orders read from ERP files, exactly once.
+//!
+//! For each file: map and validate every order (`mapping`, pure), check item numbers against
+//! AHEAD's catalog, then send each valid order with bounded concurrency according to the push
+//! ledger: a new order is written to the ledger as `sending` (committed) and then POSTed; an
+//! order whose content changed since it was sent becomes one PUT; an unchanged one costs nothing.
+//! A POST whose answer was lost is resolved by looking the order up by its number; a 409 adopts
+//! the existing record. Rejections (mapping, validation, unknown items, AHEAD's 422s) are
+//! recorded with file, line, field and reason in the change log, and the rest of the file still
+//! goes through.
+
+mod inbox;
+mod send;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::api::contract::resource;
+use crate::api::{ApiClient, Query};
+use crate::mapping::{read_orders, Mapping, MappingError, OrderKind, Rejection, SourceOrder};
+use crate::store::{Change, ChangeKind, PageWrite, RunStats, Store};
+pub use inbox::{inbox_files, settle_file};
+pub use send::Outcome;
+
+/// One input file, and whether it came from the inbox (then it moves when done).
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub from_inbox: bool,
+}
+
+/// What a push did, and for `--dry-run` what it would do.
+#[derive(Debug, Default)]
+pub struct PushReport {
+    pub stats: RunStats,
+    pub cancelled: u64,
+    /// Orders that failed for a reason worth retrying (their file stays in the inbox).
+    pub failed: u64,
+    pub rejections: Vec<Rejection>,
+    /// One line per order (and per rejection): what happened or would happen.
+    pub plan: Vec<String>,
+    pub files_done: u64,
+    pub files_failed: u64,
+}
+
+pub fn resource_of(kind: OrderKind) -> &'static str {
+    match kind {
+        OrderKind::PurchaseOrder => resource::PURCHASE_ORDERS,
+        OrderKind::FulfillmentOrder => resource::FULFILLMENT_ORDERS,
+    }
+}
+
+/// The stream name rejections are recorded under (the same names the pulls use).
+pub fn stream_of(kind: OrderKind) -> &'static str {
+    match kind {
+        OrderKind::PurchaseOrder => "purchase_orders",
+        OrderKind::FulfillmentOrder => "fulfillment_orders",
+    }
+}
+
+/// Push `files` through `mapping`, recorded as run `run`.
+pub async fn push(
+    client: &ApiClient,
+    store: &Store,
+    run: i64,
+    mapping: &Mapping,
+    files: &[InputFile],
+    dry_run: bool,
+    concurrency: usize,
+) -> anyhow::Result<PushReport> {
+    let mut report = PushReport::default();
+    for file in files {
+        let name = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let shown = file.path.display().to_string();
+        let bytes =
+            std::fs::read(&file.path).map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
+        let (orders, mut rejections) = match read_orders(mapping, &shown, &bytes) {
+            Ok(read) => (read.orders, read.rejections),
+            Err(MappingError::FailFile { rejection }) => (Vec::new(), vec![rejection]),
+            Err(e @ (MappingError::MissingColumn { .. } | MappingError::Unreadable { .. })) => {
+                (Vec::new(), vec![file_rejection(&shown, &e)])
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (orders, unknown) = check_items(client, orders).await?;
+        rejections.extend(unknown);
+        let mut file_failed = 0;
+        let outcomes: Vec<(SourceOrder, Result<Outcome, String>)> = if dry_run {
+            orders
+                .into_iter()
+                .map(|o| {
+                    let plan = send::plan(store, mapping.kind, &o);
+                    (o, plan)
+                })
+                .collect()
+        } else {
+            futures::stream::iter(orders.into_iter().map(|order| async {
+                let outcome = send::send(client, store, mapping.kind, &name, &order).await;
+                (order, outcome)
+            }))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await
+        };
+        let mut present: HashSet<String> =
+            rejections.iter().filter_map(|r| r.order.clone()).collect();
+        let verb = |done: &'static str, would: &'static str| if dry_run { would } else { done };
+        for (order, outcome) in outcomes {
+            report.stats.rows_read += 1;
+            present.insert(order.number.clone());
+            let place = format!("{}:{}", shown, order.line);
+            let line = match outcome {
+                Ok(Outcome::Created) => {
+                    report.stats.created += 1;
+                    format!(
+                        "{} {} ({place})",
+                        verb("created  ", "would create"),
+                        order.number
+                    )
+                }
+                Ok(Outcome::Updated) => {
+                    report.stats.updated += 1;
+                    format!(
+                        "{} {} ({place})",
+                        verb("updated  ", "would update"),
+                        order.number
+                    )
+                }
+                Ok(Outcome::Unchanged) => {
+                    report.stats.unchanged += 1;
+                    format!("unchanged {} ({place})", order.number)
+                }
+                Ok(Outcome::Rejected(list)) => {
+                    rejections.extend(list);
+                    continue;
+                }
+                Err(e) => {
+                    file_failed += 1;
+                    tracing::error!(order = %order.number, file = %shown, error = %e, "Order not pushed; it will be tried again.");
+                    format!("failed    {} ({place}): {e}", order.number)
+                }
+            };
+            report.plan.push(line);
+        }
+        if !dry_run && mapping.cancel_removed && file_failed == 0 {
+            report.cancelled +=
+                send::cancel_removed(client, store, mapping.kind, &name, &present).await?;
+        }
+        report.failed += file_failed;
+        rejections.sort_by_key(|r| r.line);
+        report.stats.rejected += rejections.len() as u64;
+        for r in &rejections {
+            report
+                .plan
+                .push(format!("{} {r}", verb("rejected ", "would reject")));
+        }
+        if !dry_run {
+            record_rejections(store, run, mapping.kind, &rejections)?;
+            if file.from_inbox && file_failed == 0 {
+                let failed = settle_file(&file.path, &rejections)?;
+                if failed {
+                    report.files_failed += 1;
+                } else {
+                    report.files_done += 1;
+                }
+            }
+        }
+        report.rejections.extend(rejections);
+    }
+    Ok(report)
+}
+
+/// A whole-file problem as a rejection, so it is recorded and reported like the others.
+fn file_rejection(file: &str, e: &MappingError) -> Rejection {
+    let line = match e {
+        MappingError::Unreadable { line, .. } => *line,
+        _ => 1,
+    };
+    Rejection {
+        file: file.to_string(),
+        line,
+        segment: None,
+        order: None,
+        field: None,
+        reason: e.to_string(),
+    }
+}
+
+/// Split orders into those whose every item exists in AHEAD's catalog and rejections for the
+/// lines that name an unknown item.
+async fn check_items(
+    client: &ApiClient,
+    orders: Vec<SourceOrder>,
+) -> anyhow::Result<(Vec<SourceOrder>, Vec<Rejection>)> {
+    let wanted: BTreeSet<String> = orders
+        .iter()
+        .flat_map(|o| o.item_numbers().into_iter().map(str::to_string))
+        .collect();
+    let mut known = HashSet::new();
+    let wanted: Vec<String> = wanted.into_iter().collect();
+    for batch in wanted.chunks(100) {
+        let q = Query::new()
+            .is_in(
+                "item_number",
+                batch.iter().map(|s| Value::from(s.as_str())).collect(),
+            )
+            .limit(batch.len() as u32);
+        let envelope = client.get(resource::ITEMS, Some(&q)).await?;
+        for row in envelope.results {
+            let v: Value = serde_json::from_str(row.get())?;
+            if let Some(n) = v["item_number"].as_str() {
+                known.insert(n.to_string());
+            }
+        }
+    }
+    let mut good = Vec::with_capacity(orders.len());
+    let mut rejections = Vec::new();
+    for order in orders {
+        let unknown: Vec<Rejection> = order
+            .item_numbers()
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| !known.contains(**item))
+            .map(|(i, item)| Rejection {
+                file: order.file.clone(),
+                line: order.lines.get(i).copied().unwrap_or(order.line),
+                segment: None,
+                order: Some(order.number.clone()),
+                field: Some(format!("lines[{i}].item_number")),
+                reason: format!("unknown item {item:?}: not in AHEAD's item catalog"),
+            })
+            .collect();
+        if unknown.is_empty() {
+            good.push(order);
+        } else {
+            rejections.extend(unknown);
+        }
+    }
+    Ok((good, rejections))
+}
+
+/// Rejections go to the change log (change `rejected`), where `status` counts them and
+/// `export changes` lists them.
+fn record_rejections(
+    store: &Store,
+    run: i64,
+    kind: OrderKind,
+    rejections: &[Rejection],
+) -> anyhow::Result<()> {
+    if rejections.is_empty() {
+        return Ok(());
+    }
+    let write = PageWrite {
+        changes: rejections
+            .iter()
+            .map(|r| Change {
+                record_id: None,
+                key: r
+                    .order
+                    .clone()
+                    .unwrap_or_else(|| format!("{}:{}", r.file, r.line)),
+                kind: ChangeKind::Rejected,
+                fields: r.field.clone().unwrap_or_default(),
+                before: None,
+                after: None,
+                detail: r.to_string(),
+            })
+            .collect(),
+        ..PageWrite::default()
+    };
+    store.write_page(stream_of(kind), run, &crate::pull::now_rfc3339(), &write)?;
+    Ok(())
+}
+
+/// Whether `path` looks like an order file (not our own `.errors.csv` or a hidden file).
+pub fn is_order_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.is_file()
+        && !name.starts_with('.')
+        && !name.ends_with(".errors.csv")
+        && !name.ends_with(".partial")
+}

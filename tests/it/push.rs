@@ -1,0 +1,490 @@
+//! Pushing the sample files and hostile variants of them to the sandbox, exactly once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ahead_sync::mapping::Mapping;
+use ahead_sync::push::{self, InputFile, PushReport};
+use ahead_sync::store::Store;
+
+use crate::util::{cmd_async, text, Harness};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn mapping(name: &str) -> Mapping {
+    Mapping::load(&repo(&format!("mappings/{name}"))).unwrap()
+}
+
+/// Copy a fixture into the harness folder (optionally edited) and return its path.
+fn fixture(h: &Harness, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(repo(&format!("tests/fixtures/{name}"))).unwrap();
+    let path = h.dir.path().join(name);
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+async fn push_files(h: &Harness, map: &Mapping, files: &[PathBuf]) -> PushReport {
+    let run = h.store.begin_run("push", "", 0).unwrap();
+    let inputs: Vec<InputFile> = files
+        .iter()
+        .map(|p| InputFile {
+            path: p.clone(),
+            from_inbox: false,
+        })
+        .collect();
+    push::push(&h.client(), &h.store, run, map, &inputs, false, 4)
+        .await
+        .unwrap()
+}
+
+fn writes(h: &Harness) -> u64 {
+    let c = h.sandbox.control().counters();
+    c.requests
+        .iter()
+        .filter(|(route, _)| {
+            route.starts_with("POST /v2/")
+                || route.starts_with("PUT /v2/")
+                || route.starts_with("DELETE /v2/")
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test]
+async fn every_sample_file_is_pushed_exactly_once() {
+    let h = Harness::new().await;
+    let cases = [
+        (
+            "purchase_orders.csv.toml",
+            "purchase_orders.csv",
+            vec!["PO-10001", "PO-10002"],
+        ),
+        (
+            "purchase_orders.x12.toml",
+            "purchase_orders.x12",
+            vec!["PO-20001", "PO-20002"],
+        ),
+        (
+            "fulfillment_orders.csv.toml",
+            "fulfillment_orders.csv",
+            vec!["SO-50001", "SO-50002"],
+        ),
+        (
+            "fulfillment_orders.x12.toml",
+            "fulfillment_orders.x12",
+            vec!["SO-60001"],
+        ),
+    ];
+    for (map, file, numbers) in cases {
+        let path = fixture(&h, file, |t| t);
+        let report = push_files(&h, &mapping(map), std::slice::from_ref(&path)).await;
+        assert_eq!(
+            report.stats.created as usize,
+            numbers.len(),
+            "{file}: {:?}",
+            report.plan
+        );
+        assert_eq!(report.stats.rejected, 0, "{file}: {:?}", report.rejections);
+        let c = h.sandbox.control().counters();
+        for n in &numbers {
+            assert_eq!(c.creates_by_number.get(*n), Some(&1), "{n} created once");
+        }
+        // Pushing the same file again sends nothing that writes.
+        let before = writes(&h);
+        let again = push_files(&h, &mapping(map), &[path]).await;
+        assert_eq!(again.stats.unchanged as usize, numbers.len());
+        assert_eq!(writes(&h), before, "{file}: a re-push writes nothing");
+    }
+    let po = h
+        .sandbox
+        .control()
+        .get_order("purchase_orders", "PO-10001")
+        .unwrap();
+    assert_eq!(po["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(po["lines"][0]["unit_price"], "2150.00");
+    assert_eq!(po["requested_ship_date"], "2026-11-20");
+    let fo = h
+        .sandbox
+        .control()
+        .get_order("fulfillment_orders", "SO-60001")
+        .unwrap();
+    assert_eq!(fo["ship_to"]["city"], "Austin");
+}
+
+#[tokio::test]
+async fn a_changed_order_becomes_exactly_one_put() {
+    let h = Harness::new().await;
+    let map = mapping("purchase_orders.csv.toml");
+    let path = fixture(&h, "purchase_orders.csv", |t| t);
+    push_files(&h, &map, std::slice::from_ref(&path)).await;
+    // PO-10002's first line goes from 2 to 3 units; PO-10001 is untouched.
+    let edited = fixture(&h, "purchase_orders.csv", |t| {
+        t.replace("SRV-2U-G4,2,", "SRV-2U-G4,3,")
+    });
+    let puts_before = h
+        .sandbox
+        .control()
+        .requests_to("PUT /v2/purchase_orders/{id}");
+    let posts_before = h.sandbox.control().requests_to("POST /v2/purchase_orders");
+    let report = push_files(&h, &map, &[edited]).await;
+    assert_eq!(
+        (report.stats.updated, report.stats.unchanged),
+        (1, 1),
+        "{:?}",
+        report.plan
+    );
+    assert_eq!(
+        h.sandbox
+            .control()
+            .requests_to("PUT /v2/purchase_orders/{id}")
+            - puts_before,
+        1
+    );
+    assert_eq!(
+        h.sandbox.control().requests_to("POST /v2/purchase_orders"),
+        posts_before
+    );
+    let po = h
+        .sandbox
+        .control()
+        .get_order("purchase_orders", "PO-10002")
+        .unwrap();
+    assert_eq!(po["lines"][0]["quantity"], 3);
+}
+
+#[tokio::test]
+async fn a_change_ahead_no_longer_allows_is_a_clear_rejection() {
+    let h = Harness::new().await;
+    let map = mapping("purchase_orders.csv.toml");
+    push_files(&h, &map, &[fixture(&h, "purchase_orders.csv", |t| t)]).await;
+    h.sandbox
+        .control()
+        .set_order_status("purchase_orders", "PO-10001", "in_production")
+        .unwrap();
+    let edited = fixture(&h, "purchase_orders.csv", |t| {
+        t.replace("SRV-1U-X10,4,", "SRV-1U-X10,5,")
+    });
+    let report = push_files(&h, &map, &[edited]).await;
+    assert_eq!(report.stats.rejected, 1, "{:?}", report.plan);
+    let r = &report.rejections[0];
+    assert_eq!(r.order.as_deref(), Some("PO-10001"));
+    assert!(r.reason.contains("no longer accepts changes"), "{r}");
+    assert!(
+        r.to_string().contains("purchase_orders.csv:2"),
+        "names file and line: {r}"
+    );
+}
+
+#[tokio::test]
+async fn a_post_committed_then_dropped_is_resolved_by_lookup_never_duplicated() {
+    let h = Harness::new().await;
+    let map = mapping("fulfillment_orders.csv.toml");
+    h.sandbox.control().drop_after_commit(2);
+    let report = push_files(&h, &map, &[fixture(&h, "fulfillment_orders.csv", |t| t)]).await;
+    assert_eq!(report.stats.created, 2, "{:?}", report.plan);
+    let c = h.sandbox.control().counters();
+    assert_eq!(c.creates_by_number.get("SO-50001"), Some(&1));
+    assert_eq!(c.creates_by_number.get("SO-50002"), Some(&1));
+    assert!(
+        c.requests_to_lookups() >= 2,
+        "each lost answer was resolved by a look-up"
+    );
+    let entry = h
+        .store
+        .ledger_entry("fulfillment_order", "SO-50001")
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.state, "sent");
+    assert!(entry.ahead_id.is_some());
+}
+
+trait Lookups {
+    fn requests_to_lookups(&self) -> u64;
+}
+
+impl Lookups for ahead_sync::sandbox::Counters {
+    fn requests_to_lookups(&self) -> u64 {
+        self.requests
+            .get("GET /v2/fulfillment_orders")
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::test]
+async fn a_ledger_left_sending_by_a_dead_run_adopts_the_order_it_created() {
+    let h = Harness::new().await;
+    let map = mapping("purchase_orders.x12.toml");
+    let path = fixture(&h, "purchase_orders.x12", |t| t);
+    // A run committed `sending` and its POST reached AHEAD, then the process died.
+    let read = ahead_sync::mapping::read_orders(&map, "x", &std::fs::read(&path).unwrap()).unwrap();
+    let order = &read.orders[0];
+    h.client()
+        .post("/v2/purchase_orders", &order.body)
+        .await
+        .unwrap();
+    h.store
+        .ledger_put(
+            "purchase_order",
+            &order.number,
+            "sending",
+            &order.content_hash(),
+            None,
+            "purchase_orders.x12",
+            4,
+            "{}",
+            0,
+        )
+        .unwrap();
+    let report = push_files(&h, &map, &[path]).await;
+    assert_eq!(report.stats.created, 2);
+    let c = h.sandbox.control().counters();
+    assert_eq!(
+        c.creates_by_number.get("PO-20001"),
+        Some(&1),
+        "adopted, not sent again"
+    );
+    assert_eq!(c.creates_by_number.get("PO-20002"), Some(&1));
+}
+
+#[tokio::test]
+async fn hostile_files_reject_their_bad_rows_and_push_the_rest() {
+    let h = Harness::new().await;
+    let map = mapping("purchase_orders.csv.toml");
+    // BOM, CRLF, a quoted comma in a memo, blank lines, an unknown item, a bad date.
+    let path = fixture(&h, "purchase_orders.csv", |t| {
+        let mut t = t.replace(
+            "Rush build for Q4 refresh",
+            "\"Rush, build for Q4 refresh\"",
+        );
+        t.push_str("\nPO-10003,11/04/2026,AHEAD,Dock,Acme,1 Way,,Reno,NV,89501,US,12/02/2026,1,NO-SUCH-ITEM,1,5.00,\n");
+        t.push_str("\nPO-10004,13/45/2026,AHEAD,Dock,Acme,1 Way,,Reno,NV,89501,US,12/02/2026,1,PSU-800W,1,5.00,\n");
+        format!("\u{feff}{}", t.replace('\n', "\r\n"))
+    });
+    let report = push_files(&h, &map, &[path]).await;
+    assert_eq!(
+        report.stats.created, 2,
+        "the good orders went through: {:?}",
+        report.plan
+    );
+    assert_eq!(report.stats.rejected, 2, "{:?}", report.rejections);
+    let unknown = report
+        .rejections
+        .iter()
+        .find(|r| r.order.as_deref() == Some("PO-10003"))
+        .unwrap();
+    assert_eq!(unknown.field.as_deref(), Some("lines[0].item_number"));
+    assert_eq!(unknown.line, 8, "{unknown}");
+    let bad_date = report
+        .rejections
+        .iter()
+        .find(|r| r.order.as_deref() == Some("PO-10004"))
+        .unwrap();
+    assert_eq!(bad_date.field.as_deref(), Some("order_date"), "{bad_date}");
+    let po = h
+        .sandbox
+        .control()
+        .get_order("purchase_orders", "PO-10001")
+        .unwrap();
+    assert_eq!(po["notes"], "Rush, build for Q4 refresh");
+    // Rejections are in the change log, for status and export.
+    let mut logged = 0;
+    h.store
+        .for_each_change(Some("purchase_orders"), None, None, |c| {
+            if c.change == "rejected" {
+                logged += 1;
+                assert!(c.detail.contains("purchase_orders.csv:"), "{}", c.detail);
+            }
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(logged, 2);
+}
+
+#[tokio::test]
+async fn the_binary_pushes_the_inbox_moves_files_and_exits_3_on_rejections() {
+    let h = Harness::new().await;
+    let inbox = h.dir.path().join("inbox/po");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let good = std::fs::read_to_string(repo("tests/fixtures/purchase_orders.csv")).unwrap();
+    std::fs::write(inbox.join("a-good.csv"), &good).unwrap();
+    let bad = good
+        .replace("PO-10002", "PO-10009")
+        .replace("CBL-PWR-C13", "NOPE-1");
+    std::fs::write(inbox.join("b-bad.csv"), bad).unwrap();
+    let config = h.write_config(&format!(
+        "[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n",
+        repo("mappings/purchase_orders.csv.toml").display()
+    ));
+    let config = config.to_str().unwrap();
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", config, "push", "purchase-orders", "--dry-run"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("would create PO-10001"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        h.sandbox.control().requests_to("POST /v2/purchase_orders"),
+        0,
+        "a dry run sends nothing"
+    );
+    assert!(inbox.join("a-good.csv").exists(), "a dry run moves nothing");
+
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", config, "push", "purchase-orders"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(inbox.join("done/a-good.csv").exists());
+    assert!(inbox.join("failed/b-bad.csv").exists());
+    let errors = std::fs::read_to_string(inbox.join("failed/b-bad.csv.errors.csv")).unwrap();
+    assert!(
+        errors.contains("PO-10009") && errors.contains("lines[2].item_number"),
+        "{errors}"
+    );
+    assert!(!inbox.join("a-good.csv").exists());
+    let c = h.sandbox.control().counters();
+    assert_eq!(
+        c.creates_by_number.get("PO-10001"),
+        Some(&1),
+        "in both files, created once"
+    );
+    assert_eq!(c.creates_by_number.get("PO-10002"), Some(&1));
+    assert_eq!(c.creates_by_number.get("PO-10009"), None);
+
+    // Nothing waiting: exit 0; status shows the rejections waiting.
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", config, "push", "purchase-orders"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cmd_async(
+        h.dir.path(),
+        &[
+            "--config",
+            config,
+            "export",
+            "changes",
+            "--stream",
+            "purchase_orders",
+        ],
+    )
+    .await;
+    assert!(text(&out).contains("rejected"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn a_mapping_error_is_reported_before_anything_is_sent() {
+    let h = Harness::new().await;
+    let bad_map = h.dir.path().join("bad.toml");
+    let text_map = std::fs::read_to_string(repo("mappings/purchase_orders.csv.toml"))
+        .unwrap()
+        .replace(
+            "notes = { column = \"Memo\" }",
+            "notez = { column = \"Memo\" }",
+        );
+    std::fs::write(&bad_map, text_map).unwrap();
+    let file = fixture(&h, "purchase_orders.csv", |t| t);
+    let config = h.write_config("");
+    let out = cmd_async(
+        h.dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "push",
+            "purchase-orders",
+            file.to_str().unwrap(),
+            "--mapping",
+            bad_map.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("notez"), "{}", text(&out));
+    assert_eq!(
+        h.sandbox.control().requests_to("POST /v2/purchase_orders"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_push_killed_mid_file_is_finished_by_the_next_run_without_duplicates() {
+    let h = Harness::new().await;
+    // Fifty orders, sent one at a time, slowly.
+    let mut csv = String::from("PO Number,Order Date,Vendor,Ship To Name,Ship To Company,Ship To Address 1,Ship To Address 2,Ship To City,Ship To State,Ship To Zip,Ship To Country,Requested Ship Date,Line,Item,Quantity,Unit Cost,Memo\n");
+    for i in 0..50 {
+        csv.push_str(&format!("PO-K{i:03},11/02/2026,AHEAD,Dock,Acme,1 Way,,Reno,NV,89501,US,11/20/2026,1,PSU-800W,{},99.00,\n", i + 1));
+    }
+    let file = h.dir.path().join("many.csv");
+    std::fs::write(&file, csv).unwrap();
+    let config = h.write_config("concurrency = 1");
+    h.sandbox.control().latency(Duration::from_millis(30));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
+        .current_dir(h.dir.path())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "-q",
+            "push",
+            "purchase-orders",
+            file.to_str().unwrap(),
+            "--mapping",
+        ])
+        .arg(repo("mappings/purchase_orders.csv.toml"))
+        .spawn()
+        .unwrap();
+    for _ in 0..4000 {
+        if h.sandbox.control().counters().creates_by_number.len() >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running when killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = h.sandbox.control().counters().creates_by_number.len();
+    assert!((10..50).contains(&partial), "{partial}");
+    h.sandbox.control().clear_faults();
+    let out = cmd_async(
+        h.dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "push",
+            "purchase-orders",
+            file.to_str().unwrap(),
+            "--mapping",
+            repo("mappings/purchase_orders.csv.toml").to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let c = h.sandbox.control().counters();
+    assert_eq!(c.creates_by_number.len(), 50);
+    assert!(
+        c.creates_by_number.values().all(|n| *n == 1),
+        "no order created twice"
+    );
+    let store = Store::open(&h.dir.path().join("ahead-sync.db")).unwrap();
+    assert_eq!(
+        store
+            .ledger_entry("purchase_order", "PO-K049")
+            .unwrap()
+            .unwrap()
+            .state,
+        "sent"
+    );
+}
