@@ -9,6 +9,7 @@ pub mod pull;
 pub mod push;
 pub mod sandbox;
 pub mod status;
+pub mod sync;
 pub mod webhooks;
 
 use crate::cli::{Cli, Command};
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
             },
         ),
         Command::Webhooks { action } => webhooks::run(&settings, action).await,
+        Command::Sync => sync::run(&settings, progress).await,
         Command::Status { json } => status::run(&settings, json),
         Command::Sandbox(args) => sandbox::run(args).await,
         other => Err(NotBuilt {

@@ -8,7 +8,7 @@ use crate::cli::OrderKind as CliKind;
 use crate::error::{ConfigError, Exit};
 use crate::mapping::{Mapping, OrderKind};
 use crate::push::{self, InputFile, PushReport};
-use crate::settings::Settings;
+use crate::settings::{PushJobSettings, Settings};
 
 pub struct PushArgs {
     pub kind: CliKind,
@@ -18,7 +18,20 @@ pub struct PushArgs {
 }
 
 pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
-    let (kind, job_settings, name) = match args.kind {
+    let Some((mapping, files)) = prepare(settings, &args)? else {
+        return Ok(Exit::Ok);
+    };
+    let ctx = Context::open(settings).await?;
+    let result = run_in(&ctx, settings, args.kind, &mapping, &files, args.dry_run).await;
+    ctx.close().await?;
+    result
+}
+
+fn kind_settings(
+    settings: &Settings,
+    kind: CliKind,
+) -> (OrderKind, &PushJobSettings, &'static str) {
+    match kind {
         CliKind::PurchaseOrders => (
             OrderKind::PurchaseOrder,
             &settings.purchase_orders,
@@ -29,7 +42,22 @@ pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
             &settings.fulfillment_orders,
             "fulfillment_orders",
         ),
-    };
+    }
+}
+
+/// Whether `sync` should push this kind: a mapping and an inbox are configured.
+pub fn configured(settings: &Settings, kind: CliKind) -> bool {
+    let (_, job, _) = kind_settings(settings, kind);
+    job.mapping.is_some() && job.inbox.is_some()
+}
+
+/// Load the mapping (its errors stop everything before any file is read) and list the files;
+/// `None` when there is nothing to push.
+pub fn prepare(
+    settings: &Settings,
+    args: &PushArgs,
+) -> anyhow::Result<Option<(Mapping, Vec<InputFile>)>> {
+    let (kind, job_settings, name) = kind_settings(settings, args.kind);
     let mapping_path = args
         .mapping
         .clone()
@@ -39,7 +67,6 @@ pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
                 "no mapping for {name}: pass --mapping FILE or set push.{name}.mapping"
             ))
         })?;
-    // A mapping's own errors stop everything before any file is read or any order sent.
     let mapping = Mapping::load(&mapping_path).map_err(|e| ConfigError::new(e.to_string()))?;
     if mapping.kind != kind {
         return Err(ConfigError::new(format!(
@@ -78,80 +105,88 @@ pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
     };
     if files.is_empty() {
         tracing::info!(job = %format!("push {name}"), "No files waiting.");
-        return Ok(Exit::Ok);
+        return Ok(None);
     }
-    let ctx = Context::open(settings).await?;
-    let result = if args.dry_run {
-        push::push(
+    Ok(Some((mapping, files)))
+}
+
+/// Push `files` as a job (or plan it, for a dry run) in an open context.
+pub async fn run_in(
+    ctx: &Context,
+    settings: &Settings,
+    kind: CliKind,
+    mapping: &Mapping,
+    files: &[InputFile],
+    dry_run: bool,
+) -> anyhow::Result<Exit> {
+    let (_, _, name) = kind_settings(settings, kind);
+    let concurrency = settings.api.concurrency;
+    if dry_run {
+        let report = push::push(
             ctx.client(),
             &ctx.store,
             0,
-            &mapping,
-            &files,
+            mapping,
+            files,
             true,
-            settings.api.concurrency,
+            concurrency,
         )
-        .await
-        .map(|report| {
-            for line in &report.plan {
-                println!("{line}");
+        .await?;
+        for line in &report.plan {
+            println!("{line}");
+        }
+        return Ok(exit_of(&report));
+    }
+    let job = format!("push {name}");
+    let described: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    let job_ref = job.as_str();
+    let done = run_job(
+        ctx,
+        settings,
+        &job,
+        &described.join(" "),
+        |run| async move {
+            let report = push::push(
+                ctx.client(),
+                &ctx.store,
+                run,
+                mapping,
+                files,
+                false,
+                concurrency,
+            )
+            .await?;
+            for r in &report.rejections {
+                tracing::warn!(rejection = %r, "Row rejected.");
             }
-            exit_of(&report)
-        })
-    } else {
-        let job = format!("push {name}");
-        let described: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        let (ctx_ref, job_ref, mapping, files) = (&ctx, job.as_str(), &mapping, &files);
-        run_job(
-            &ctx,
-            settings,
-            &job,
-            &described.join(" "),
-            |run| async move {
-                let report = push::push(
-                    ctx_ref.client(),
-                    &ctx_ref.store,
-                    run,
-                    mapping,
-                    files,
-                    false,
-                    settings.api.concurrency,
-                )
-                .await?;
-                for r in &report.rejections {
-                    tracing::warn!(rejection = %r, "Row rejected.");
-                }
-                tracing::info!(
-                    job = job_ref,
-                    run,
-                    orders = report.stats.rows_read,
-                    created = report.stats.created,
-                    updated = report.stats.updated,
-                    unchanged = report.stats.unchanged,
-                    rejected = report.stats.rejected,
-                    cancelled = report.cancelled,
-                    failed = report.failed,
-                    files_done = report.files_done,
-                    files_failed = report.files_failed,
-                    "Push finished."
+            tracing::info!(
+                job = job_ref,
+                run,
+                orders = report.stats.rows_read,
+                created = report.stats.created,
+                updated = report.stats.updated,
+                unchanged = report.stats.unchanged,
+                rejected = report.stats.rejected,
+                cancelled = report.cancelled,
+                failed = report.failed,
+                files_done = report.files_done,
+                files_failed = report.files_failed,
+                "Push finished."
+            );
+            if report.failed > 0 {
+                anyhow::bail!(
+                    "{} orders could not be pushed and will be tried again on the next run",
+                    report.failed
                 );
-                if report.failed > 0 {
-                    anyhow::bail!(
-                        "{} orders could not be pushed and will be tried again on the next run",
-                        report.failed
-                    );
-                }
-                Ok(JobDone {
-                    exit: exit_of(&report),
-                    stats: report.stats,
-                })
-            },
-        )
-        .await
-        .map(|done| done.exit)
-    };
-    ctx.close().await?;
-    result
+            }
+            Ok(JobDone {
+                exit: exit_of(&report),
+                stats: report.stats,
+            })
+        },
+    )
+    .await?;
+    Ok(done.exit)
 }
 
 fn exit_of(report: &PushReport) -> Exit {

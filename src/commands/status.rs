@@ -33,10 +33,16 @@ pub fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
         .job_summaries()?
         .into_iter()
         .map(|(last, success)| {
+            let waiting = if last.job.starts_with("push ") {
+                store.rejections_waiting(&last.job).ok()
+            } else {
+                None
+            };
             json!({
                 "job": last.job,
                 "last_run": run_json(&last),
                 "last_success": success.as_ref().map(run_json),
+                "rejected_rows_waiting": waiting,
             })
         })
         .collect();
@@ -121,7 +127,7 @@ fn print_text(r: &Value) {
         let last = &j["last_run"];
         let s = &last["stats"];
         println!(
-            "{:<28} {:<8} {:<22} {:<22} {} / read {} created {} updated {} removed {} rejected {}",
+            "{:<28} {:<8} {:<22} {:<22} {} / read {} created {} updated {} removed {} rejected {}{}",
             j["job"].as_str().unwrap_or(""),
             last["run"],
             last["started_at"].as_str().unwrap_or(""),
@@ -132,6 +138,10 @@ fn print_text(r: &Value) {
             s["updated"],
             s["removed"],
             s["rejected"],
+            match j["rejected_rows_waiting"].as_u64() {
+                Some(n) if n > 0 => format!(" ({n} rejected rows waiting: `ahead-sync export changes --run {}`)", last["run"]),
+                _ => String::new(),
+            },
         );
     }
     if let Some(c) = r["webhooks"]["counters"]

@@ -259,3 +259,80 @@ async fn status_json_reports_jobs_streams_and_token() {
         text(&text_out)
     );
 }
+
+#[tokio::test]
+async fn sync_runs_every_job_and_exits_with_the_worst_outcome() {
+    let h = Harness::new().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for inbox in ["inbox/po", "inbox/fo"] {
+        std::fs::create_dir_all(h.dir.path().join(inbox)).unwrap();
+    }
+    let po = std::fs::read_to_string(root.join("tests/fixtures/purchase_orders.csv")).unwrap();
+    std::fs::write(h.dir.path().join("inbox/po/po.csv"), po).unwrap();
+    let fo = std::fs::read_to_string(root.join("tests/fixtures/fulfillment_orders.csv"))
+        .unwrap()
+        .replace("PSU-800W", "NO-SUCH-PSU");
+    std::fs::write(h.dir.path().join("inbox/fo/fo.csv"), fo).unwrap();
+    let config = h.write_config(&format!(
+        "max_attempts = 2\n[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n\
+         [push.fulfillment_orders]\nmapping = \"{}\"\ninbox = \"inbox/fo\"\n",
+        root.join("mappings/purchase_orders.csv.toml").display(),
+        root.join("mappings/fulfillment_orders.csv.toml").display()
+    ));
+    let config = config.to_str().unwrap();
+    // The first job's first request fails on both attempts: that job fails, the rest go on.
+    h.sandbox.control().fail_next(2, 503);
+    let out = cmd_async(h.dir.path(), &["--config", config, "sync"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the worst outcome: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("Sync finished."), "{}", text(&out));
+    let out = cmd_async(h.dir.path(), &["--config", config, "status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcome = |job: &str| {
+        status["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["job"] == job)
+            .unwrap_or_else(|| panic!("{job} ran: {status}"))
+            .clone()
+    };
+    assert_eq!(
+        outcome("push purchase_orders")["last_run"]["outcome"],
+        "failed"
+    );
+    let fo = outcome("push fulfillment_orders");
+    assert_eq!(fo["last_run"]["outcome"], "rejected");
+    assert_eq!(fo["rejected_rows_waiting"], 1);
+    for stream in [
+        "inventory",
+        "invoices",
+        "shipments",
+        "purchase_orders",
+        "fulfillment_orders",
+    ] {
+        assert_eq!(
+            outcome(&format!("pull {stream}"))["last_run"]["outcome"],
+            "ok",
+            "{stream}"
+        );
+    }
+    // The failed push left its file in the inbox; the next sync pushes it.
+    assert!(h.dir.path().join("inbox/po/po.csv").exists());
+    assert!(h
+        .dir
+        .path()
+        .join("inbox/fo/failed/fo.csv.errors.csv")
+        .exists());
+    let out = cmd_async(h.dir.path(), &["--config", config, "sync"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(h.dir.path().join("inbox/po/done/po.csv").exists());
+    // The pull after the push mirrors what was just sent.
+    let store = Store::open(&h.dir.path().join("ahead-sync.db")).unwrap();
+    let pos = mirror(&store, StreamKind::PurchaseOrders, None);
+    assert!(pos.values().any(|b| b.contains("PO-10001")));
+}
