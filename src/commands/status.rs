@@ -129,7 +129,7 @@ fn print_text(r: &Value) {
         println!(
             "{:<28} {:<8} {:<22} {:<22} {} / read {} created {} updated {} removed {} rejected {}{}",
             j["job"].as_str().unwrap_or(""),
-            last["run"],
+            last["run"].to_string(),
             last["started_at"].as_str().unwrap_or(""),
             j["last_success"]["started_at"].as_str().unwrap_or("never"),
             last["outcome"].as_str().unwrap_or(""),
@@ -161,9 +161,9 @@ fn print_text(r: &Value) {
         println!(
             "{:<22} {:>10}  {:<22} {}",
             st["stream"].as_str().unwrap_or(""),
-            st["records"],
+            st["records"].to_string(),
             st["watermark"].as_str().unwrap_or("none"),
-            st["incremental_pulls_since_full"]
+            st["incremental_pulls_since_full"].to_string()
         );
     }
 }

@@ -221,7 +221,9 @@ pub async fn pull(
     // Records the last pass expected but did not see: look each up before removing anything.
     resolve_candidates(client, store, stream, settings, &mut state).await?;
     if !matches!(mode, Mode::Window { .. }) {
-        let full = matches!(mode, Mode::Full);
+        // Reading a whole set (full, or all outstanding invoices) restarts the count of
+        // incremental pulls.
+        let full = matches!(mode, Mode::Full | Mode::WholeSet);
         let write = PageWrite {
             watermark: Some(WatermarkMove {
                 updated_at: state
