@@ -209,6 +209,22 @@ pub(crate) struct ApiField {
     pub key: &'static str,
     pub level: Level,
     pub ty: ApiType,
+    /// What a value must satisfy beyond its type.
+    pub rule: Rule,
+}
+
+/// Field rules from the contract, checked after a value is converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    None,
+    /// Quantities and line numbers: above zero.
+    Positive,
+    /// Prices: zero or more.
+    NotNegative,
+    /// ISO 3166 alpha-2.
+    Country,
+    /// ISO 4217.
+    Currency,
 }
 
 const fn f(name: &'static str, key: &'static str, level: Level, ty: ApiType) -> ApiField {
@@ -217,6 +233,14 @@ const fn f(name: &'static str, key: &'static str, level: Level, ty: ApiType) -> 
         key,
         level,
         ty,
+        rule: Rule::None,
+    }
+}
+
+impl ApiField {
+    const fn rule(mut self, rule: Rule) -> ApiField {
+        self.rule = rule;
+        self
     }
 }
 
@@ -235,7 +259,7 @@ macro_rules! ship_to_fields {
                 Level::ShipTo,
                 ApiType::Text,
             ),
-            f("ship_to.country", "country", Level::ShipTo, ApiType::Text),
+            f("ship_to.country", "country", Level::ShipTo, ApiType::Text).rule(Rule::Country),
         ]
     };
 }
@@ -253,7 +277,7 @@ static PURCHASE_ORDER_FIELDS: &[ApiField] = &{
             Level::Header,
             ApiType::Date,
         ),
-        f("currency", "currency", Level::Header, ApiType::Text),
+        f("currency", "currency", Level::Header, ApiType::Text).rule(Rule::Currency),
         f("notes", "notes", Level::Header, ApiType::Text),
         s[0],
         s[1],
@@ -268,7 +292,8 @@ static PURCHASE_ORDER_FIELDS: &[ApiField] = &{
             "line_number",
             Level::Line,
             ApiType::Integer,
-        ),
+        )
+        .rule(Rule::Positive),
         f(
             "lines[].item_number",
             "item_number",
@@ -280,13 +305,15 @@ static PURCHASE_ORDER_FIELDS: &[ApiField] = &{
             "quantity",
             Level::Line,
             ApiType::Integer,
-        ),
+        )
+        .rule(Rule::Positive),
         f(
             "lines[].unit_price",
             "unit_price",
             Level::Line,
             ApiType::Money,
-        ),
+        )
+        .rule(Rule::NotNegative),
         f(
             "lines[].requested_ship_date",
             "requested_ship_date",
@@ -322,7 +349,8 @@ static FULFILLMENT_ORDER_FIELDS: &[ApiField] = &{
             "line_number",
             Level::Line,
             ApiType::Integer,
-        ),
+        )
+        .rule(Rule::Positive),
         f(
             "lines[].item_number",
             "item_number",
@@ -334,7 +362,8 @@ static FULFILLMENT_ORDER_FIELDS: &[ApiField] = &{
             "quantity",
             Level::Line,
             ApiType::Integer,
-        ),
+        )
+        .rule(Rule::Positive),
     ]
 };
 
@@ -353,6 +382,8 @@ pub struct FieldSpec {
     pub ty: FieldType,
     /// chrono format for `type = "date"`.
     pub date_format: String,
+    /// `date_format`, parsed once.
+    pub(crate) date_items: Vec<chrono::format::Item<'static>>,
     pub required: bool,
     /// Used when the source value is missing or empty; parsed by type, not passed through `map`.
     pub default: Option<String>,
@@ -384,6 +415,8 @@ pub struct Mapping {
     pub cancel_removed: bool,
     /// The mapped fields, in the contract's order: header, ship_to, lines.
     pub fields: Vec<FieldSpec>,
+    /// `lines[].line_number` is mapped; otherwise lines are numbered 1, 2, 3 ... as read.
+    pub(crate) maps_line_numbers: bool,
 }
 
 impl Mapping {
@@ -580,6 +613,7 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
     let order = kind.fields();
     fields.sort_by_key(|f| order.iter().position(|a| std::ptr::eq(a, f.api)));
 
+    let maps_line_numbers = fields.iter().any(|f| f.api.name == "lines[].line_number");
     Ok(Mapping {
         name: name.to_string(),
         kind,
@@ -587,6 +621,7 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
         on_error,
         cancel_removed: raw.cancel_removed,
         fields,
+        maps_line_numbers,
     })
 }
 
@@ -1115,11 +1150,15 @@ fn compile_field(
         ));
     }
 
+    let date_items = chrono::format::StrftimeItems::new(&date_format)
+        .parse_to_owned()
+        .map_err(|_| invalid(mapping, sub("format"), "not a valid date format"))?;
     let spec = FieldSpec {
         api,
         source,
         ty,
         date_format,
+        date_items,
         required: raw.required.unwrap_or(false),
         default,
         map: raw.map.unwrap_or_default().into_iter().collect(),
