@@ -66,6 +66,55 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// The 0-based index of a column, given the header row's names (`None`: no header row).
+fn resolve_column(
+    column: &Column,
+    field: &str,
+    names: Option<&[String]>,
+    mapping: &Mapping,
+    file: &str,
+) -> Result<usize, MappingError> {
+    let missing = |column: String, available: String| MappingError::MissingColumn {
+        file: file.to_string(),
+        mapping: mapping.name.clone(),
+        column,
+        field: field.to_string(),
+        available,
+    };
+    match (column, names) {
+        (Column::Name(name), Some(names)) => {
+            let mut found = names.iter().enumerate().filter(|(_, n)| *n == name);
+            match (found.next(), found.next()) {
+                (Some((i, _)), None) => Ok(i),
+                (Some(_), Some(_)) => Err(MappingError::Unreadable {
+                    file: file.to_string(),
+                    line: 1,
+                    message: format!(
+                        "column \"{name}\" (for {field}) appears more than once in the header row"
+                    ),
+                }),
+                (None, _) => Err(missing(
+                    name.clone(),
+                    names
+                        .iter()
+                        .map(|n| format!("\"{n}\""))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )),
+            }
+        }
+        (Column::Position(n), Some(names)) if *n > names.len() => {
+            Err(missing(format!("#{n}"), format!("{} columns", names.len())))
+        }
+        (Column::Position(n), _) => Ok(n - 1),
+        (Column::Name(name), None) => Err(MappingError::Invalid {
+            mapping: mapping.name.clone(),
+            key: "source.header".to_string(),
+            message: format!("column \"{name}\" is named but the file has no header row"),
+        }),
+    }
+}
+
 pub(crate) fn read(
     mapping: &Mapping,
     source: &CsvSource,
@@ -88,59 +137,26 @@ pub(crate) fn read(
     let mut lines = Lines::new(bytes);
 
     // Resolve every column before the first data row: a missing column is a mapping error.
-    let mut width: Option<usize> = None;
-    let resolve: Box<dyn Fn(&Column, &str) -> Result<usize, MappingError>> =
-        if source.header {
-            if !reader.read_byte_record(&mut record).map_err(unreadable)? {
-                return Err(MappingError::Unreadable {
-                    file: file.to_string(),
-                    line: 1,
-                    message: "the file is empty: expected a header row".to_string(),
-                });
-            }
-            let names: Vec<String> = record
+    let mut names: Option<Vec<String>> = None;
+    if source.header {
+        if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+            return Err(MappingError::Unreadable {
+                file: file.to_string(),
+                line: 1,
+                message: "the file is empty: expected a header row".to_string(),
+            });
+        }
+        names = Some(
+            record
                 .iter()
                 .map(|c| String::from_utf8_lossy(trim(c)).into_owned())
-                .collect();
-            width = Some(names.len());
-            Box::new(move |column: &Column, field: &str| match column {
-                Column::Name(name) => names.iter().position(|n| n == name).ok_or_else(|| {
-                    MappingError::MissingColumn {
-                        file: file.to_string(),
-                        mapping: mapping.name.clone(),
-                        column: name.clone(),
-                        field: field.to_string(),
-                        available: names
-                            .iter()
-                            .map(|n| format!("\"{n}\""))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    }
-                }),
-                Column::Position(n) => {
-                    if *n <= names.len() {
-                        Ok(n - 1)
-                    } else {
-                        Err(MappingError::MissingColumn {
-                            file: file.to_string(),
-                            mapping: mapping.name.clone(),
-                            column: format!("#{n}"),
-                            field: field.to_string(),
-                            available: format!("{} columns", names.len()),
-                        })
-                    }
-                }
-            })
-        } else {
-            Box::new(move |column: &Column, _field: &str| match column {
-                Column::Position(n) => Ok(n - 1),
-                Column::Name(name) => Err(MappingError::Invalid {
-                    mapping: mapping.name.clone(),
-                    key: "source.header".to_string(),
-                    message: format!("column \"{name}\" is named but the file has no header row"),
-                }),
-            })
-        };
+                .collect(),
+        );
+    }
+    let width = names.as_ref().map(Vec::len);
+    let resolve = |column: &Column, field: &str| {
+        resolve_column(column, field, names.as_deref(), mapping, file)
+    };
     let group_col = resolve(&source.group_by, "source.group_by")?;
     let mut header_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
     let mut line_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
@@ -155,7 +171,6 @@ pub(crate) fn read(
             header_fields.push((spec, col));
         }
     }
-    drop(resolve);
     let number_field = mapping.number_field();
 
     let mut rejections = Rejections::new(mapping.on_error);
