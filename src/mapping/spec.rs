@@ -584,6 +584,17 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
         if fields.iter().any(|f| std::ptr::eq(f.api, api)) {
             return Err(invalid(name, &key, "mapped twice"));
         }
+        if !value.is_table() {
+            return Err(invalid(
+                name,
+                &key,
+                if is_csv {
+                    "must be a table, e.g. { column = \"PO Number\" }"
+                } else {
+                    "must be a table, e.g. { ref = \"BEG03\" }"
+                },
+            ));
+        }
         let raw_field: RawField = value
             .clone()
             .try_into()
@@ -899,13 +910,9 @@ fn compile_field(
         }
         match &raw.column {
             Some(c) => {
-                FieldSource::Column(column(c, true, mapping, &sub("column")).or_else(|e| {
-                    // With header = false names are refused later; positions are always fine.
-                    match c {
-                        toml::Value::Integer(n) if *n >= 1 => Ok(Column::Position(*n as usize)),
-                        _ => Err(e),
-                    }
-                })?)
+                // Names or positions; with `header = false` a name is refused when the file
+                // is read (the header decides what a name means).
+                FieldSource::Column(column(c, true, mapping, &sub("column"))?)
             }
             None => FieldSource::Constant,
         }
@@ -975,10 +982,13 @@ fn compile_field(
             if api.level == Level::ShipTo {
                 if let Some((anchor_seg, _)) = &r.anchor {
                     let bare = r.segment == *anchor_seg && r.element == 2 && r.component.is_none();
-                    if anchor_seg == "N1"
-                        && bare
-                        && raw.reference.as_deref().is_some_and(|t| !t.contains('/'))
-                    {
+                    // Only when the mapping named the loop alone: `N1*ST`, or `segment = "N1",
+                    // qualifier = "ST"` without an `element`.
+                    let loop_only = match raw.reference.as_deref() {
+                        Some(text) => !text.contains('/'),
+                        None => raw.element.is_none(),
+                    };
+                    if anchor_seg == "N1" && bare && loop_only {
                         if let Some((seg, el)) = n1_loop_default(api.key) {
                             r.segment = seg.to_string();
                             r.element = el;
@@ -1348,6 +1358,30 @@ mod tests {
         ] {
             assert!(parse_ref(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn long_form_references() {
+        let text = "kind = \"purchase_order\"\n[source]\nformat = \"x12\"\ntransaction_set = \"850\"\nline_loop = \"PO1\"\n[fields]\npo_number = { segment = \"BEG\", element = 3 }\nrequested_ship_date = { segment = \"DTM\", qualifier = \"010\" }\n\"ship_to.city\" = { segment = \"N1\", qualifier = \"ST\" }\n\"ship_to.name\" = { segment = \"N1\", qualifier = \"ST\", element = 3 }\n\"lines[].item_number\" = { segment = \"PO1\", element = 7 }\n\"lines[].quantity\" = { ref = \"PO102\" }\n";
+        let m = parse(text).unwrap();
+        let src = |name: &str| match &m.field(name).unwrap().source {
+            FieldSource::X12(r) => r.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(src("po_number"), "BEG03");
+        assert_eq!(src("requested_ship_date"), "DTM*010/DTM02");
+        assert_eq!(src("ship_to.city"), "N1*ST/N401");
+        assert_eq!(src("ship_to.name"), "N1*ST/N103");
+        assert_eq!(src("lines[].item_number"), "PO107");
+    }
+
+    #[test]
+    fn a_field_must_be_a_table() {
+        let e = err(&format!("{MIN}notes = \"Memo\"\n"));
+        assert!(
+            e.contains("fields.notes") && e.contains("must be a table"),
+            "{e}"
+        );
     }
 
     #[test]
