@@ -176,6 +176,8 @@ pub(crate) fn read(
     let mut rejections = Rejections::new(mapping.on_error);
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    // Unreadable rows whose order had not been seen yet: (order key, problem).
+    let mut orphans: Vec<(Vec<u8>, Rejection)> = Vec::new();
     let reject =
         |line: usize, order: Option<&[u8]>, field: Option<&str>, reason: String| Rejection {
             file: file.to_string(),
@@ -207,6 +209,9 @@ pub(crate) fn read(
                 let r = rejections.check(r)?;
                 match index.get(key) {
                     Some(&g) if !key.is_empty() => groups[g].draft.problems.push(r),
+                    // The order may still show up on later rows: it must not go out
+                    // without this line, so the problem waits for it.
+                    _ if !key.is_empty() => orphans.push((key.to_vec(), r)),
                     _ => rejections.list.push(r),
                 }
                 continue;
@@ -305,6 +310,12 @@ pub(crate) fn read(
         groups[g].draft.lines.push(draft_line);
     }
 
+    for (key, r) in orphans {
+        match index.get(&key) {
+            Some(&g) => groups[g].draft.problems.push(r),
+            None => rejections.list.push(r),
+        }
+    }
     let mut orders = Vec::with_capacity(groups.len());
     for group in groups {
         match group.draft.finish(mapping, file) {
@@ -358,6 +369,17 @@ mod tests {
         let lines: Vec<_> = result.rejections.iter().map(|r| r.line).collect();
         assert_eq!(lines, [4, 3], "{:?}", result.rejections);
         assert!(result.rejections[1].reason.contains("3 fields"));
+    }
+
+    #[test]
+    fn a_broken_first_row_still_holds_its_order_back() {
+        let csv = "PO,Memo,Item,Qty\nA,m,X\nA,m,Y,1\nB,m,Z,1\n";
+        let result = read_orders(&mapping(""), "f.csv", csv.as_bytes()).unwrap();
+        let numbers: Vec<_> = result.orders.iter().map(|o| o.number.as_str()).collect();
+        assert_eq!(numbers, ["B"]);
+        assert_eq!(result.rejections.len(), 1);
+        assert_eq!(result.rejections[0].line, 2);
+        assert_eq!(result.rejections[0].order.as_deref(), Some("A"));
     }
 
     #[test]
