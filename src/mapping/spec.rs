@@ -421,7 +421,8 @@ pub struct Mapping {
 
 impl Mapping {
     /// Read and compile a mapping file. The only function in this module that does I/O.
-    pub fn load(path: &Path) -> Result<Mapping, MappingError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Mapping, MappingError> {
+        let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| MappingError::Io {
             path: path.display().to_string(),
             source,
