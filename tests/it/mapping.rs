@@ -15,7 +15,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn mapping(name: &str) -> Mapping {
-    Mapping::load(&root().join("mappings").join(name)).unwrap()
+    Mapping::load(root().join("mappings").join(name)).unwrap()
 }
 
 fn read(mapping_name: &str, file: &str, text: &str) -> ReadResult {
@@ -569,7 +569,7 @@ fn unknown_api_field_in_a_mapping() {
 
 #[test]
 fn missing_mapping_file_names_its_path() {
-    let err = Mapping::load(&root().join("mappings/nope.toml"))
+    let err = Mapping::load(root().join("mappings/nope.toml"))
         .unwrap_err()
         .to_string();
     assert!(err.contains("nope.toml"), "{err}");
