@@ -268,6 +268,9 @@ fn money(d: Decimal) -> Result<String, String> {
     }
     if n.scale() < 2 {
         n.rescale(2);
+        if n.scale() < 2 {
+            return Err(format!("\"{d}\" is too large for a money amount"));
+        }
     }
     if n.is_zero() {
         n.set_sign_positive(true);

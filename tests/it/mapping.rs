@@ -670,3 +670,51 @@ fn x12_file_with_two_interchanges() {
     );
     assert_eq!(result.orders[2].line, 29);
 }
+
+/// Mangled files never panic the reader: every outcome is orders, rejections or an error.
+#[test]
+fn mangled_files_do_not_panic() {
+    let cases = [
+        ("purchase_orders.csv.toml", fixture("purchase_orders.csv")),
+        (
+            "fulfillment_orders.csv.toml",
+            fixture("fulfillment_orders.csv"),
+        ),
+        ("purchase_orders.x12.toml", fixture("purchase_orders.x12")),
+        (
+            "fulfillment_orders.x12.toml",
+            fixture("fulfillment_orders.x12"),
+        ),
+    ];
+    let alphabet = b"*~>|^,\"\r\n 0-9.AZ\xff\xef\xbb\xbf";
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: usize| {
+        // xorshift: deterministic, so a failure can be replayed.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for (mapping_name, text) in &cases {
+        let m = mapping(mapping_name);
+        for _ in 0..400 {
+            let mut bytes = text.as_bytes().to_vec();
+            for _ in 0..1 + next(6) {
+                let at = next(bytes.len() + 1);
+                match next(3) {
+                    0 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    1 if at < bytes.len() => bytes[at] = alphabet[next(alphabet.len())],
+                    _ => bytes.insert(at, alphabet[next(alphabet.len())]),
+                }
+            }
+            let cut = if next(10) == 0 {
+                next(bytes.len() + 1)
+            } else {
+                bytes.len()
+            };
+            let _ = read_orders(&m, "mangled", &bytes[..cut]);
+        }
+    }
+}
