@@ -155,10 +155,28 @@ fn purchase_orders_x12_sample() {
     );
     assert!(result.rejections.is_empty(), "{:?}", result.rejections);
     assert_eq!(numbers(&result), ["PO-20001", "PO-20002"]);
-    let mut want = po_10001();
-    want["po_number"] = json!("PO-20001");
-    want.as_object_mut().unwrap().remove("notes");
-    assert_eq!(body(&result.orders[0]), want);
+    assert_eq!(
+        body(&result.orders[0]),
+        json!({
+            "po_number": "PO-20001",
+            "order_date": "2026-11-02",
+            "requested_ship_date": "2026-11-20",
+            "ship_to": {
+                "name": "Receiving Dock",
+                "company": "Acme Corp",
+                "address1": "100 Main St",
+                "address2": "Suite 200",
+                "city": "Minneapolis",
+                "state": "MN",
+                "postal_code": "55401",
+                "country": "US"
+            },
+            "lines": [
+                {"line_number": 1, "item_number": "SRV-1U-X10", "quantity": 4, "unit_price": "2150.00"},
+                {"line_number": 2, "item_number": "RAIL-KIT-1U", "quantity": 4, "unit_price": "45.50"}
+            ]
+        })
+    );
     let mut want = po_10002();
     want["po_number"] = json!("PO-20002");
     want["lines"].as_array_mut().unwrap().pop();
@@ -457,6 +475,10 @@ fn x12_on_one_line_and_with_crlf_after_terminators() {
     let crlf = fixture("fulfillment_orders.x12").replace('\n', "\r\n");
     let got = read("fulfillment_orders.x12.toml", "f.x12", &crlf);
     assert_eq!(body(&got.orders[0]), so_60001());
+    let bom = format!("\u{feff}{}", fixture("fulfillment_orders.x12"));
+    let got = read("fulfillment_orders.x12.toml", "f.x12", &bom);
+    assert_eq!(body(&got.orders[0]), so_60001());
+    assert_eq!(got.orders[0].line, 3);
 }
 
 #[test]
@@ -476,6 +498,23 @@ fn x12_se_count_mismatch_rejects_that_order() {
             .starts_with("c.x12:13 (segment 13) order PO-20001: SE01: "),
         "{r}"
     );
+}
+
+#[test]
+fn x12_fail_file_stops_at_the_count_mismatch() {
+    let text = std::fs::read_to_string(root().join("mappings/purchase_orders.x12.toml"))
+        .unwrap()
+        .replace("on_error = \"skip-row\"", "on_error = \"fail-file\"");
+    let strict = Mapping::parse(&text, "strict.toml").unwrap();
+    let x12 = fixture("purchase_orders.x12").replacen("SE*11*0002~", "SE*10*0002~", 1);
+    let err = read_orders(&strict, "c.x12", x12.as_bytes()).unwrap_err();
+    let r = err.rejection().unwrap();
+    assert_eq!(
+        (r.line, r.segment, r.field.as_deref()),
+        (24, Some(24), Some("SE01"))
+    );
+    let ok = read_orders(&strict, "c.x12", fixture("purchase_orders.x12").as_bytes()).unwrap();
+    assert_eq!(ok.orders.len(), 2);
 }
 
 #[test]
