@@ -621,6 +621,15 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
             Some(spec) => spec.required = true,
         }
     }
+    if let Some(spec) = fields.iter().find(|f| f.api.name == number) {
+        if matches!(spec.source, FieldSource::Constant) {
+            return Err(invalid(
+                name,
+                format!("fields.{number}"),
+                "needs a source: a constant would give every order the same number",
+            ));
+        }
+    }
     // Keep the contract's order so bodies and errors read the same way every time.
     let order = kind.fields();
     fields.sort_by_key(|f| order.iter().position(|a| std::ptr::eq(a, f.api)));
@@ -1310,6 +1319,15 @@ mod tests {
         );
         let e = err("po_number = { column = \"PO\" }\n");
         assert!(e.contains("lines[].item_number"), "{e}");
+    }
+
+    #[test]
+    fn the_order_number_cannot_be_a_constant() {
+        let e = err("po_number = { default = \"PO-1\" }\n\"lines[].item_number\" = { column = \"Item\" }\n\"lines[].quantity\" = { column = \"Qty\" }\n");
+        assert!(
+            e.contains("fields.po_number") && e.contains("same number"),
+            "{e}"
+        );
     }
 
     #[test]
