@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::spec::{ApiType, Case, FieldSpec, FieldType, Level, Mapping};
+use super::spec::{ApiType, Case, FieldSpec, FieldType, Level, Mapping, Rule};
 use super::Rejection;
 
 /// One order read from a source file, ready to be POSTed (or compared with what was POSTed).
@@ -140,14 +140,12 @@ fn finish(spec: &FieldSpec, text: &str) -> Result<Value, String> {
         FieldType::String => Typed::Text(text),
         FieldType::Integer => Typed::Integer(parse_integer(spec, text)?),
         FieldType::Decimal => Typed::Decimal(parse_decimal(spec, text)?),
-        FieldType::Date => Typed::Date(
-            NaiveDate::parse_from_str(text, &spec.date_format).map_err(|_| {
-                format!(
-                    "\"{text}\" is not a date in the format \"{}\"",
-                    spec.date_format
-                )
-            })?,
-        ),
+        FieldType::Date => Typed::Date(parse_date(spec, text).ok_or_else(|| {
+            format!(
+                "\"{text}\" is not a date in the format \"{}\"",
+                spec.date_format
+            )
+        })?),
         FieldType::Bool => Typed::Bool(parse_bool(text)?),
     };
     let json = match (spec.api.ty, value) {
@@ -174,6 +172,12 @@ enum Typed<'a> {
     Decimal(Decimal),
     Date(NaiveDate),
     Bool(bool),
+}
+
+fn parse_date(spec: &FieldSpec, text: &str) -> Option<NaiveDate> {
+    let mut parsed = chrono::format::Parsed::new();
+    chrono::format::parse(&mut parsed, text, spec.date_items.iter()).ok()?;
+    parsed.to_naive_date().ok()
 }
 
 /// The decimal text with thousands separators removed and a `.` decimal point, or an error.
@@ -223,6 +227,14 @@ fn plain_number(spec: &FieldSpec, text: &str) -> Result<String, String> {
 }
 
 fn parse_decimal(spec: &FieldSpec, text: &str) -> Result<Decimal, String> {
+    // The common case, plain digits with a `.` point, needs no copy.
+    let plain_digits = text
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && (b == b'-' || b == b'+')));
+    if spec.decimal_separator == '.' && plain_digits && text.bytes().any(|b| b.is_ascii_digit()) {
+        return Decimal::from_str(text).map_err(|_| format!("\"{text}\" is not a number"));
+    }
     let plain = plain_number(spec, text)?;
     Decimal::from_str(&plain).map_err(|_| format!("\"{text}\" is not a number"))
 }
@@ -256,6 +268,9 @@ fn money(d: Decimal) -> Result<String, String> {
     }
     if n.scale() < 2 {
         n.rescale(2);
+        if n.scale() < 2 {
+            return Err(format!("\"{d}\" is too large for a money amount"));
+        }
     }
     if n.is_zero() {
         n.set_sign_positive(true);
@@ -264,34 +279,37 @@ fn money(d: Decimal) -> Result<String, String> {
 }
 
 fn check_rules(spec: &FieldSpec, value: &Value) -> Result<(), String> {
-    match spec.api.name {
-        "lines[].quantity" => match value.as_i64() {
-            Some(q) if q > 0 => Ok(()),
-            _ => Err(format!("{value} is not a quantity above zero")),
-        },
-        "lines[].line_number" => match value.as_i64() {
+    let what = |noun: &str| {
+        if spec.api.key == "line_number" {
+            format!("{value} is not a line number above zero")
+        } else {
+            format!("{value} is not a {noun} above zero")
+        }
+    };
+    match spec.api.rule {
+        Rule::None => Ok(()),
+        Rule::Positive => match value.as_i64() {
             Some(n) if n > 0 => Ok(()),
-            _ => Err(format!("{value} is not a line number above zero")),
+            _ => Err(what("quantity")),
         },
-        "lines[].unit_price" => match value.as_str().map(Decimal::from_str) {
+        Rule::NotNegative => match value.as_str().map(Decimal::from_str) {
             Some(Ok(d)) if d.is_sign_negative() && !d.is_zero() => {
                 Err(format!("{value} is negative"))
             }
             _ => Ok(()),
         },
-        "ship_to.country" => match value.as_str() {
+        Rule::Country => match value.as_str() {
             Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) => Ok(()),
             _ => Err(format!(
                 "{value} is not an ISO 3166 alpha-2 country code such as \"US\" (use `map` or `case = \"upper\"`)"
             )),
         },
-        "currency" => match value.as_str() {
+        Rule::Currency => match value.as_str() {
             Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => Ok(()),
             _ => Err(format!(
                 "{value} is not an ISO 4217 currency code such as \"USD\""
             )),
         },
-        _ => Ok(()),
     }
 }
 
@@ -337,7 +355,7 @@ impl Draft {
     /// is numbered by its position in the order.
     pub(crate) fn new_line(&self, mapping: &Mapping, place: Place) -> DraftLine {
         let mut values = Map::new();
-        if mapping.field("lines[].line_number").is_none() {
+        if !mapping.maps_line_numbers {
             values.insert(
                 "line_number".to_string(),
                 Value::from(self.lines.len() as i64 + 1),

@@ -66,6 +66,55 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// The 0-based index of a column, given the header row's names (`None`: no header row).
+fn resolve_column(
+    column: &Column,
+    field: &str,
+    names: Option<&[String]>,
+    mapping: &Mapping,
+    file: &str,
+) -> Result<usize, MappingError> {
+    let missing = |column: String, available: String| MappingError::MissingColumn {
+        file: file.to_string(),
+        mapping: mapping.name.clone(),
+        column,
+        field: field.to_string(),
+        available,
+    };
+    match (column, names) {
+        (Column::Name(name), Some(names)) => {
+            let mut found = names.iter().enumerate().filter(|(_, n)| *n == name);
+            match (found.next(), found.next()) {
+                (Some((i, _)), None) => Ok(i),
+                (Some(_), Some(_)) => Err(MappingError::Unreadable {
+                    file: file.to_string(),
+                    line: 1,
+                    message: format!(
+                        "column \"{name}\" (for {field}) appears more than once in the header row"
+                    ),
+                }),
+                (None, _) => Err(missing(
+                    name.clone(),
+                    names
+                        .iter()
+                        .map(|n| format!("\"{n}\""))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )),
+            }
+        }
+        (Column::Position(n), Some(names)) if *n > names.len() => {
+            Err(missing(format!("#{n}"), format!("{} columns", names.len())))
+        }
+        (Column::Position(n), _) => Ok(n - 1),
+        (Column::Name(name), None) => Err(MappingError::Invalid {
+            mapping: mapping.name.clone(),
+            key: "source.header".to_string(),
+            message: format!("column \"{name}\" is named but the file has no header row"),
+        }),
+    }
+}
+
 pub(crate) fn read(
     mapping: &Mapping,
     source: &CsvSource,
@@ -88,59 +137,26 @@ pub(crate) fn read(
     let mut lines = Lines::new(bytes);
 
     // Resolve every column before the first data row: a missing column is a mapping error.
-    let mut width: Option<usize> = None;
-    let resolve: Box<dyn Fn(&Column, &str) -> Result<usize, MappingError>> =
-        if source.header {
-            if !reader.read_byte_record(&mut record).map_err(unreadable)? {
-                return Err(MappingError::Unreadable {
-                    file: file.to_string(),
-                    line: 1,
-                    message: "the file is empty: expected a header row".to_string(),
-                });
-            }
-            let names: Vec<String> = record
+    let mut names: Option<Vec<String>> = None;
+    if source.header {
+        if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+            return Err(MappingError::Unreadable {
+                file: file.to_string(),
+                line: 1,
+                message: "the file is empty: expected a header row".to_string(),
+            });
+        }
+        names = Some(
+            record
                 .iter()
                 .map(|c| String::from_utf8_lossy(trim(c)).into_owned())
-                .collect();
-            width = Some(names.len());
-            Box::new(move |column: &Column, field: &str| match column {
-                Column::Name(name) => names.iter().position(|n| n == name).ok_or_else(|| {
-                    MappingError::MissingColumn {
-                        file: file.to_string(),
-                        mapping: mapping.name.clone(),
-                        column: name.clone(),
-                        field: field.to_string(),
-                        available: names
-                            .iter()
-                            .map(|n| format!("\"{n}\""))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    }
-                }),
-                Column::Position(n) => {
-                    if *n <= names.len() {
-                        Ok(n - 1)
-                    } else {
-                        Err(MappingError::MissingColumn {
-                            file: file.to_string(),
-                            mapping: mapping.name.clone(),
-                            column: format!("#{n}"),
-                            field: field.to_string(),
-                            available: format!("{} columns", names.len()),
-                        })
-                    }
-                }
-            })
-        } else {
-            Box::new(move |column: &Column, _field: &str| match column {
-                Column::Position(n) => Ok(n - 1),
-                Column::Name(name) => Err(MappingError::Invalid {
-                    mapping: mapping.name.clone(),
-                    key: "source.header".to_string(),
-                    message: format!("column \"{name}\" is named but the file has no header row"),
-                }),
-            })
-        };
+                .collect(),
+        );
+    }
+    let width = names.as_ref().map(Vec::len);
+    let resolve = |column: &Column, field: &str| {
+        resolve_column(column, field, names.as_deref(), mapping, file)
+    };
     let group_col = resolve(&source.group_by, "source.group_by")?;
     let mut header_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
     let mut line_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
@@ -155,12 +171,13 @@ pub(crate) fn read(
             header_fields.push((spec, col));
         }
     }
-    drop(resolve);
     let number_field = mapping.number_field();
 
     let mut rejections = Rejections::new(mapping.on_error);
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    // Unreadable rows whose order had not been seen yet: (order key, problem).
+    let mut orphans: Vec<(Vec<u8>, Rejection)> = Vec::new();
     let reject =
         |line: usize, order: Option<&[u8]>, field: Option<&str>, reason: String| Rejection {
             file: file.to_string(),
@@ -192,6 +209,9 @@ pub(crate) fn read(
                 let r = rejections.check(r)?;
                 match index.get(key) {
                     Some(&g) if !key.is_empty() => groups[g].draft.problems.push(r),
+                    // The order may still show up on later rows: it must not go out
+                    // without this line, so the problem waits for it.
+                    _ if !key.is_empty() => orphans.push((key.to_vec(), r)),
                     _ => rejections.list.push(r),
                 }
                 continue;
@@ -290,6 +310,12 @@ pub(crate) fn read(
         groups[g].draft.lines.push(draft_line);
     }
 
+    for (key, r) in orphans {
+        match index.get(&key) {
+            Some(&g) => groups[g].draft.problems.push(r),
+            None => rejections.list.push(r),
+        }
+    }
     let mut orders = Vec::with_capacity(groups.len());
     for group in groups {
         match group.draft.finish(mapping, file) {
@@ -343,6 +369,17 @@ mod tests {
         let lines: Vec<_> = result.rejections.iter().map(|r| r.line).collect();
         assert_eq!(lines, [4, 3], "{:?}", result.rejections);
         assert!(result.rejections[1].reason.contains("3 fields"));
+    }
+
+    #[test]
+    fn a_broken_first_row_still_holds_its_order_back() {
+        let csv = "PO,Memo,Item,Qty\nA,m,X\nA,m,Y,1\nB,m,Z,1\n";
+        let result = read_orders(&mapping(""), "f.csv", csv.as_bytes()).unwrap();
+        let numbers: Vec<_> = result.orders.iter().map(|o| o.number.as_str()).collect();
+        assert_eq!(numbers, ["B"]);
+        assert_eq!(result.rejections.len(), 1);
+        assert_eq!(result.rejections[0].line, 2);
+        assert_eq!(result.rejections[0].order.as_deref(), Some("A"));
     }
 
     #[test]

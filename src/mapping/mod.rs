@@ -85,7 +85,7 @@ pub enum MappingError {
         key: String,
         message: String,
     },
-    #[error("{file}: column {column} (for {field} in mapping {mapping}) is not in the header row; the header has: {available}")]
+    #[error("{file}: column \"{column}\" (for {field} in mapping {mapping}) is not in the header row; the header has: {available}")]
     MissingColumn {
         file: String,
         mapping: String,

@@ -209,6 +209,22 @@ pub(crate) struct ApiField {
     pub key: &'static str,
     pub level: Level,
     pub ty: ApiType,
+    /// What a value must satisfy beyond its type.
+    pub rule: Rule,
+}
+
+/// Field rules from the contract, checked after a value is converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    None,
+    /// Quantities and line numbers: above zero.
+    Positive,
+    /// Prices: zero or more.
+    NotNegative,
+    /// ISO 3166 alpha-2.
+    Country,
+    /// ISO 4217.
+    Currency,
 }
 
 const fn f(name: &'static str, key: &'static str, level: Level, ty: ApiType) -> ApiField {
@@ -217,6 +233,14 @@ const fn f(name: &'static str, key: &'static str, level: Level, ty: ApiType) -> 
         key,
         level,
         ty,
+        rule: Rule::None,
+    }
+}
+
+impl ApiField {
+    const fn rule(mut self, rule: Rule) -> ApiField {
+        self.rule = rule;
+        self
     }
 }
 
@@ -235,7 +259,7 @@ macro_rules! ship_to_fields {
                 Level::ShipTo,
                 ApiType::Text,
             ),
-            f("ship_to.country", "country", Level::ShipTo, ApiType::Text),
+            f("ship_to.country", "country", Level::ShipTo, ApiType::Text).rule(Rule::Country),
         ]
     };
 }
@@ -253,7 +277,7 @@ static PURCHASE_ORDER_FIELDS: &[ApiField] = &{
             Level::Header,
             ApiType::Date,
         ),
-        f("currency", "currency", Level::Header, ApiType::Text),
+        f("currency", "currency", Level::Header, ApiType::Text).rule(Rule::Currency),
         f("notes", "notes", Level::Header, ApiType::Text),
         s[0],
         s[1],
@@ -268,7 +292,8 @@ static PURCHASE_ORDER_FIELDS: &[ApiField] = &{
             "line_number",
             Level::Line,
             ApiType::Integer,
-        ),
+        )
+        .rule(Rule::Positive),
         f(
             "lines[].item_number",
             "item_number",
@@ -280,13 +305,15 @@ static PURCHASE_ORDER_FIELDS: &[ApiField] = &{
             "quantity",
             Level::Line,
             ApiType::Integer,
-        ),
+        )
+        .rule(Rule::Positive),
         f(
             "lines[].unit_price",
             "unit_price",
             Level::Line,
             ApiType::Money,
-        ),
+        )
+        .rule(Rule::NotNegative),
         f(
             "lines[].requested_ship_date",
             "requested_ship_date",
@@ -322,7 +349,8 @@ static FULFILLMENT_ORDER_FIELDS: &[ApiField] = &{
             "line_number",
             Level::Line,
             ApiType::Integer,
-        ),
+        )
+        .rule(Rule::Positive),
         f(
             "lines[].item_number",
             "item_number",
@@ -334,7 +362,8 @@ static FULFILLMENT_ORDER_FIELDS: &[ApiField] = &{
             "quantity",
             Level::Line,
             ApiType::Integer,
-        ),
+        )
+        .rule(Rule::Positive),
     ]
 };
 
@@ -353,6 +382,8 @@ pub struct FieldSpec {
     pub ty: FieldType,
     /// chrono format for `type = "date"`.
     pub date_format: String,
+    /// `date_format`, parsed once.
+    pub(crate) date_items: Vec<chrono::format::Item<'static>>,
     pub required: bool,
     /// Used when the source value is missing or empty; parsed by type, not passed through `map`.
     pub default: Option<String>,
@@ -384,11 +415,14 @@ pub struct Mapping {
     pub cancel_removed: bool,
     /// The mapped fields, in the contract's order: header, ship_to, lines.
     pub fields: Vec<FieldSpec>,
+    /// `lines[].line_number` is mapped; otherwise lines are numbered 1, 2, 3 ... as read.
+    pub(crate) maps_line_numbers: bool,
 }
 
 impl Mapping {
     /// Read and compile a mapping file. The only function in this module that does I/O.
-    pub fn load(path: &Path) -> Result<Mapping, MappingError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Mapping, MappingError> {
+        let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| MappingError::Io {
             path: path.display().to_string(),
             source,
@@ -551,6 +585,17 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
         if fields.iter().any(|f| std::ptr::eq(f.api, api)) {
             return Err(invalid(name, &key, "mapped twice"));
         }
+        if !value.is_table() {
+            return Err(invalid(
+                name,
+                &key,
+                if is_csv {
+                    "must be a table, e.g. { column = \"PO Number\" }"
+                } else {
+                    "must be a table, e.g. { ref = \"BEG03\" }"
+                },
+            ));
+        }
         let raw_field: RawField = value
             .clone()
             .try_into()
@@ -576,10 +621,20 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
             Some(spec) => spec.required = true,
         }
     }
+    if let Some(spec) = fields.iter().find(|f| f.api.name == number) {
+        if matches!(spec.source, FieldSource::Constant) {
+            return Err(invalid(
+                name,
+                format!("fields.{number}"),
+                "needs a source: a constant would give every order the same number",
+            ));
+        }
+    }
     // Keep the contract's order so bodies and errors read the same way every time.
     let order = kind.fields();
     fields.sort_by_key(|f| order.iter().position(|a| std::ptr::eq(a, f.api)));
 
+    let maps_line_numbers = fields.iter().any(|f| f.api.name == "lines[].line_number");
     Ok(Mapping {
         name: name.to_string(),
         kind,
@@ -587,6 +642,7 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
         on_error,
         cancel_removed: raw.cancel_removed,
         fields,
+        maps_line_numbers,
     })
 }
 
@@ -864,13 +920,9 @@ fn compile_field(
         }
         match &raw.column {
             Some(c) => {
-                FieldSource::Column(column(c, true, mapping, &sub("column")).or_else(|e| {
-                    // With header = false names are refused later; positions are always fine.
-                    match c {
-                        toml::Value::Integer(n) if *n >= 1 => Ok(Column::Position(*n as usize)),
-                        _ => Err(e),
-                    }
-                })?)
+                // Names or positions; with `header = false` a name is refused when the file
+                // is read (the header decides what a name means).
+                FieldSource::Column(column(c, true, mapping, &sub("column"))?)
             }
             None => FieldSource::Constant,
         }
@@ -940,10 +992,13 @@ fn compile_field(
             if api.level == Level::ShipTo {
                 if let Some((anchor_seg, _)) = &r.anchor {
                     let bare = r.segment == *anchor_seg && r.element == 2 && r.component.is_none();
-                    if anchor_seg == "N1"
-                        && bare
-                        && raw.reference.as_deref().is_some_and(|t| !t.contains('/'))
-                    {
+                    // Only when the mapping named the loop alone: `N1*ST`, or `segment = "N1",
+                    // qualifier = "ST"` without an `element`.
+                    let loop_only = match raw.reference.as_deref() {
+                        Some(text) => !text.contains('/'),
+                        None => raw.element.is_none(),
+                    };
+                    if anchor_seg == "N1" && bare && loop_only {
                         if let Some((seg, el)) = n1_loop_default(api.key) {
                             r.segment = seg.to_string();
                             r.element = el;
@@ -1115,11 +1170,15 @@ fn compile_field(
         ));
     }
 
+    let date_items = chrono::format::StrftimeItems::new(&date_format)
+        .parse_to_owned()
+        .map_err(|_| invalid(mapping, sub("format"), "not a valid date format"))?;
     let spec = FieldSpec {
         api,
         source,
         ty,
         date_format,
+        date_items,
         required: raw.required.unwrap_or(false),
         default,
         map: raw.map.unwrap_or_default().into_iter().collect(),
@@ -1263,6 +1322,15 @@ mod tests {
     }
 
     #[test]
+    fn the_order_number_cannot_be_a_constant() {
+        let e = err("po_number = { default = \"PO-1\" }\n\"lines[].item_number\" = { column = \"Item\" }\n\"lines[].quantity\" = { column = \"Qty\" }\n");
+        assert!(
+            e.contains("fields.po_number") && e.contains("same number"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn source_keys_are_checked() {
         let e = parse("kind = \"purchase_order\"\n[source]\nformat = \"csv\"\n[fields]\n")
             .unwrap_err()
@@ -1309,6 +1377,30 @@ mod tests {
         ] {
             assert!(parse_ref(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn long_form_references() {
+        let text = "kind = \"purchase_order\"\n[source]\nformat = \"x12\"\ntransaction_set = \"850\"\nline_loop = \"PO1\"\n[fields]\npo_number = { segment = \"BEG\", element = 3 }\nrequested_ship_date = { segment = \"DTM\", qualifier = \"010\" }\n\"ship_to.city\" = { segment = \"N1\", qualifier = \"ST\" }\n\"ship_to.name\" = { segment = \"N1\", qualifier = \"ST\", element = 3 }\n\"lines[].item_number\" = { segment = \"PO1\", element = 7 }\n\"lines[].quantity\" = { ref = \"PO102\" }\n";
+        let m = parse(text).unwrap();
+        let src = |name: &str| match &m.field(name).unwrap().source {
+            FieldSource::X12(r) => r.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(src("po_number"), "BEG03");
+        assert_eq!(src("requested_ship_date"), "DTM*010/DTM02");
+        assert_eq!(src("ship_to.city"), "N1*ST/N401");
+        assert_eq!(src("ship_to.name"), "N1*ST/N103");
+        assert_eq!(src("lines[].item_number"), "PO107");
+    }
+
+    #[test]
+    fn a_field_must_be_a_table() {
+        let e = err(&format!("{MIN}notes = \"Memo\"\n"));
+        assert!(
+            e.contains("fields.notes") && e.contains("must be a table"),
+            "{e}"
+        );
     }
 
     #[test]

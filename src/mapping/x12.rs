@@ -346,7 +346,10 @@ fn transaction(
     if closed {
         let se = &segments[segments.len() - 1];
         let count = se.element(1).map(<[u8]>::trim_ascii).unwrap_or_default();
-        if count != segments.len().to_string().as_bytes() {
+        let counted = std::str::from_utf8(count)
+            .ok()
+            .and_then(|c| c.parse::<usize>().ok());
+        if counted != Some(segments.len()) {
             let r = reject(
                 place_of(se),
                 Some("SE01"),
