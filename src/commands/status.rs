@@ -163,7 +163,7 @@ fn print_text(r: &Value) {
             st["stream"].as_str().unwrap_or(""),
             st["records"].to_string(),
             st["watermark"].as_str().unwrap_or("none"),
-            st["incremental_pulls_since_full"].to_string()
+            st["incremental_pulls_since_full"]
         );
     }
 }
