@@ -14,7 +14,7 @@ fn repo(path: &str) -> PathBuf {
 }
 
 fn mapping(name: &str) -> Mapping {
-    Mapping::load(&repo(&format!("mappings/{name}"))).unwrap()
+    Mapping::load(repo(&format!("mappings/{name}"))).unwrap()
 }
 
 /// Copy a fixture into the harness folder (optionally edited) and return its path.
