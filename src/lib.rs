@@ -7,6 +7,7 @@
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `export`: the mirror and the change log as CSV or JSON lines.
+//! - `schedule`: crontab lines in time zones, schedule files, and the daemon's loop.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
 //! - `secret`: a string type that never prints its value.
 
@@ -18,6 +19,7 @@ pub mod export;
 pub mod logging;
 pub mod pull;
 pub mod sandbox;
+pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod store;

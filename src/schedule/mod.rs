@@ -1,0 +1,10 @@
+//! Schedules: which job runs when, and the loop that runs them.
+//!
+//! - `crontab`: crontab lines (5 fields, POSIX day-of-week, shortcuts) over the `cron` crate.
+//!
+//! Architecture invariant: this module knows nothing about what a job does; it names jobs by
+//! their command line and hands them to a runner.
+
+pub mod crontab;
+
+pub use crontab::{Crontab, CrontabError};
