@@ -1,0 +1,449 @@
+//! Schedule files: every `*.toml` in the schedule folder (`[schedule] dir`, default `schedules/`),
+//! each holding `[[job]]` entries. The format is documented in `schedules/README.md` and by
+//! example in `schedules/example.toml`.
+//!
+//! Loading checks everything and reports every problem at once, each naming its file and entry,
+//! so an operator fixes a folder in one pass rather than one error per run of the daemon.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use clap::{Parser, ValueEnum};
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::crontab::Crontab;
+use super::next::Schedule;
+use crate::cli::{Cli, Command, OrderKind, Stream};
+
+/// What `command` may say, for messages.
+pub const SCHEDULABLE: &str = "sync | pull inventory|invoices|shipments|purchase-orders|\
+fulfillment-orders | push purchase-orders|fulfillment-orders";
+
+/// One scheduled job, validated.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Unique across all files; the key of the job's last fire time and of its log lines.
+    pub name: String,
+    /// The file the job came from, for listings and messages.
+    pub file: PathBuf,
+    /// The command words, normalised to single spaces (`pull inventory`).
+    pub command: String,
+    /// Extra arguments, checked against the command line parser (`--full`, `--dry-run`, files).
+    pub args: Vec<String>,
+    pub schedule: Schedule,
+}
+
+impl Job {
+    /// The command line after the program name: `["pull", "inventory", "--full"]`.
+    pub fn argv(&self) -> Vec<String> {
+        self.command
+            .split(' ')
+            .map(str::to_string)
+            .chain(self.args.iter().cloned())
+            .collect()
+    }
+
+    /// The command line as one string, for listings and logs.
+    pub fn command_line(&self) -> String {
+        self.argv().join(" ")
+    }
+
+    /// The parsed command, as if typed on the command line. Loading already parsed it once, so
+    /// this cannot fail for a loaded job.
+    pub fn cli_command(&self) -> Command {
+        parse_command(&self.command, &self.args).expect("checked when the schedule was loaded")
+    }
+}
+
+/// A problem in a schedule file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// `job #2 "inventory-hourly"`, or `None` for the file as a whole.
+    pub entry: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(entry) = &self.entry {
+            write!(f, ": {entry}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found while loading a schedule folder.
+#[derive(Debug, Clone, Error)]
+pub struct LoadError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{n} problem{} in the schedules:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        write!(
+            f,
+            "\nHint: the format is described in schedules/README.md; fix the entries named above."
+        )
+    }
+}
+
+/// An entry as written; unknown keys are rejected by name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    name: String,
+    command: String,
+    #[serde(default)]
+    args: Vec<String>,
+    cron: String,
+    timezone: Option<String>,
+}
+
+/// Load every `*.toml` file in `dir`, in name order.
+pub fn load_dir(dir: &Path) -> Result<Vec<Job>, LoadError> {
+    let fail = |message: String| LoadError {
+        problems: vec![Problem {
+            file: dir.to_path_buf(),
+            entry: None,
+            message,
+        }],
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        fail(format!(
+            "cannot read the schedule folder ({e}); create it, or set [schedule] dir \
+             (AHEAD_SYNC__SCHEDULE__DIR) to the folder holding the schedule files"
+        ))
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    let mut jobs = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => {
+                let (found, bad) = parse_file(&file, &text);
+                jobs.extend(found);
+                problems.extend(bad);
+            }
+            Err(e) => problems.push(Problem {
+                file: file.clone(),
+                entry: None,
+                message: format!("cannot read the file: {e}"),
+            }),
+        }
+    }
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    for job in &jobs {
+        if let Some(first) = seen.get(&job.name) {
+            problems.push(Problem {
+                file: job.file.clone(),
+                entry: Some(format!("job {:?}", job.name)),
+                message: format!(
+                    "the name is already used in {}; job names must be unique across files",
+                    first.display()
+                ),
+            });
+        } else {
+            seen.insert(job.name.clone(), job.file.clone());
+        }
+    }
+    if problems.is_empty() {
+        Ok(jobs)
+    } else {
+        Err(LoadError { problems })
+    }
+}
+
+/// The jobs of one file, and the problems of its bad entries (duplicate names within the file
+/// are reported here; across files by [`load_dir`]).
+pub fn parse_file(file: &Path, text: &str) -> (Vec<Job>, Vec<Problem>) {
+    let problem = |entry: Option<String>, message: String| Problem {
+        file: file.to_path_buf(),
+        entry,
+        message,
+    };
+    let table: toml::Table = match toml::from_str(text) {
+        Ok(table) => table,
+        Err(e) => return (vec![], vec![problem(None, format!("not valid TOML: {e}"))]),
+    };
+    let mut problems = Vec::new();
+    let mut entries = Vec::new();
+    for (key, value) in table {
+        match (key.as_str(), value) {
+            ("job", toml::Value::Array(items)) => entries = items,
+            ("job", _) => problems.push(problem(
+                None,
+                "`job` must be a list of entries, each starting with [[job]]".into(),
+            )),
+            (other, _) => problems.push(problem(
+                None,
+                format!("unknown key `{other}`; a schedule file holds only [[job]] entries"),
+            )),
+        }
+    }
+    let mut jobs: Vec<Job> = Vec::new();
+    for (index, value) in entries.into_iter().enumerate() {
+        let entry = match value.get("name").and_then(|n| n.as_str()) {
+            Some(name) => format!("job #{} {name:?}", index + 1),
+            None => format!("job #{}", index + 1),
+        };
+        match parse_entry(file, value) {
+            Ok(job) if jobs.iter().any(|j| j.name == job.name) => problems.push(problem(
+                Some(entry),
+                "the name is used twice in this file; job names must be unique".into(),
+            )),
+            Ok(job) => jobs.push(job),
+            Err(message) => problems.push(problem(Some(entry), message)),
+        }
+    }
+    (jobs, problems)
+}
+
+fn parse_entry(file: &Path, value: toml::Value) -> Result<Job, String> {
+    let raw: RawJob = value
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().trim().to_string())?;
+    if raw.name.is_empty()
+        || !raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "name {:?} must be non-empty and use only letters, digits, '-', '_' and '.'",
+            raw.name
+        ));
+    }
+    let command = raw.command.split_whitespace().collect::<Vec<_>>().join(" ");
+    parse_command(&command, &raw.args)?;
+    let cron: Crontab = raw.cron.parse().map_err(|e| format!("cron: {e}"))?;
+    let timezone: Tz = match raw.timezone.as_deref() {
+        None => Tz::UTC,
+        Some(name) => name.parse().map_err(|_| {
+            format!(
+                "timezone: unknown time zone {name:?}; use an IANA name such as \
+                 \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
+            )
+        })?,
+    };
+    Ok(Job {
+        name: raw.name,
+        file: file.to_path_buf(),
+        command,
+        args: raw.args,
+        schedule: Schedule::new(cron, timezone),
+    })
+}
+
+/// Check a command and its arguments with the real command line parser, so a schedule accepts
+/// exactly what a person could type.
+fn parse_command(command: &str, args: &[String]) -> Result<Command, String> {
+    let words: Vec<&str> = command.split(' ').collect();
+    let schedulable = match words.as_slice() {
+        ["sync"] => true,
+        ["pull", stream] => Stream::from_str(stream, false).is_ok(),
+        ["push", kind] => OrderKind::from_str(kind, false).is_ok(),
+        _ => false,
+    };
+    if !schedulable {
+        return Err(format!(
+            "command {command:?} cannot be scheduled; use one of: {SCHEDULABLE} \
+             (extra options go in `args`)"
+        ));
+    }
+    let argv = std::iter::once("ahead-sync")
+        .chain(words.iter().copied())
+        .chain(args.iter().map(String::as_str));
+    let cli = Cli::try_parse_from(argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        format!("args {args:?} do not fit `{command}`: {first}")
+    })?;
+    let global = &cli.global;
+    if global.config.is_some() || global.verbose > 0 || global.quiet > 0 || global.no_progress {
+        return Err(format!(
+            "args {args:?}: global options (--config, -v, -q, --no-progress, --log-format) \
+             belong to the daemon, not to a job"
+        ));
+    }
+    Ok(cli.command)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Vec<Job>, Vec<String>) {
+        let (jobs, problems) = parse_file(Path::new("schedules/a.toml"), text);
+        (jobs, problems.iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn a_good_entry() {
+        let (jobs, problems) = parse(
+            r#"
+            [[job]]
+            name = "inventory-nightly"
+            command = "pull  inventory"
+            args = ["--full"]
+            cron = "30 2 * * *"
+            timezone = "Europe/Berlin"
+            "#,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let job = &jobs[0];
+        assert_eq!(job.command_line(), "pull inventory --full");
+        assert_eq!(job.schedule.timezone, chrono_tz::Europe::Berlin);
+        assert!(matches!(
+            job.cli_command(),
+            Command::Pull {
+                stream: Stream::Inventory,
+                full: true
+            }
+        ));
+    }
+
+    #[test]
+    fn every_bad_entry_is_reported() {
+        let (jobs, problems) = parse(
+            r#"
+            [[job]]
+            name = "ok"
+            command = "sync"
+            cron = "*/10 * * * *"
+
+            [[job]]
+            name = "bad-cron"
+            command = "sync"
+            cron = "0 * * * * *"
+
+            [[job]]
+            name = "bad-zone"
+            command = "sync"
+            cron = "@daily"
+            timezone = "Europe/Berlinn"
+
+            [[job]]
+            name = "backfill"
+            command = "backfill invoices"
+            cron = "@daily"
+
+            [[job]]
+            name = "typo"
+            command = "sync"
+            cron = "@daily"
+            timezon = "UTC"
+
+            [[job]]
+            command = "sync"
+            cron = "@daily"
+
+            [[job]]
+            name = "ok"
+            command = "sync"
+            cron = "@hourly"
+
+            [[job]]
+            name = "bad-args"
+            command = "pull invoices"
+            args = ["--fast"]
+            cron = "@hourly"
+            "#,
+        );
+        assert_eq!(jobs.len(), 1);
+        let expect = [
+            ("job #2 \"bad-cron\": cron: expected 5 fields", 0),
+            (
+                "job #3 \"bad-zone\": timezone: unknown time zone \"Europe/Berlinn\"",
+                1,
+            ),
+            (
+                "job #4 \"backfill\": command \"backfill invoices\" cannot be scheduled",
+                2,
+            ),
+            ("job #5 \"typo\": unknown field `timezon`", 3),
+            ("job #6: missing field `name`", 4),
+            ("job #7 \"ok\": the name is used twice", 5),
+            (
+                "job #8 \"bad-args\": args [\"--fast\"] do not fit `pull invoices`",
+                6,
+            ),
+        ];
+        assert_eq!(problems.len(), expect.len(), "{problems:#?}");
+        for (text, i) in expect {
+            assert!(
+                problems[i].starts_with(&format!("schedules/a.toml: {text}")),
+                "{}",
+                problems[i]
+            );
+        }
+    }
+
+    #[test]
+    fn file_level_problems() {
+        let (_, problems) = parse("[[job]\n");
+        assert!(problems[0].contains("not valid TOML"), "{problems:?}");
+        let (_, problems) = parse("jobs = []\n");
+        assert!(problems[0].contains("unknown key `jobs`"), "{problems:?}");
+        let (_, problems) = parse(
+            "[[job]]\nname = \"v\"\ncommand = \"sync\"\nargs = [\"-v\"]\ncron = \"@daily\"\n",
+        );
+        assert!(problems[0].contains("global options"), "{problems:?}");
+    }
+
+    #[test]
+    fn names_are_unique_across_files_and_missing_folders_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = "[[job]]\nname = \"same\"\ncommand = \"sync\"\ncron = \"@daily\"\n";
+        std::fs::write(dir.path().join("a.toml"), entry).unwrap();
+        std::fs::write(dir.path().join("b.toml"), entry).unwrap();
+        std::fs::write(dir.path().join("README.md"), "not a schedule").unwrap();
+        let e = load_dir(dir.path()).unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("b.toml: job \"same\": the name is already used in")
+                && text.contains("a.toml"),
+            "{text}"
+        );
+        let e = load_dir(&dir.path().join("nope")).unwrap_err();
+        assert!(e.to_string().contains("[schedule] dir"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_example_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules");
+        let jobs = load_dir(&dir).unwrap();
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "inventory-hourly",
+                "inventory-full-nightly",
+                "invoices-quarter-hourly",
+                "sync"
+            ]
+        );
+    }
+}
