@@ -6,6 +6,7 @@ pub mod context;
 pub mod export;
 pub mod pull;
 pub mod sandbox;
+pub mod schedules;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Exit, NotBuilt};
@@ -41,6 +42,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
             },
         ),
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Schedules => schedules::run(&settings),
         other => Err(NotBuilt {
             command: other.name(),
         }

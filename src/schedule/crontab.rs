@@ -181,22 +181,49 @@ fn check_characters(index: usize, value: &str) -> Result<(), CrontabError> {
     }
 }
 
+/// Ranges of the numbered fields, in crontab's terms.
+const BOUNDS: [(u32, u32); 4] = [(0, 59), (0, 23), (1, 31), (1, 12)];
+
 fn probe(index: usize, quartz: &str) -> Result<(), CrontabError> {
     let value = quartz.split_whitespace().nth(index + 1).unwrap_or("");
-    cron::Schedule::from_str(quartz)
-        .map(|_| ())
-        .map_err(|e| field_error(index, value, crate_problem(&e.to_string(), index)))
-}
-
-/// The crate's messages mention its own grammar; say what crontab allows instead.
-fn crate_problem(message: &str, index: usize) -> String {
-    let allowed = ["0-59", "0-23", "1-31", "1-12 or JAN-DEC", "0-7 or SUN-SAT"][index];
-    let message = message.lines().next().unwrap_or(message).trim();
-    if message.is_empty() || message.contains("parse") {
-        format!("not a valid value, range, list or step (allowed: {allowed})")
+    let (min, max) = BOUNDS[index];
+    let allowed = if index == 3 {
+        "1-12 or JAN-DEC".to_string()
     } else {
-        format!("{message} (allowed: {allowed})")
+        format!("{min}-{max}")
+    };
+    // The crate's parse errors only echo the expression, so say what is wrong here.
+    for item in value.split(',') {
+        let base = item.split('/').next().unwrap_or("");
+        if let Some((Ok(a), Ok(b))) = base
+            .split_once('-')
+            .map(|(a, b)| (a.parse::<u32>(), b.parse::<u32>()))
+        {
+            if a > b {
+                return Err(field_error(
+                    index,
+                    value,
+                    format!("range {base:?} runs backwards"),
+                ));
+            }
+        }
+        for number in base.split('-').filter_map(|n| n.parse::<u32>().ok()) {
+            if number < min || number > max {
+                return Err(field_error(
+                    index,
+                    value,
+                    format!("{number} is out of range (allowed: {allowed})"),
+                ));
+            }
+        }
     }
+    cron::Schedule::from_str(quartz).map(|_| ()).map_err(|_| {
+        field_error(
+            index,
+            value,
+            format!("not a value, range (a-b), list (a,b) or step (*/n, a-b/n) of {allowed}"),
+        )
+    })
 }
 
 /// POSIX day-of-week: a list of `*`, `N`, `A-B`, each optionally `/STEP`; numbers 0-7 with 0 and 7
@@ -382,7 +409,13 @@ mod tests {
         assert!(error("*/5 * * *").contains("found 4"));
         assert!(error("@fortnightly").contains("unknown shortcut"));
         let e = error("61 * * * *");
-        assert!(e.starts_with("minute field \"61\""), "{e}");
+        assert_eq!(e, "minute field \"61\": 61 is out of range (allowed: 0-59)");
+        let e = error("30-10 * * * *");
+        assert!(e.contains("range \"30-10\" runs backwards"), "{e}");
+        let e = error("*/0 * * * *");
+        assert!(e.starts_with("minute field \"*/0\": not a value"), "{e}");
+        let e = error("0 1-2-3 * * *");
+        assert!(e.starts_with("hour field \"1-2-3\": not a value"), "{e}");
         let e = error("0 24 * * *");
         assert!(e.starts_with("hour field \"24\""), "{e}");
         let e = error("0 0 32 * *");

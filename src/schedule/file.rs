@@ -96,7 +96,7 @@ impl fmt::Display for LoadError {
         }
         write!(
             f,
-            "\nHint: the format is described in schedules/README.md; fix the entries named above."
+            "\nHint: the schedule file format is described in schedules/README.md."
         )
     }
 }
@@ -210,46 +210,65 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<Job>, Vec<Problem>) {
                 "the name is used twice in this file; job names must be unique".into(),
             )),
             Ok(job) => jobs.push(job),
-            Err(message) => problems.push(problem(Some(entry), message)),
+            Err(messages) => problems.extend(
+                messages
+                    .into_iter()
+                    .map(|message| problem(Some(entry.clone()), message)),
+            ),
         }
     }
     (jobs, problems)
 }
 
-fn parse_entry(file: &Path, value: toml::Value) -> Result<Job, String> {
+/// A validated job, or every problem of the entry (name, command, cron and time zone are
+/// checked independently, so one pass over a file shows all that needs fixing).
+fn parse_entry(file: &Path, value: toml::Value) -> Result<Job, Vec<String>> {
     let raw: RawJob = value
         .try_into()
-        .map_err(|e: toml::de::Error| e.message().trim().to_string())?;
+        .map_err(|e: toml::de::Error| vec![e.message().trim().to_string()])?;
+    let mut problems = Vec::new();
     if raw.name.is_empty()
         || !raw
             .name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
-        return Err(format!(
+        problems.push(format!(
             "name {:?} must be non-empty and use only letters, digits, '-', '_' and '.'",
             raw.name
         ));
     }
     let command = raw.command.split_whitespace().collect::<Vec<_>>().join(" ");
-    parse_command(&command, &raw.args)?;
-    let cron: Crontab = raw.cron.parse().map_err(|e| format!("cron: {e}"))?;
-    let timezone: Tz = match raw.timezone.as_deref() {
-        None => Tz::UTC,
-        Some(name) => name.parse().map_err(|_| {
-            format!(
-                "timezone: unknown time zone {name:?}; use an IANA name such as \
-                 \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
-            )
-        })?,
+    if let Err(problem) = parse_command(&command, &raw.args) {
+        problems.push(problem);
+    }
+    let cron = raw
+        .cron
+        .parse::<Crontab>()
+        .map_err(|e| problems.push(format!("cron: {e}")))
+        .ok();
+    let timezone = match raw.timezone.as_deref() {
+        None => Some(Tz::UTC),
+        Some(name) => name
+            .parse::<Tz>()
+            .map_err(|_| {
+                problems.push(format!(
+                    "timezone: unknown time zone {name:?}; use an IANA name such as \
+                     \"Europe/Berlin\", \"America/New_York\" or \"UTC\""
+                ))
+            })
+            .ok(),
     };
-    Ok(Job {
-        name: raw.name,
-        file: file.to_path_buf(),
-        command,
-        args: raw.args,
-        schedule: Schedule::new(cron, timezone),
-    })
+    match (cron, timezone) {
+        (Some(cron), Some(timezone)) if problems.is_empty() => Ok(Job {
+            name: raw.name,
+            file: file.to_path_buf(),
+            command,
+            args: raw.args,
+            schedule: Schedule::new(cron, timezone),
+        }),
+        _ => Err(problems),
+    }
 }
 
 /// Check a command and its arguments with the real command line parser, so a schedule accepts
@@ -398,6 +417,19 @@ mod tests {
                 problems[i]
             );
         }
+    }
+
+    #[test]
+    fn every_problem_of_an_entry_is_reported() {
+        let (_, problems) = parse(
+            "[[job]]\nname = \"a b\"\ncommand = \"export\"\ncron = \"0 12 * * 8\"\n\
+             timezone = \"Mars/Base\"\n",
+        );
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].contains("job #1 \"a b\": name \"a b\" must"));
+        assert!(problems[1].contains("command \"export\" cannot be scheduled"));
+        assert!(problems[2].contains("cron: day-of-week field \"8\""));
+        assert!(problems[3].contains("timezone: unknown time zone \"Mars/Base\""));
     }
 
     #[test]

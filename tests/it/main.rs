@@ -7,3 +7,4 @@ mod client;
 mod commands;
 mod pull;
 mod sandbox;
+mod schedules;
