@@ -164,8 +164,8 @@ fn field_error(index: usize, value: &str, problem: impl Into<String>) -> Crontab
 fn check_characters(index: usize, value: &str) -> Result<(), CrontabError> {
     let names_allowed = index >= 3;
     match value.chars().find(|&c| {
-        !(c.is_ascii_digit() || matches!(c, '*' | ',' | '-' | '/'))
-            && !(names_allowed && c.is_ascii_alphabetic())
+        let allowed = c.is_ascii_digit() || matches!(c, '*' | ',' | '-' | '/');
+        !(allowed || names_allowed && c.is_ascii_alphabetic())
     }) {
         None => Ok(()),
         Some(c) if c.is_ascii_alphabetic() => Err(field_error(
@@ -391,7 +391,7 @@ mod tests {
             next_n("30 2 1 jan,Jul *", from, 2),
             [at(2027, 1, 1, 2, 30), at(2027, 7, 1, 2, 30)]
         );
-        assert!("@hourly".parse::<Crontab>().unwrap().is_fixed_time() == false);
+        assert!(!"@hourly".parse::<Crontab>().unwrap().is_fixed_time());
         assert!("30 2 * * *".parse::<Crontab>().unwrap().is_fixed_time());
         assert!(!"*/15 9-17 * * *"
             .parse::<Crontab>()
