@@ -40,6 +40,10 @@ pub trait JobRunner: Send + Sync + 'static {
 
 /// Each job's last fire time, by job name. Kept across restarts by the store; the daemon only
 /// needs get and set, so that catch-up after downtime is decided by what actually ran.
+///
+/// The daemon sets a job's time when a run starts, whatever its outcome: like cron, a failed
+/// run is tried again at the next tick, not again at every restart. A read or write error is
+/// logged and the loop goes on (at worst a restart misjudges one catch-up).
 pub trait LastRuns {
     fn get(&self, job: &str) -> anyhow::Result<Option<DateTime<Utc>>>;
     fn set(&mut self, job: &str, at: DateTime<Utc>) -> anyhow::Result<()>;
@@ -113,7 +117,7 @@ pub async fn run_daemon<C: Clock, R: JobRunner>(
                 continue;
             };
             // After a late wake-up (a suspended machine), ticks already past are not replayed.
-            slot.next = slot.job.schedule.next_after(now.max(tick));
+            slot.next = slot.job.schedule.next_after(now);
             if slot.running {
                 warn!(
                     message = "Skipped a tick: the previous run is still going.",

@@ -113,7 +113,7 @@ struct RawJob {
     timezone: Option<String>,
 }
 
-/// Load every `*.toml` file in `dir`, in name order.
+/// Load every `*.toml` file in `dir` (not hidden ones), in name order.
 pub fn load_dir(dir: &Path) -> Result<Vec<Job>, LoadError> {
     let fail = |message: String| LoadError {
         problems: vec![Problem {
@@ -130,6 +130,11 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Job>, LoadError> {
     })?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
+        // Hidden files are editors' swap and lock files, not schedules.
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
         .collect();
     files.sort();
@@ -451,6 +456,7 @@ mod tests {
         std::fs::write(dir.path().join("a.toml"), entry).unwrap();
         std::fs::write(dir.path().join("b.toml"), entry).unwrap();
         std::fs::write(dir.path().join("README.md"), "not a schedule").unwrap();
+        std::fs::write(dir.path().join(".#a.toml"), "editor lock file").unwrap();
         let e = load_dir(dir.path()).unwrap_err();
         assert_eq!(e.problems.len(), 1, "{e}");
         let text = e.to_string();
