@@ -171,7 +171,8 @@ fn start_job<R: JobRunner>(
     shutdown: &CancellationToken,
     tick: DateTime<Utc>,
 ) {
-    let (job, runner, token) = (job.clone(), runner.clone(), shutdown.clone());
+    // A child token: a job sees the stop request but cannot stop the daemon by cancelling it.
+    let (job, runner, token) = (job.clone(), runner.clone(), shutdown.child_token());
     let span = tracing::info_span!("job", job = %job.name);
     info!(parent: &span, message = "Job started.", command = %job.command_line(), %tick);
     tasks.spawn(
