@@ -10,6 +10,7 @@
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `push`: orders from files to AHEAD exactly once, through the push ledger.
 //! - `export`: the mirror and the change log as CSV or JSON lines.
+//! - `schedule`: crontab lines in time zones, schedule files, and the daemon's loop.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
 //! - `webhooks`: the receiver for AHEAD's order events, feeding the mirror.
 //! - `secret`: a string type that never prints its value.
@@ -25,6 +26,7 @@ pub mod mapping;
 pub mod pull;
 pub mod push;
 pub mod sandbox;
+pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod store;

@@ -8,6 +8,7 @@ pub mod job;
 pub mod pull;
 pub mod push;
 pub mod sandbox;
+pub mod schedules;
 pub mod status;
 pub mod sync;
 pub mod webhooks;
@@ -66,6 +67,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
         Command::Sync => sync::run(&settings, progress).await,
         Command::Status { json } => status::run(&settings, json),
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Schedules => schedules::run(&settings),
         other => Err(NotBuilt {
             command: other.name(),
         }

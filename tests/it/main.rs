@@ -9,4 +9,5 @@ mod mapping;
 mod pull;
 mod push;
 mod sandbox;
+mod schedules;
 mod webhooks;

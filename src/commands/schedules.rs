@@ -1,0 +1,94 @@
+//! `schedules`: check the schedule folder and list each job with its next run times.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::error::{ConfigError, Exit};
+use crate::schedule::{load_dir, Job};
+use crate::settings::Settings;
+
+/// How many upcoming runs to show per job.
+const UPCOMING: usize = 3;
+
+pub fn run(settings: &Settings) -> anyhow::Result<Exit> {
+    let jobs = load_dir(&settings.schedule_dir).map_err(|e| ConfigError::new(e.to_string()))?;
+    print!("{}", render(&jobs, Utc::now()));
+    Ok(Exit::Ok)
+}
+
+/// The listing, as of `now`.
+pub fn render(jobs: &[Job], now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    if jobs.is_empty() {
+        out.push_str("No scheduled jobs: the schedule folder has no [[job]] entries.\n");
+        return out;
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let tz = job.schedule.timezone;
+        let _ = writeln!(out, "{} ({})", job.name, job.file.display());
+        let _ = writeln!(out, "  command   {}", job.command_line());
+        let _ = writeln!(out, "  cron      {}  ({tz})", job.schedule.cron);
+        let upcoming = job.schedule.next_n(now, UPCOMING);
+        if upcoming.is_empty() {
+            let _ = writeln!(out, "  next      never (the cron line matches no date)");
+        }
+        for (n, at) in upcoming.iter().enumerate() {
+            let label = if n == 0 { "next" } else { "" };
+            let _ = writeln!(out, "  {label:<8}  {}", when(*at, tz));
+        }
+    }
+    out
+}
+
+fn when(at: DateTime<Utc>, tz: Tz) -> String {
+    let utc = at.format("%Y-%m-%d %H:%M UTC").to_string();
+    if tz == Tz::UTC {
+        utc
+    } else {
+        format!(
+            "{}  ({utc})",
+            at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn lists_jobs_with_times_in_their_zone_and_utc() {
+        let text =
+            "[[job]]\nname = \"nightly\"\ncommand = \"pull inventory\"\nargs = [\"--full\"]\n\
+                    cron = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\n\
+                    [[job]]\nname = \"sync\"\ncommand = \"sync\"\ncron = \"*/10 * * * *\"\n";
+        let (jobs, problems) = crate::schedule::file::parse_file(Path::new("s/a.toml"), text);
+        assert!(problems.is_empty(), "{problems:?}");
+        let now = DateTime::parse_from_rfc3339("2026-11-27T21:55:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let listing = render(&jobs, now);
+        let expected = "\
+nightly (s/a.toml)
+  command   pull inventory --full
+  cron      30 2 * * *  (Europe/Berlin)
+  next      2026-11-28 02:30 CET  (2026-11-28 01:30 UTC)
+            2026-11-29 02:30 CET  (2026-11-29 01:30 UTC)
+            2026-11-30 02:30 CET  (2026-11-30 01:30 UTC)
+
+sync (s/a.toml)
+  command   sync
+  cron      */10 * * * *  (UTC)
+  next      2026-11-27 22:00 UTC
+            2026-11-27 22:10 UTC
+            2026-11-27 22:20 UTC
+";
+        assert_eq!(listing, expected);
+    }
+}
