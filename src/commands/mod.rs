@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod daemon;
 pub mod export;
 pub mod job;
 pub mod pull;
@@ -14,7 +15,7 @@ pub mod sync;
 pub mod webhooks;
 
 use crate::cli::{Cli, Command};
-use crate::error::{Exit, NotBuilt};
+use crate::error::Exit;
 use crate::settings::Settings;
 
 /// Run the parsed command.
@@ -67,10 +68,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
         Command::Sync => sync::run(&settings, progress).await,
         Command::Status { json } => status::run(&settings, json),
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Daemon => daemon::run(&settings).await,
         Command::Schedules => schedules::run(&settings),
-        other => Err(NotBuilt {
-            command: other.name(),
-        }
-        .into()),
     }
 }

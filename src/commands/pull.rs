@@ -16,14 +16,24 @@ pub async fn run(
     progress: bool,
 ) -> anyhow::Result<Exit> {
     let ctx = Context::open(settings).await?;
-    let result = async {
-        let mode = pull::choose_mode(&ctx.store, stream, &settings.pull, full)?;
-        let args = if full { "--full" } else { "" };
-        pull_recorded(&ctx, settings, stream, mode, args, progress).await
-    }
-    .await;
+    let result = run_in(&ctx, settings, stream, full, progress).await;
     ctx.close().await?;
-    result.map(|_| Exit::Ok)
+    result
+}
+
+/// A pull in an open context, its mode chosen from the watermark (or `--full`).
+pub async fn run_in(
+    ctx: &Context,
+    settings: &Settings,
+    stream: StreamKind,
+    full: bool,
+    progress: bool,
+) -> anyhow::Result<Exit> {
+    let mode = pull::choose_mode(&ctx.store, stream, &settings.pull, full)?;
+    let args = if full { "--full" } else { "" };
+    pull_recorded(ctx, settings, stream, mode, args, progress)
+        .await
+        .map(|_| Exit::Ok)
 }
 
 pub async fn backfill(

@@ -31,8 +31,15 @@ pub fn worst(a: Exit, b: Exit) -> Exit {
 }
 
 pub async fn run(settings: &Settings, progress: bool) -> anyhow::Result<Exit> {
-    let started = std::time::Instant::now();
     let ctx = Context::open(settings).await?;
+    let outcome = run_in(&ctx, settings, progress).await;
+    ctx.close().await?;
+    Ok(outcome)
+}
+
+/// Every job of a sync in an open context; returns the worst outcome.
+pub async fn run_in(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
+    let started = std::time::Instant::now();
     let mut outcome = Exit::Ok;
     let mut jobs = Vec::new();
     for kind in [OrderKind::PurchaseOrders, OrderKind::FulfillmentOrders] {
@@ -75,7 +82,6 @@ pub async fn run(settings: &Settings, progress: bool) -> anyhow::Result<Exit> {
             }
         }
     }
-    ctx.close().await?;
     tracing::info!(
         job = "sync",
         exit = outcome as u8,
@@ -83,7 +89,7 @@ pub async fn run(settings: &Settings, progress: bool) -> anyhow::Result<Exit> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "Sync finished."
     );
-    Ok(outcome)
+    outcome
 }
 
 /// A job's exit code; its error was already recorded and logged by the job itself, except the

@@ -5,6 +5,7 @@ mod util;
 mod auth;
 mod client;
 mod commands;
+mod daemon;
 mod mapping;
 mod pull;
 mod push;
