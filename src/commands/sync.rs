@@ -55,7 +55,7 @@ pub async fn run_in(ctx: &Context, settings: &Settings, progress: bool) -> Exit 
         let exit = match push::prepare(settings, &args) {
             Ok(None) => Exit::Ok,
             Ok(Some((mapping, files))) => {
-                settle(push::run_in(&ctx, settings, kind, &mapping, &files, false).await)
+                settle(push::run_in(ctx, settings, kind, &mapping, &files, false).await)
             }
             Err(e) => settle(Err(e)),
         };
@@ -69,7 +69,7 @@ pub async fn run_in(ctx: &Context, settings: &Settings, progress: bool) -> Exit 
         for stream in StreamKind::ALL {
             let exit = match pull::choose_mode(&ctx.store, stream, &settings.pull, false) {
                 Ok(mode) => settle(
-                    super::pull::pull_recorded(&ctx, settings, stream, mode, "", progress)
+                    super::pull::pull_recorded(ctx, settings, stream, mode, "", progress)
                         .await
                         .map(|_| Exit::Ok),
                 ),
