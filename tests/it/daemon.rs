@@ -29,7 +29,7 @@ async fn a_missed_job_runs_once_at_start_and_sigterm_stops_cleanly() {
             &three_hours_ago.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         )
         .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
         .current_dir(dir)
         .args(["--config", config.to_str().unwrap(), "daemon"])
         .stderr(std::process::Stdio::piped())
