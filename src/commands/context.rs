@@ -50,6 +50,13 @@ impl Context {
         }
     }
 
+    /// The client's wire counters so far, when there is a client.
+    pub fn wire_counts(&self) -> Option<(u64, u64, u64)> {
+        self.client
+            .as_ref()
+            .map(|c| crate::pull::snapshot_stats(c.stats()))
+    }
+
     /// The AHEAD client (opened contexts only).
     pub fn client(&self) -> &ApiClient {
         self.client

@@ -49,7 +49,16 @@ where
         tracing::debug!(runs, changes, "Pruned old history.");
     }
     let run = ctx.store.begin_run(job, args, now_unix())?;
-    let result = body(run).await;
+    let before = ctx.wire_counts();
+    let mut result = body(run).await;
+    if let (Ok(done), Some(before), Some(after)) = (&mut result, before, ctx.wire_counts()) {
+        // Jobs that do not count their own requests (pushes) get the client's counts.
+        if done.stats.requests == 0 {
+            done.stats.requests = after.0 - before.0;
+            done.stats.retries = after.1 - before.1;
+            done.stats.token_refreshes = after.2 - before.2;
+        }
+    }
     match &result {
         Ok(done) => ctx
             .store

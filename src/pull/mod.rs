@@ -255,7 +255,8 @@ pub async fn pull(
     })
 }
 
-fn snapshot_stats(stats: &Stats) -> (u64, u64, u64) {
+/// (requests, retries, token refreshes and grants) a client has made so far.
+pub fn snapshot_stats(stats: &Stats) -> (u64, u64, u64) {
     (
         Stats::get(&stats.requests),
         Stats::get(&stats.retries),

@@ -308,6 +308,10 @@ async fn sync_runs_every_job_and_exits_with_the_worst_outcome() {
     let fo = outcome("push fulfillment_orders");
     assert_eq!(fo["last_run"]["outcome"], "rejected");
     assert_eq!(fo["rejected_rows_waiting"], 1);
+    assert!(
+        fo["last_run"]["stats"]["requests"].as_u64().unwrap() > 0,
+        "pushes count their requests too"
+    );
     for stream in [
         "inventory",
         "invoices",

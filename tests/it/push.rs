@@ -488,3 +488,89 @@ async fn a_push_killed_mid_file_is_finished_by_the_next_run_without_duplicates()
         "sent"
     );
 }
+
+#[tokio::test]
+async fn x12_with_other_separators_pushes_the_same_orders() {
+    let h = Harness::new().await;
+    let map = mapping("purchase_orders.x12.toml");
+    // Elements '|', components '^', one segment per line with no terminator character but the
+    // newline: the separators come from the ISA header.
+    let path = fixture(&h, "purchase_orders.x12", |t| {
+        t.replace('*', "|")
+            .replace("|>~", "|^\n")
+            .replace("~\n", "\n")
+            .replace('~', "\n")
+    });
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("ISA|00|") && !text.contains('~'), "{text}");
+    let report = push_files(&h, &map, &[path]).await;
+    assert_eq!(
+        (report.stats.created, report.stats.rejected),
+        (2, 0),
+        "{:?} {:?}",
+        report.plan,
+        report.rejections
+    );
+    let po = h
+        .sandbox
+        .control()
+        .get_order("purchase_orders", "PO-20002")
+        .unwrap();
+    assert_eq!(po["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(po["lines"][1]["item_number"], "NIC-25G-2P");
+}
+
+#[tokio::test]
+async fn orders_dropped_from_a_file_are_cancelled_only_when_the_mapping_asks() {
+    let h = Harness::new().await;
+    let keep = mapping("fulfillment_orders.csv.toml");
+    let text = std::fs::read_to_string(repo("mappings/fulfillment_orders.csv.toml")).unwrap();
+    assert!(text.contains("cancel_removed = false"));
+    let cancel = Mapping::parse(
+        &text.replace("cancel_removed = false", "cancel_removed = true"),
+        "cancel",
+    )
+    .unwrap();
+    let full = fixture(&h, "fulfillment_orders.csv", |t| t);
+    push_files(&h, &keep, std::slice::from_ref(&full)).await;
+    // The same file again without SO-50002.
+    let without = fixture(&h, "fulfillment_orders.csv", |t| {
+        t.lines()
+            .filter(|l| !l.starts_with("SO-50002"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+    push_files(&h, &keep, std::slice::from_ref(&without)).await;
+    assert_eq!(
+        h.sandbox
+            .control()
+            .get_order("fulfillment_orders", "SO-50002")
+            .unwrap()["status"],
+        "received"
+    );
+    let report = push_files(&h, &cancel, &[without]).await;
+    assert_eq!(report.cancelled, 1);
+    assert_eq!(
+        h.sandbox
+            .control()
+            .get_order("fulfillment_orders", "SO-50002")
+            .unwrap()["status"],
+        "cancelled"
+    );
+    assert_eq!(
+        h.sandbox
+            .control()
+            .get_order("fulfillment_orders", "SO-50001")
+            .unwrap()["status"],
+        "received"
+    );
+    assert_eq!(
+        h.store
+            .ledger_entry("fulfillment_order", "SO-50002")
+            .unwrap()
+            .unwrap()
+            .state,
+        "cancelled"
+    );
+}
