@@ -169,6 +169,7 @@ pub async fn pull(
 ) -> Result<PullOutcome, PullError> {
     let started = Instant::now();
     let before = snapshot_stats(client.stats());
+    let writes_before = store.total_changes();
     let (whole_set, expected_state) = match &mode {
         Mode::Full => (
             true,
@@ -244,6 +245,7 @@ pub async fn pull(
     stats.requests = after.0 - before.0;
     stats.retries = after.1 - before.1;
     stats.token_refreshes = after.2 - before.2;
+    stats.rows_written = store.total_changes() - writes_before;
     Ok(PullOutcome {
         stream,
         run,

@@ -22,6 +22,8 @@ pub struct RunStats {
     pub token_refreshes: u64,
     /// Passes re-read because the pages shifted under the pull.
     pub drift_rechecks: u64,
+    /// Rows the job inserted, updated or deleted in the store (SQLite's change counter).
+    pub rows_written: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -1374,59 +1374,6 @@ async fn state_file_round_trip_and_catch_up() {
     sb.stop().await.unwrap();
 }
 
-/// Throughput of full inventory pages over a million rows. Slow in a debug build, so run it
-/// on demand: `cargo test --release --test it sandbox::inventory_throughput -- --ignored --nocapture`.
-#[tokio::test]
-#[ignore]
-async fn inventory_throughput() {
-    let t = Instant::now();
-    let api = Api::start(SandboxConfig {
-        items: 250_000,
-        ..SandboxConfig::default()
-    })
-    .await;
-    let rows = api.sb.control().inventory_len();
-    println!("seeded {rows} inventory rows in {:?}", t.elapsed());
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        let rss = status.lines().find(|l| l.starts_with("VmRSS"));
-        println!("process {}", rss.unwrap_or("VmRSS unknown"));
-    }
-    assert!(rows >= 1_000_000);
-    #[derive(serde::Deserialize)]
-    struct Count {
-        count: u64,
-    }
-    let (t, cpu) = (Instant::now(), cpu_secs());
-    let mut seen = 0;
-    for page in 0..200 {
-        let r = api
-            .get(&format!(
-                "/v2/inventory{}",
-                q(json!({"limit": 1000, "offset": page * 5000}))
-            ))
-            .await;
-        seen += serde_json::from_str::<Count>(&r.text).unwrap().count;
-    }
-    let rate = seen as f64 / t.elapsed().as_secs_f64();
-    println!("served {seen} rows in {:?}: {rate:.0} rows/s", t.elapsed());
-    // CPU time covers client and server (one process): a lower bound on the server's rate
-    // that a busy machine does not distort.
-    if let (Some(a), Some(b)) = (cpu, cpu_secs()) {
-        println!(
-            "{:.0} rows per CPU second (client + server)",
-            seen as f64 / (b - a)
-        );
-    }
-}
-
-/// User + system CPU time of this process, from /proc (Linux only; 100 ticks a second).
-fn cpu_secs() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
 #[tokio::test]
 async fn api_updates_raise_webhook_events() {
     let api = Api::start(small()).await;

@@ -1,0 +1,493 @@
+//! End-to-end benchmarks: whole pulls, pushes and webhook deliveries against a sandbox running
+//! in its own process (so its cost is not charged to the engine), measured as users run them.
+//!
+//! Run all: `cargo bench --bench e2e`; one: `cargo bench --bench e2e -- pull` (scenarios: pull,
+//! push, webhooks). Sizes: `E2E_ITEMS` (default 249994 generated items, i.e. 1,000,000
+//! inventory rows), `E2E_RUNS` (default 3; medians are reported), `E2E_ORDERS` (default 10000),
+//! `E2E_DELIVERIES` (default 20000). Every figure is printed with the target it is held to;
+//! BENCHMARKS.md records the latest ones.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ahead_sync::api::retry::RetryPolicy;
+use ahead_sync::api::{pages, ApiClient, ClientConfig, Query};
+use ahead_sync::secret::Secret;
+use ahead_sync::store::Store;
+use futures::StreamExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ahead-sync");
+const CLIENT_ID: &str = "bench-client";
+const CLIENT_SECRET: &str = "bench-secret";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Peak resident set size, in MB, of the largest child process waited for so far.
+fn children_peak_rss_mb() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+struct Sandbox {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `ahead-sync sandbox` on a free port and read its URL from its first line.
+fn start_sandbox(items: usize) -> Sandbox {
+    let mut child = Command::new(BIN)
+        .args([
+            "sandbox",
+            "--bind",
+            "127.0.0.1:0",
+            "--items",
+            &items.to_string(),
+        ])
+        .args(["--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the sandbox starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the sandbox prints its URL")
+        .to_string();
+    Sandbox { child, url }
+}
+
+fn write_config(dir: &Path, url: &str, extra: &str) -> PathBuf {
+    let path = dir.join("ahead-sync.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[api]\nbase_url = \"{url}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             page_size = 1000\nconcurrency = 4\n{extra}\n[store]\npath = \"ahead-sync.db\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn client(url: &str, store: &Store, concurrency: usize) -> ApiClient {
+    ApiClient::new(
+        ClientConfig {
+            base_url: url.parse().unwrap(),
+            client_id: CLIENT_ID.into(),
+            client_secret: Secret::new(CLIENT_SECRET),
+            redirect_uri: None,
+            token_key: "bench".into(),
+            timeout: Duration::from_secs(60),
+            concurrency,
+            page_size: 1000,
+            refresh_margin: Duration::from_secs(300),
+            retry: RetryPolicy {
+                max_attempts: 8,
+                base: Duration::from_millis(100),
+                max: Duration::from_secs(5),
+                max_retry_after: Duration::from_secs(60),
+            },
+        },
+        store.clone(),
+    )
+    .unwrap()
+}
+
+/// Run the binary; returns wall seconds.
+fn run_bin(dir: &Path, args: &[&str]) -> f64 {
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .arg("--no-progress")
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() || out.status.code() == Some(3),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    started.elapsed().as_secs_f64()
+}
+
+fn line(name: &str, figure: String, target: &str, met: bool) {
+    println!(
+        "| {name} | {figure} | {target} | {} |",
+        if met { "met" } else { "NOT met" }
+    );
+}
+
+/// The fetch floor: every page fetched with the engine's client and concurrency, thrown away.
+/// Returns (seconds, rows, raw JSON bytes, a sample of item@warehouse keys every `every` rows).
+async fn fetch_floor(c: &ApiClient, every: usize) -> (f64, u64, u64, Vec<(String, String)>) {
+    let started = Instant::now();
+    let mut s = Box::pin(pages(
+        c,
+        "/v2/inventory",
+        Query::new().order_by("id").limit(1000),
+        4,
+    ));
+    let (mut rows, mut bytes, mut sample) = (0u64, 0u64, Vec::new());
+    while let Some(page) = s.next().await {
+        for row in page.unwrap().rows {
+            rows += 1;
+            bytes += row.get().len() as u64;
+            if rows.is_multiple_of(every as u64) {
+                let v: serde_json::Value = serde_json::from_str(row.get()).unwrap();
+                sample.push((
+                    v["item_number"].as_str().unwrap().to_string(),
+                    v["warehouse"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    (started.elapsed().as_secs_f64(), rows, bytes, sample)
+}
+
+fn db_size(dir: &Path) -> u64 {
+    ["ahead-sync.db", "ahead-sync.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+async fn bench_pull(runs: usize, items: usize) {
+    let sandbox = start_sandbox(items);
+    let scratch = tempfile::tempdir().unwrap();
+    let store = Store::open(&scratch.path().join("floor.db")).unwrap();
+    let c = client(&sandbox.url, &store, 4);
+    c.authenticate().await.unwrap();
+    let mut floors = Vec::new();
+    let mut raw = (0, 0, Vec::new());
+    for _ in 0..runs {
+        let (secs, rows, bytes, sample) = fetch_floor(&c, 100).await;
+        floors.push(secs);
+        raw = (rows, bytes, sample);
+    }
+    let floor = median(floors);
+    let (rows, raw_bytes, sample) = raw;
+    line(
+        "sandbox serving pages of 1000 rows (with the client's own cost)",
+        format!(
+            "{:.0} rows/s ({rows} rows in {floor:.2} s)",
+            rows as f64 / floor
+        ),
+        ">= 500,000 rows/s",
+        rows as f64 / floor >= 500_000.0,
+    );
+    // First pulls, each into an empty store.
+    let mut firsts = Vec::new();
+    let mut dir = tempfile::tempdir().unwrap();
+    for _ in 0..runs {
+        dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &sandbox.url, "");
+        firsts.push(run_bin(
+            dir.path(),
+            &["--config", config.to_str().unwrap(), "pull", "inventory"],
+        ));
+    }
+    let first = median(firsts);
+    let rss = children_peak_rss_mb();
+    line(
+        "first pull, inventory, page_size 1000",
+        format!(
+            "{first:.2} s = {:.2} x the fetch floor ({floor:.2} s); {:.0} rows/s",
+            first / floor,
+            rows as f64 / first
+        ),
+        "<= 1.5 x floor",
+        first <= 1.5 * floor,
+    );
+    line(
+        "first pull, peak RSS",
+        format!("{rss:.0} MB"),
+        "< 150 MB",
+        rss < 150.0,
+    );
+    let size = db_size(dir.path());
+    line(
+        "store growth: mirror and change log after the first pull",
+        format!(
+            "{} MB = {:.2} x the raw JSON ({} MB)",
+            size >> 20,
+            size as f64 / raw_bytes as f64,
+            raw_bytes >> 20
+        ),
+        "< 2 x raw JSON",
+        (size as f64) < 2.0 * raw_bytes as f64,
+    );
+    // No-change full re-pulls of the same store.
+    let config = dir.path().join("ahead-sync.toml");
+    let db = dir.path().join("ahead-sync.db");
+    let mut repulls = Vec::new();
+    let mut written = 0;
+    for _ in 0..runs {
+        repulls.push(run_bin(
+            dir.path(),
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "pull",
+                "inventory",
+                "--full",
+            ],
+        ));
+        written = last_run_stat(&db, "pull inventory", "rows_written");
+    }
+    let repull = median(repulls);
+    line(
+        "no-change full re-pull",
+        format!("{repull:.2} s = {:.2} x floor; rows written {written} (SQLite change counter; the watermark row)", repull / floor),
+        "<= 1.2 x floor; zero rows written",
+        repull <= 1.2 * floor && written <= 1,
+    );
+    // 1% of the rows change, then an incremental pull.
+    let changed = sample.len();
+    change_stock(&sandbox.url, &sample).await;
+    let inc = run_bin(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "pull", "inventory"],
+    );
+    let updated = last_run_stat(&db, "pull inventory", "updated");
+    line(
+        "incremental pull after 1% of rows changed",
+        format!(
+            "{inc:.2} s = {:.1}% of the first pull; {updated} of {changed} changes recorded",
+            100.0 * inc / first
+        ),
+        "< 5% of the first pull",
+        inc < 0.05 * first && updated == changed as u64,
+    );
+}
+
+fn last_run_stat(db: &Path, job: &str, stat: &str) -> u64 {
+    let store = Store::open(db).unwrap();
+    let runs = store.job_summaries().unwrap();
+    let (last, _) = runs.iter().find(|(r, _)| r.job == job).unwrap();
+    serde_json::to_value(&last.stats).unwrap()[stat]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+async fn change_stock(url: &str, rows: &[(String, String)]) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    futures::stream::iter(rows.iter().enumerate().map(|(i, (item, wh))| {
+        let http = http.clone();
+        let body =
+            serde_json::json!({"item_number": item, "warehouse": wh, "on_hand": 100_000 + i});
+        async move {
+            let r = http
+                .post(format!("{url}/_sandbox/world/stock"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+}
+
+fn orders_csv(prefix: &str, n: usize) -> String {
+    let mut csv = String::from("PO Number,Order Date,Vendor,Ship To Name,Ship To Company,Ship To Address 1,Ship To Address 2,Ship To City,Ship To State,Ship To Zip,Ship To Country,Requested Ship Date,Line,Item,Quantity,Unit Cost,Memo\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "{prefix}{i:06},11/02/2026,AHEAD,Dock,Acme,1 Way,,Reno,NV,89501,US,11/20/2026,1,PSU-800W,{},99.00,\n",
+            i % 9 + 1
+        ));
+    }
+    csv
+}
+
+async fn bench_push(runs: usize, n: usize) {
+    let mapping_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/purchase_orders.csv.toml");
+    let mapping = ahead_sync::mapping::Mapping::load(&mapping_path).unwrap();
+    let mut pushes = Vec::new();
+    let mut raws = Vec::new();
+    for run in 0..runs {
+        // A fresh sandbox each run, so both sides create into the same amount of data.
+        let sandbox = start_sandbox(200);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("ahead-sync.db")).unwrap();
+        let c = client(&sandbox.url, &store, 8);
+        c.authenticate().await.unwrap();
+        // Raw: the same bodies POSTed with the same client at concurrency 8, nothing else.
+        let raw_file = dir.path().join("raw.csv");
+        std::fs::write(&raw_file, orders_csv(&format!("RAW{run}-"), n)).unwrap();
+        let read = ahead_sync::mapping::read_orders(
+            &mapping,
+            "raw.csv",
+            &std::fs::read(&raw_file).unwrap(),
+        )
+        .unwrap();
+        let started = Instant::now();
+        futures::stream::iter(read.orders.iter().map(|o| {
+            let c = c.clone();
+            async move { c.post("/v2/purchase_orders", &o.body).await.unwrap() }
+        }))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+        raws.push(started.elapsed().as_secs_f64());
+        // The engine: read, map, validate, check the catalog, ledger, send.
+        let file = dir.path().join("orders.csv");
+        std::fs::write(&file, orders_csv(&format!("ENG{run}-"), n)).unwrap();
+        let run_id = store.begin_run("push", "", 0).unwrap();
+        let input = ahead_sync::push::InputFile {
+            path: file,
+            from_inbox: false,
+        };
+        let started = Instant::now();
+        let report = ahead_sync::push::push(&c, &store, run_id, &mapping, &[input], false, 8)
+            .await
+            .unwrap();
+        pushes.push(started.elapsed().as_secs_f64());
+        assert_eq!(report.stats.created as usize, n);
+    }
+    let (push, raw) = (median(pushes), median(raws));
+    line(
+        &format!("push of {n} orders at concurrency 8"),
+        format!(
+            "{push:.2} s vs {raw:.2} s raw: overhead {:.0}%",
+            100.0 * (push / raw - 1.0)
+        ),
+        "< 20% over raw POSTs",
+        push < 1.2 * raw,
+    );
+}
+
+async fn bench_webhooks(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "bench-webhook-secret";
+    std::fs::write(
+        dir.path().join("ahead-sync.toml"),
+        format!("[webhooks]\nsecret = \"{secret}\"\n[store]\npath = \"ahead-sync.db\"\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "--log-format",
+            "json",
+            "webhooks",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap_or_default();
+        if v["message"] == "Webhook receiver listening." {
+            break v["address"].as_str().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let url = format!("http://{address}/webhooks/ahead");
+    // Bodies are signed beforehand: the generator's own cost stays out of the receiver's figure.
+    let bodies: Vec<(Vec<u8>, String)> = (0..n)
+        .map(|i| {
+            let body = serde_json::to_vec(&serde_json::json!({
+                "id": format!("evt_{i}"), "event": "fulfillment_order.updated", "created_at": "2026-11-01T00:00:00Z",
+                "data": {"id": i + 1, "order_number": format!("SO-{i}"), "status": "released", "lines": [],
+                         "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T10:00:00Z"}
+            }))
+            .unwrap();
+            let sig = ahead_sync::webhooks::verify::sign(secret.as_bytes(), &body);
+            (body, sig)
+        })
+        .collect();
+    let started = Instant::now();
+    let ok = futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-ahead-signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            r.status().is_success()
+        }
+    }))
+    .buffer_unordered(64)
+    .filter(|ok| futures::future::ready(*ok))
+    .count()
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let store = Store::open(&dir.path().join("ahead-sync.db")).unwrap();
+    let stored: u64 = store.event_states().unwrap().iter().map(|(_, n)| n).sum();
+    line(
+        &format!("signed webhook deliveries, {n} at 64 in flight"),
+        format!(
+            "{:.0} deliveries/s; {ok} acknowledged, {stored} stored",
+            n as f64 / secs
+        ),
+        ">= 2,000/s, none lost or doubled",
+        n as f64 / secs >= 2000.0 && ok == n && stored == n as u64,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; anything else names scenarios.
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let runs = env_usize("E2E_RUNS", 3);
+    println!("| benchmark | figure | target | |");
+    println!("|---|---|---|---|");
+    if run("pull") {
+        bench_pull(runs, env_usize("E2E_ITEMS", 249_994)).await;
+    }
+    if run("push") {
+        bench_push(runs, env_usize("E2E_ORDERS", 10_000)).await;
+    }
+    if run("webhooks") {
+        bench_webhooks(env_usize("E2E_DELIVERIES", 20_000)).await;
+    }
+}
