@@ -75,13 +75,7 @@ impl JobRunner for Runner {
                     mapping,
                     dry_run,
                 };
-                match super::push::prepare(settings, &args) {
-                    Ok(None) => Ok(Exit::Ok),
-                    Ok(Some((mapping, files))) => {
-                        super::push::run_in(ctx, settings, kind, &mapping, &files, dry_run).await
-                    }
-                    Err(e) => Err(e),
-                }
+                super::push::run_args_in(ctx, settings, args).await
             }
             other => {
                 Err(ConfigError::new(format!("`{}` cannot be scheduled", other.name())).into())

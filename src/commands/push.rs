@@ -18,6 +18,7 @@ pub struct PushArgs {
 }
 
 pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
+    // The mapping and the file list are checked before anything is opened.
     let Some((mapping, files)) = prepare(settings, &args)? else {
         return Ok(Exit::Ok);
     };
@@ -25,6 +26,20 @@ pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
     let result = run_in(&ctx, settings, args.kind, &mapping, &files, args.dry_run).await;
     ctx.close().await?;
     result
+}
+
+/// `push` in an open context (the daemon's): prepare, then run.
+pub async fn run_args_in(
+    ctx: &Context,
+    settings: &Settings,
+    args: PushArgs,
+) -> anyhow::Result<Exit> {
+    match prepare(settings, &args)? {
+        None => Ok(Exit::Ok),
+        Some((mapping, files)) => {
+            run_in(ctx, settings, args.kind, &mapping, &files, args.dry_run).await
+        }
+    }
 }
 
 fn kind_settings(

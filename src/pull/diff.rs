@@ -7,6 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::store::{Change, ChangeKind};
+
 /// The fields of a record the engine itself reads; everything else stays raw JSON.
 /// Borrowed from the page's bytes where possible.
 #[derive(Debug, Deserialize)]
@@ -56,6 +58,21 @@ pub struct FieldDiff {
     pub before: Map<String, Value>,
     /// Their new values.
     pub after: Map<String, Value>,
+}
+
+impl FieldDiff {
+    /// The change log entry for this difference.
+    pub fn into_change(self, kind: ChangeKind, id: i64, key: String, detail: String) -> Change {
+        Change {
+            record_id: Some(id),
+            key,
+            kind,
+            fields: self.names.join(";"),
+            before: Some(Value::Object(self.before).to_string()),
+            after: Some(Value::Object(self.after).to_string()),
+            detail,
+        }
+    }
 }
 
 /// The top-level fields whose values differ, with their old and new values. `updated_at` is

@@ -163,15 +163,12 @@ impl PassState {
                 None => {
                     self.stats.created += 1;
                     let key = self.stream.key(head);
-                    write.changes.push(Change {
-                        record_id: Some(head.id),
-                        key: key.clone(),
-                        kind: ChangeKind::Created,
-                        fields: String::new(),
-                        before: None,
-                        after: None,
-                        detail: String::new(),
-                    });
+                    write.changes.push(Change::whole(
+                        ChangeKind::Created,
+                        Some(head.id),
+                        key.clone(),
+                        String::new(),
+                    ));
                     write.upserts.push(self.upsert(head, raw, fp, key));
                 }
             }
@@ -186,16 +183,12 @@ impl PassState {
             for (i, id) in updated {
                 let (head, raw) = (&heads[i], &rows[i]);
                 let old = bodies.get(&id).map(String::as_str).unwrap_or("{}");
-                let super::diff::FieldDiff {
-                    names,
-                    before,
-                    after,
-                } = changed_fields(old, raw.get())?;
+                let diff = changed_fields(old, raw.get())?;
                 let key = self.stream.key(head);
                 let fp = fingerprint(raw.get());
                 let old_state = by_id.get(&id).map(|s| s.state.as_str()).unwrap_or("");
                 let new_state = self.stream.state(head);
-                if names.is_empty() {
+                if diff.names.is_empty() {
                     // Same content, different bytes (key order): refresh the fingerprint quietly.
                     self.stats.unchanged += 1;
                     write.upserts.push(self.upsert(head, raw, fp, key));
@@ -211,15 +204,9 @@ impl PassState {
                     self.stats.updated += 1;
                     (ChangeKind::Updated, String::new())
                 };
-                write.changes.push(Change {
-                    record_id: Some(id),
-                    key: key.clone(),
-                    kind,
-                    fields: names.join(";"),
-                    before: Some(serde_json::Value::Object(before).to_string()),
-                    after: Some(serde_json::Value::Object(after).to_string()),
-                    detail,
-                });
+                write
+                    .changes
+                    .push(diff.into_change(kind, id, key.clone(), detail));
                 write.upserts.push(self.upsert(head, raw, fp, key));
             }
         }
@@ -251,15 +238,12 @@ impl PassState {
         for s in gone {
             self.stats.removed += 1;
             write.removals.push(s.id);
-            write.changes.push(Change {
-                record_id: Some(s.id),
-                key: s.key.clone(),
-                kind: ChangeKind::Removed,
-                fields: String::new(),
-                before: None,
-                after: None,
-                detail: String::new(),
-            });
+            write.changes.push(Change::whole(
+                ChangeKind::Removed,
+                Some(s.id),
+                s.key.clone(),
+                String::new(),
+            ));
         }
         store
             .write_page(self.stream.name(), self.run, &self.at, &write)

@@ -33,6 +33,56 @@ pub fn plan(store: &Store, kind: OrderKind, order: &SourceOrder) -> Result<Outco
     })
 }
 
+/// The ledger row of one order, as this push writes it.
+struct Row<'a> {
+    store: &'a Store,
+    kind: OrderKind,
+    file: &'a str,
+    order: &'a SourceOrder,
+    body: String,
+}
+
+impl Row<'_> {
+    fn put(&self, state: &str, content_hash: &str, id: Option<i64>) -> Result<(), String> {
+        self.store
+            .ledger_put(
+                self.kind.as_str(),
+                &self.order.number,
+                state,
+                content_hash,
+                id,
+                self.file,
+                self.order.line as i64,
+                &self.body,
+                now_unix(),
+            )
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// PUT the order to record `id` and, when AHEAD took it, record `hash` as sent.
+async fn update_recorded(
+    client: &ApiClient,
+    row: &Row<'_>,
+    id: i64,
+    hash: &str,
+) -> Result<Outcome, String> {
+    let outcome = update(client, row.kind, row.order, id).await?;
+    if matches!(outcome, Outcome::Updated) {
+        row.put("sent", hash, Some(id))?;
+    }
+    Ok(outcome)
+}
+
+/// An order found already in AHEAD (adopted): it counts as created by this push, unless AHEAD
+/// refused to take the source's current content.
+fn as_created(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Updated | Outcome::Unchanged => Outcome::Created,
+        rejected => rejected,
+    }
+}
+
 /// Send `order`: the ledger decides between nothing, a POST and a PUT.
 pub async fn send(
     client: &ApiClient,
@@ -42,69 +92,45 @@ pub async fn send(
     order: &SourceOrder,
 ) -> Result<Outcome, String> {
     let hash = order.content_hash();
-    let body = Value::Object(order.body.clone()).to_string();
-    let put_ledger = |state: &str, content_hash: &str, id: Option<i64>| {
-        store
-            .ledger_put(
-                kind.as_str(),
-                &order.number,
-                state,
-                content_hash,
-                id,
-                file,
-                order.line as i64,
-                &body,
-                now_unix(),
-            )
-            .map_err(|e| e.to_string())
+    let row = Row {
+        store,
+        kind,
+        file,
+        order,
+        body: Value::Object(order.body.clone()).to_string(),
     };
     let entry = store
         .ledger_entry(kind.as_str(), &order.number)
         .map_err(|e| e.to_string())?;
-    let mut adopted = None;
     match &entry {
         Some(e) if e.state == "sent" && e.content_hash == hash => return Ok(Outcome::Unchanged),
         Some(e) if e.state == "sent" || e.state == "cancelled" => {
             if let Some(id) = e.ahead_id {
-                return update(client, kind, order, id).await.and_then(|o| {
-                    if matches!(o, Outcome::Updated) {
-                        put_ledger("sent", &hash, Some(id))?;
-                    }
-                    Ok(o)
-                });
+                return update_recorded(client, &row, id, &hash).await;
             }
         }
         // A previous run committed `sending` and never learned the answer: look before sending.
         Some(e) if e.state == "sending" => {
-            adopted = lookup(client, kind, &order.number)
-                .await?
-                .map(|id| (id, e.content_hash.clone()))
+            if let Some(id) = lookup(client, kind, &order.number).await? {
+                row.put("sent", &e.content_hash, Some(id))?;
+                tracing::info!(order = %order.number, id, "An earlier push of this order had reached AHEAD; adopted it.");
+                if e.content_hash == hash {
+                    return Ok(Outcome::Created);
+                }
+                return update_recorded(client, &row, id, &hash)
+                    .await
+                    .map(as_created);
+            }
         }
         _ => {}
     }
-    if let Some((id, sent_hash)) = adopted {
-        put_ledger("sent", &sent_hash, Some(id))?;
-        tracing::info!(order = %order.number, id, "An earlier push of this order had reached AHEAD; adopted it.");
-        if sent_hash == hash {
-            return Ok(Outcome::Created);
-        }
-        return update(client, kind, order, id).await.and_then(|o| {
-            if matches!(o, Outcome::Updated) {
-                put_ledger("sent", &hash, Some(id))?;
-            }
-            Ok(match o {
-                Outcome::Updated => Outcome::Created,
-                other => other,
-            })
-        });
-    }
     // Committed before the POST goes out.
-    put_ledger("sending", &hash, None)?;
+    row.put("sending", &hash, None)?;
     for attempt in 1..=2 {
         match client.post(resource_of(kind), &order.body).await {
             Ok(envelope) => {
                 let id = first_id(envelope.results.first().map(|r| r.get()));
-                put_ledger("sent", &hash, id)?;
+                row.put("sent", &hash, id)?;
                 return Ok(Outcome::Created);
             }
             Err(ApiError::Status {
@@ -115,43 +141,28 @@ pub async fn send(
                 // Someone (or an earlier run whose ledger was lost) created it: adopt it, then
                 // make it say what the source says.
                 let id = first_id(existing.as_deref()).ok_or("409 without the existing record")?;
-                put_ledger("sent", "", Some(id))?;
-                return match update(client, kind, order, id).await? {
-                    Outcome::Updated | Outcome::Unchanged => {
-                        put_ledger("sent", &hash, Some(id))?;
-                        Ok(Outcome::Created)
-                    }
-                    rejected => Ok(rejected),
+                row.put("sent", "", Some(id))?;
+                return update_recorded(client, &row, id, &hash)
+                    .await
+                    .map(as_created);
+            }
+            Err(ApiError::Status {
+                status: status @ (400 | 422),
+                errors,
+                ..
+            }) => {
+                row.put("rejected", &hash, None)?;
+                let context = if status == 422 {
+                    "AHEAD rejected the order"
+                } else {
+                    "AHEAD refused the request (400)"
                 };
-            }
-            Err(ApiError::Status {
-                status: 422,
-                errors,
-                ..
-            }) => {
-                put_ledger("rejected", &hash, None)?;
-                return Ok(Outcome::Rejected(rejections_from(
-                    order,
-                    &errors,
-                    "AHEAD rejected the order",
-                )));
-            }
-            Err(ApiError::Status {
-                status: 400,
-                errors,
-                ..
-            }) => {
-                put_ledger("rejected", &hash, None)?;
-                return Ok(Outcome::Rejected(rejections_from(
-                    order,
-                    &errors,
-                    "AHEAD refused the request (400)",
-                )));
+                return Ok(Outcome::Rejected(rejections_from(order, &errors, context)));
             }
             Err(e @ ApiError::Ambiguous { .. }) => {
                 tracing::warn!(order = %order.number, error = %e, "The answer to a POST was lost; looking the order up.");
                 if let Some(id) = lookup(client, kind, &order.number).await? {
-                    put_ledger("sent", &hash, Some(id))?;
+                    row.put("sent", &hash, Some(id))?;
                     return Ok(Outcome::Created);
                 }
                 if attempt == 2 {

@@ -62,6 +62,21 @@ pub struct Change {
     pub detail: String,
 }
 
+impl Change {
+    /// A change that names no fields (created, removed, rejected).
+    pub fn whole(kind: ChangeKind, record_id: Option<i64>, key: String, detail: String) -> Change {
+        Change {
+            record_id,
+            key,
+            kind,
+            fields: String::new(),
+            before: None,
+            after: None,
+            detail,
+        }
+    }
+}
+
 /// Where a stream's watermark moves with the page that carries it.
 #[derive(Debug, Clone)]
 pub struct WatermarkMove {

@@ -4,7 +4,7 @@
 
 use serde_json::value::RawValue;
 
-use crate::pull::diff::{changed_fields, fingerprint, FieldDiff, Head};
+use crate::pull::diff::{changed_fields, fingerprint, Head};
 use crate::pull::StreamKind;
 use crate::store::{Change, ChangeKind, PageWrite, Store, Upsert};
 
@@ -76,15 +76,7 @@ pub fn apply(
     let key = stream.key(&head);
     let detail = format!("webhook {event} {delivery_id}");
     let change = match held {
-        None => Change {
-            record_id: Some(head.id),
-            key: key.clone(),
-            kind: ChangeKind::Created,
-            fields: String::new(),
-            before: None,
-            after: None,
-            detail,
-        },
+        None => Change::whole(ChangeKind::Created, Some(head.id), key.clone(), detail),
         Some(_) => {
             let old = store
                 .snapshot_bodies(stream.name(), &[head.id])
@@ -92,20 +84,12 @@ pub fn apply(
                 .pop()
                 .map(|(_, b)| b)
                 .unwrap_or_else(|| "{}".into());
-            let FieldDiff {
-                names,
-                before,
-                after,
-            } = changed_fields(&old, raw)?;
-            Change {
-                record_id: Some(head.id),
-                key: key.clone(),
-                kind: ChangeKind::Updated,
-                fields: names.join(";"),
-                before: Some(serde_json::Value::Object(before).to_string()),
-                after: Some(serde_json::Value::Object(after).to_string()),
+            changed_fields(&old, raw)?.into_change(
+                ChangeKind::Updated,
+                head.id,
+                key.clone(),
                 detail,
-            }
+            )
         }
     };
     let write = PageWrite {
