@@ -66,18 +66,22 @@ pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::R
         }
         Err(e) => return Err(ConfigError::new(e.to_string()).into()),
     };
-    let mut rejected: Vec<RejectedLine> = read
-        .rejections
-        .iter()
-        .map(|r| RejectedLine {
-            line: r.line,
-            invoice_number: r.order.clone(),
-            reason: match &r.field {
-                Some(field) => format!("{field}: {}", r.reason),
-                None => r.reason.clone(),
-            },
-        })
-        .collect();
+    // One report row per bad ledger line, however many of its fields are wrong.
+    let mut rejected: Vec<RejectedLine> = Vec::new();
+    for r in &read.rejections {
+        let reason = match &r.field {
+            Some(field) => format!("{field}: {}", r.reason),
+            None => r.reason.clone(),
+        };
+        match rejected.iter_mut().find(|x| x.line == r.line) {
+            Some(x) => x.reason = format!("{}; {reason}", x.reason),
+            None => rejected.push(RejectedLine {
+                line: r.line,
+                invoice_number: r.order.clone(),
+                reason,
+            }),
+        }
+    }
     let mut ledger = Vec::with_capacity(read.records.len());
     for record in &read.records {
         match ledger_line(record) {

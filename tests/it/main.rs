@@ -8,6 +8,7 @@ mod commands;
 mod mapping;
 mod pull;
 mod push;
+mod reconcile;
 mod sandbox;
 mod schedules;
 mod webhooks;
