@@ -367,7 +367,7 @@ fn check_workbook(path: &Path, mismatch: &str) {
     assert_eq!(header.join(","), HEADER);
     let row = sheet
         .rows()
-        .find(|r| r[1].to_string() == mismatch)
+        .find(|r| r[1] == Data::String(mismatch.to_string()))
         .expect("the mismatch row");
     assert_eq!(row[0], Data::String("amount_mismatch".into()));
     assert_eq!(row[3], Data::Float(139.85));
