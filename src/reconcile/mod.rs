@@ -380,13 +380,7 @@ pub fn reconcile(
         row.note = r.reason.clone();
         rows.push(row);
     }
-    rows.sort_by(|a, b| {
-        (a.status, normalise(&a.invoice_number), a.erp_line).cmp(&(
-            b.status,
-            normalise(&b.invoice_number),
-            b.erp_line,
-        ))
-    });
+    rows.sort_by_cached_key(|r| (r.status, normalise(&r.invoice_number), r.erp_line));
 
     let by_status = totals(
         &rows,
@@ -493,11 +487,8 @@ pub fn aging_view(invoices: &[Invoice], as_of: NaiveDate) -> (Vec<AgingRow>, Vec
     });
     let as_rows: Vec<Row> = rows
         .iter()
-        .map(|r| {
-            let mut row = invoice_row(Status::MissingInErp, &r.invoice, as_of);
-            row.status = Status::Matched;
-            row
-        })
+        // Only the AHEAD side exists here; the status just has to be one that is counted.
+        .map(|r| invoice_row(Status::Matched, &r.invoice, as_of))
         .collect();
     let totals = totals(
         &as_rows,
