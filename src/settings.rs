@@ -564,6 +564,30 @@ mod tests {
     }
 
     #[test]
+    fn reconciliation_settings() {
+        let s = Settings::from_raw(RawConfig::default(), None, Path::new("")).unwrap();
+        assert_eq!(s.reconciliation.stale_after, Duration::from_secs(24 * 3600));
+        assert_eq!(
+            s.reconciliation.ledger_mapping,
+            PathBuf::from("mappings/ap_ledger.csv.toml")
+        );
+        let s = load_toml(
+            "[reconciliation]\nstale_after_hours = 6\n",
+            &[("AHEAD_SYNC__RECONCILIATION__LEDGER_MAPPING", "m/l.toml")],
+        )
+        .unwrap();
+        assert_eq!(s.reconciliation.stale_after, Duration::from_secs(6 * 3600));
+        assert!(s.reconciliation.ledger_mapping.ends_with("m/l.toml"));
+        let e = load_toml("[reconciliation]\nstale_after_hours = -1\n", &[]).unwrap_err();
+        assert!(
+            e.message.contains("reconciliation.stale_after_hours"),
+            "{e}"
+        );
+        let e = load_toml("[reconciliation]\nstale_hours = 1\n", &[]).unwrap_err();
+        assert!(e.message.contains("stale_hours"), "{e}");
+    }
+
+    #[test]
     fn environment_overrides_file() {
         let s = load_toml(
             "[api]\npage_size = 200\nclient_secret = \"from-file\"\n",
