@@ -280,8 +280,8 @@ pub fn reconcile(
     }
 
     let mut rows = Vec::new();
-    // Normalised number -> the ledger line compared for it.
-    let mut first_line: HashMap<String, usize> = HashMap::new();
+    // Normalised number -> the ledger line compared for it, and its open balance.
+    let mut first_line: HashMap<String, (usize, Decimal)> = HashMap::new();
     // Normalised number -> a settled (zero balance) line, for the note on missing_in_erp.
     let mut settled: HashMap<String, usize> = HashMap::new();
     let mut settled_lines = 0;
@@ -292,7 +292,7 @@ pub fn reconcile(
             settled.entry(key).or_insert(line.line);
             continue;
         }
-        if let Some(&first) = first_line.get(&key) {
+        if let Some(&(first, first_balance)) = first_line.get(&key) {
             let mut row = Row::blank(Status::DuplicateInErp, line.invoice_number.trim().into());
             row.currency = line.currency.clone().unwrap_or_default();
             row.erp_balance = Some(line.open_balance);
@@ -300,13 +300,18 @@ pub fn reconcile(
             row.vendor = line.vendor.clone();
             row.due_date = line.due_date;
             row.invoice_date = line.invoice_date;
+            let differs = if first_balance == line.open_balance {
+                String::new()
+            } else {
+                format!(", which says {first_balance}")
+            };
             row.note = format!(
-                "same invoice as ledger line {first}; this line is not counted in any total"
+                "same invoice as ledger line {first}{differs}; this line is not counted in any total"
             );
             rows.push(row);
             continue;
         }
-        first_line.insert(key.clone(), line.line);
+        first_line.insert(key.clone(), (line.line, line.open_balance));
         let row = if let Some(inv) = outstanding.get(&key) {
             let mut row = invoice_row(Status::Matched, inv, as_of);
             fill_ledger(&mut row, line);

@@ -141,7 +141,10 @@ fn every_status_by_hand() {
     assert_eq!(rows[4].closed_on, Some(day("2026-11-20")));
     assert_eq!(rows[4].ahead_status.as_deref(), Some("paid"));
     assert_eq!(money(&rows[5]), (None, s("100.00"), None));
-    assert!(rows[5].note.contains("ledger line 2"), "{}", rows[5].note);
+    assert_eq!(
+        rows[5].note,
+        "same invoice as ledger line 2; this line is not counted in any total"
+    );
     assert_eq!(rows[5].erp_line, Some(6));
     assert!(rows[6].note.contains("misplaced"), "{}", rows[6].note);
     assert_eq!(rows[6].erp_line, Some(7));
@@ -247,6 +250,25 @@ fn aging_bucket_edges() {
         assert_eq!(age(Some(day(due)), as_of), (Some(days), bucket), "{due}");
     }
     assert_eq!(age(None, as_of), (None, Aging::NoDueDate));
+}
+
+#[test]
+fn a_duplicate_with_another_balance_says_so() {
+    let invoices = vec![invoice("INV-1", "USD", "100.00", "0", "2026-11-30")];
+    let ledger = vec![
+        line(2, "INV-1", "USD", "100.00", "2026-11-30"),
+        line(3, "inv-1", "USD", "90.50", "2026-11-30"),
+    ];
+    let report = reconcile(&invoices, &ledger, &[], day("2026-11-30"));
+    assert_eq!(report.count(Status::Matched), 1);
+    let dup = &report.rows[0];
+    assert_eq!(dup.status, Status::DuplicateInErp);
+    assert!(
+        dup.note.contains("ledger line 2, which says 100.00"),
+        "{}",
+        dup.note
+    );
+    assert_eq!(report.by_status[1].erp_balance, Some(d("100.00")));
 }
 
 #[test]
