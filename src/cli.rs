@@ -98,15 +98,38 @@ pub enum Command {
         action: WebhookAction,
     },
     /// Write the local mirror, the change log or the finance reconciliation.
+    ///
+    /// `export reconciliation --ledger FILE` matches AHEAD's outstanding invoices (from the
+    /// mirror: run `pull invoices` first) with the ERP's AP ledger by invoice number and gives
+    /// each a status (matched, amount_mismatch, missing_in_erp, missing_in_ahead,
+    /// closed_in_ahead, duplicate_in_erp, ledger_row_rejected) and an aging bucket, then totals
+    /// per status and per aging bucket for each currency. Unreadable ledger rows are reported
+    /// and the command exits 3.
     Export {
         #[arg(value_enum)]
         what: ExportWhat,
         /// Output file (default: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Output format: CSV with a header row, or JSON lines.
+        /// Output format: CSV with a header row, JSON lines, or (reconciliation and
+        /// `invoices --outstanding` only, with --out) an xlsx workbook.
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
+        /// reconciliation: the ERP's AP ledger (open invoices), a CSV file.
+        #[arg(long, value_name = "FILE")]
+        ledger: Option<PathBuf>,
+        /// reconciliation: the mapping the ledger is read through (default:
+        /// reconciliation.ledger_mapping, "mappings/ap_ledger.csv.toml").
+        #[arg(long, value_name = "M")]
+        ledger_mapping: Option<PathBuf>,
+        /// reconciliation, invoices --outstanding: age invoices as of this day (YYYY-MM-DD;
+        /// default today). Days past due = this day - due date.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+        /// invoices: only AHEAD's outstanding invoices, with days past due and aging bucket
+        /// (current, 1-30, 31-60, 61-90, 90+) and totals per bucket and currency.
+        #[arg(long)]
+        outstanding: bool,
         /// changes: only this stream (inventory, invoices, shipments, purchase_orders, fulfillment_orders).
         #[arg(long, value_name = "S")]
         stream: Option<String>,
@@ -209,6 +232,8 @@ pub enum ExportWhat {
 pub enum ExportFormat {
     Csv,
     Json,
+    /// An Excel workbook (reconciliation and `invoices --outstanding` only; needs --out).
+    Xlsx,
 }
 
 impl Command {

@@ -12,7 +12,7 @@ pub enum Exit {
     Ok = 0,
     /// 1: failed; nothing half-applied is left, a re-run continues safely.
     Failed = 1,
-    /// 2: usage or configuration error (also: a command that is not built yet).
+    /// 2: usage or configuration error.
     Usage = 2,
     /// 3: done, but some input rows were rejected.
     Rejected = 3,
@@ -43,17 +43,10 @@ impl ConfigError {
     }
 }
 
-/// A command that exists in the product surface but is not built yet.
-#[derive(Debug, Error)]
-#[error("`{command}` is not built yet in this version of ahead-sync")]
-pub struct NotBuilt {
-    pub command: String,
-}
-
 /// The exit code for an error chain: the first kind we recognise wins.
 pub fn exit_for(error: &anyhow::Error) -> Exit {
     for cause in error.chain() {
-        if cause.is::<ConfigError>() || cause.is::<NotBuilt>() {
+        if cause.is::<ConfigError>() {
             return Exit::Usage;
         }
         if let Some(api) = cause.downcast_ref::<crate::api::ApiError>() {

@@ -9,7 +9,9 @@
 //! - `mapping`: mapping files and the CSV/X12 readers that turn ERP files into order bodies (pure).
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `push`: orders from files to AHEAD exactly once, through the push ledger.
-//! - `export`: the mirror and the change log as CSV or JSON lines.
+//! - `export`: the mirror and the change log as CSV or JSON lines; the reconciliation (also xlsx).
+//! - `reconcile`: AHEAD's outstanding invoices against the ERP's AP ledger: matching, aging,
+//!   totals (pure).
 //! - `schedule`: crontab lines in time zones, schedule files, and the daemon's loop.
 //! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
 //! - `webhooks`: the receiver for AHEAD's order events, feeding the mirror.
@@ -25,6 +27,7 @@ pub mod logging;
 pub mod mapping;
 pub mod pull;
 pub mod push;
+pub mod reconcile;
 pub mod sandbox;
 pub mod schedule;
 pub mod secret;

@@ -43,6 +43,17 @@ pub struct RawConfig {
     pub pull: RawPull,
     #[serde(default)]
     pub history: RawHistory,
+    #[serde(default)]
+    pub reconciliation: RawReconciliation,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconciliation {
+    /// Warn when the last successful invoices pull is older than this many hours.
+    pub stale_after_hours: Option<i64>,
+    /// The mapping the AP ledger is read through when `--ledger-mapping` is not given.
+    pub ledger_mapping: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -205,6 +216,18 @@ pub struct Settings {
     pub pull: crate::pull::PullSettings,
     /// Run history and change log entries older than this are pruned.
     pub keep_history: Duration,
+    pub reconciliation: ReconciliationSettings,
+}
+
+/// `[reconciliation]`: the finance reconciliation export.
+#[derive(Debug, Clone)]
+pub struct ReconciliationSettings {
+    /// A report built on a mirror whose last successful invoices pull is older than this says
+    /// so (a warning, not a failure: month-end may run on yesterday's data on purpose).
+    pub stale_after: Duration,
+    /// The ledger mapping used when `--ledger-mapping` is not given (resolved against the
+    /// configuration file's folder).
+    pub ledger_mapping: PathBuf,
 }
 
 impl Settings {
@@ -448,7 +471,26 @@ impl Settings {
         let keep_history = Duration::from_secs(
             in_range(raw.history.keep_days, 90, 1, 36_500, "history.keep_days")? as u64 * 86_400,
         );
+        let reconciliation = ReconciliationSettings {
+            stale_after: Duration::from_secs(
+                in_range(
+                    raw.reconciliation.stale_after_hours,
+                    24,
+                    1,
+                    24 * 366,
+                    "reconciliation.stale_after_hours",
+                )? as u64
+                    * 3600,
+            ),
+            ledger_mapping: resolve(
+                raw.reconciliation
+                    .ledger_mapping
+                    .as_deref()
+                    .unwrap_or("mappings/ap_ledger.csv.toml"),
+            ),
+        };
         Ok(Settings {
+            reconciliation,
             keep_history,
             pull,
             config_file,
@@ -519,6 +561,30 @@ mod tests {
             s.sandbox.state_path,
             PathBuf::from("ahead-sync.sandbox.json")
         );
+    }
+
+    #[test]
+    fn reconciliation_settings() {
+        let s = Settings::from_raw(RawConfig::default(), None, Path::new("")).unwrap();
+        assert_eq!(s.reconciliation.stale_after, Duration::from_secs(24 * 3600));
+        assert_eq!(
+            s.reconciliation.ledger_mapping,
+            PathBuf::from("mappings/ap_ledger.csv.toml")
+        );
+        let s = load_toml(
+            "[reconciliation]\nstale_after_hours = 6\n",
+            &[("AHEAD_SYNC__RECONCILIATION__LEDGER_MAPPING", "m/l.toml")],
+        )
+        .unwrap();
+        assert_eq!(s.reconciliation.stale_after, Duration::from_secs(6 * 3600));
+        assert!(s.reconciliation.ledger_mapping.ends_with("m/l.toml"));
+        let e = load_toml("[reconciliation]\nstale_after_hours = -1\n", &[]).unwrap_err();
+        assert!(
+            e.message.contains("reconciliation.stale_after_hours"),
+            "{e}"
+        );
+        let e = load_toml("[reconciliation]\nstale_hours = 1\n", &[]).unwrap_err();
+        assert!(e.message.contains("stale_hours"), "{e}");
     }
 
     #[test]

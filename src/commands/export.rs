@@ -1,7 +1,9 @@
-//! `export inventory | invoices | shipments | orders | changes`.
+//! `export inventory | invoices | shipments | orders | changes | reconciliation`.
 
+use super::reconcile::{self, ReconcileArgs};
 use crate::cli::{ExportFormat, ExportWhat};
-use crate::error::{ConfigError, Exit, NotBuilt};
+use crate::error::{ConfigError, Exit};
+use crate::export::report::ReportFormat;
 use crate::export::{self, Format, MirrorExport, Output};
 use crate::pull::StreamKind;
 use crate::settings::Settings;
@@ -14,12 +16,69 @@ pub struct ExportArgs {
     pub stream: Option<String>,
     pub run: Option<i64>,
     pub since: Option<String>,
+    pub ledger: Option<std::path::PathBuf>,
+    pub ledger_mapping: Option<std::path::PathBuf>,
+    pub as_of: Option<String>,
+    pub outstanding: bool,
 }
 
 pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
+    let reconciliation = args.what == ExportWhat::Reconciliation;
+    let aging = args.what == ExportWhat::Invoices && args.outstanding;
+    if args.outstanding && args.what != ExportWhat::Invoices {
+        return Err(ConfigError::new("--outstanding applies to `export invoices` only").into());
+    }
+    if !reconciliation && (args.ledger.is_some() || args.ledger_mapping.is_some()) {
+        return Err(ConfigError::new(
+            "--ledger and --ledger-mapping apply to `export reconciliation` only",
+        )
+        .into());
+    }
+    if !reconciliation && !aging && args.as_of.is_some() {
+        return Err(ConfigError::new(
+            "--as-of applies to `export reconciliation` and `export invoices --outstanding` only",
+        )
+        .into());
+    }
+    if reconciliation || aging {
+        let format = match args.format {
+            ExportFormat::Csv => ReportFormat::Csv,
+            ExportFormat::Json => ReportFormat::JsonLines,
+            ExportFormat::Xlsx if args.out.is_none() => {
+                return Err(ConfigError::new(
+                    "--format xlsx writes a workbook: give the file with --out FILE",
+                )
+                .into())
+            }
+            ExportFormat::Xlsx => ReportFormat::Xlsx,
+        };
+        let as_of = reconcile::as_of(args.as_of.as_deref())?;
+        if aging {
+            return reconcile::run_outstanding(settings, as_of, format, args.out.as_deref());
+        }
+        let ledger = args.ledger.ok_or_else(|| {
+            ConfigError::new("export reconciliation needs the ERP's AP ledger: --ledger FILE")
+        })?;
+        return reconcile::run_reconciliation(
+            settings,
+            ReconcileArgs {
+                ledger,
+                ledger_mapping: args.ledger_mapping,
+                as_of,
+                format,
+                out: args.out,
+            },
+        );
+    }
     let format = match args.format {
         ExportFormat::Csv => Format::Csv,
         ExportFormat::Json => Format::JsonLines,
+        ExportFormat::Xlsx => {
+            return Err(ConfigError::new(
+                "--format xlsx applies to `export reconciliation` and `export invoices --outstanding` only",
+            )
+            .into())
+        }
     };
     let filters_given = args.stream.is_some() || args.run.is_some() || args.since.is_some();
     if filters_given && args.what != ExportWhat::Changes {
@@ -32,13 +91,7 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
         ExportWhat::Invoices => Some(MirrorExport::Invoices),
         ExportWhat::Shipments => Some(MirrorExport::Shipments),
         ExportWhat::Orders => Some(MirrorExport::Orders),
-        ExportWhat::Changes => None,
-        ExportWhat::Reconciliation => {
-            return Err(NotBuilt {
-                command: "export reconciliation".into(),
-            }
-            .into())
-        }
+        ExportWhat::Changes | ExportWhat::Reconciliation => None,
     };
     let stream = match &args.stream {
         Some(name) => Some(

@@ -8,6 +8,7 @@ pub mod export;
 pub mod job;
 pub mod pull;
 pub mod push;
+pub mod reconcile;
 pub mod sandbox;
 pub mod schedules;
 pub mod status;
@@ -53,6 +54,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
             stream,
             run,
             since,
+            ledger,
+            ledger_mapping,
+            as_of,
+            outstanding,
         } => export::run(
             &settings,
             export::ExportArgs {
@@ -62,6 +67,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
                 stream,
                 run,
                 since,
+                ledger,
+                ledger_mapping,
+                as_of,
+                outstanding,
             },
         ),
         Command::Webhooks { action } => webhooks::run(&settings, action).await,

@@ -1,8 +1,10 @@
-//! Exports: the local mirror and the change log as CSV (RFC 4180, header row) or JSON lines.
+//! Exports: the local mirror and the change log as CSV (RFC 4180, header row) or JSON lines;
+//! the finance reports (reconciliation, aging) in `report`, also as xlsx.
 //! Money stays exactly as AHEAD sent it (strings); nested values (lines, addresses) are written
 //! as JSON text in their CSV cell.
 
 mod columns;
+pub mod report;
 
 use std::io::Write;
 use std::path::Path;

@@ -12,7 +12,7 @@ use csv::ByteRecord;
 
 use super::convert::{convert, Draft, Place};
 use super::spec::{Column, CsvSource, FieldSource, FieldSpec, Level, Mapping};
-use super::{MappingError, ReadResult, Rejection, Rejections};
+use super::{MappingError, ReadResult, RecordsResult, Rejection, Rejections, SourceRecord};
 
 /// An order being read: its draft and the raw text of its header cells on its first row.
 struct Group {
@@ -115,12 +115,25 @@ fn resolve_column(
     }
 }
 
-pub(crate) fn read(
-    mapping: &Mapping,
-    source: &CsvSource,
-    file: &str,
-    bytes: &[u8],
-) -> Result<ReadResult, MappingError> {
+/// A CSV file opened for reading: past its byte-order mark and its header row.
+struct Opened<'b> {
+    /// The file's bytes without the byte-order mark (line numbers count from here).
+    bytes: &'b [u8],
+    reader: csv::Reader<&'b [u8]>,
+    /// The header row's trimmed names (`None`: no header row).
+    names: Option<Vec<String>>,
+}
+
+fn unreadable(file: &str, bytes: &[u8], e: csv::Error) -> MappingError {
+    MappingError::Unreadable {
+        file: file.to_string(),
+        line: e.position().map_or(0, |p| Lines::new(bytes).at(Some(p))),
+        message: format!("not readable as CSV: {e}"),
+    }
+}
+
+/// Open `bytes` as CSV and read the header row, if the source has one.
+fn open<'b>(source: &CsvSource, file: &str, bytes: &'b [u8]) -> Result<Opened<'b>, MappingError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(source.delimiter)
@@ -128,18 +141,13 @@ pub(crate) fn read(
         .has_headers(false)
         .flexible(true)
         .from_reader(bytes);
-    let unreadable = |e: csv::Error| MappingError::Unreadable {
-        file: file.to_string(),
-        line: e.position().map_or(0, |p| Lines::new(bytes).at(Some(p))),
-        message: format!("not readable as CSV: {e}"),
-    };
-    let mut record = ByteRecord::new();
-    let mut lines = Lines::new(bytes);
-
-    // Resolve every column before the first data row: a missing column is a mapping error.
     let mut names: Option<Vec<String>> = None;
     if source.header {
-        if !reader.read_byte_record(&mut record).map_err(unreadable)? {
+        let mut record = ByteRecord::new();
+        if !reader
+            .read_byte_record(&mut record)
+            .map_err(|e| unreadable(file, bytes, e))?
+        {
             return Err(MappingError::Unreadable {
                 file: file.to_string(),
                 line: 1,
@@ -153,11 +161,42 @@ pub(crate) fn read(
                 .collect(),
         );
     }
+    Ok(Opened {
+        bytes,
+        reader,
+        names,
+    })
+}
+
+pub(crate) fn read(
+    mapping: &Mapping,
+    source: &CsvSource,
+    file: &str,
+    bytes: &[u8],
+) -> Result<ReadResult, MappingError> {
+    let Opened {
+        bytes,
+        mut reader,
+        names,
+    } = open(source, file, bytes)?;
+    let unreadable = |e: csv::Error| unreadable(file, bytes, e);
+    let mut record = ByteRecord::new();
+    let mut lines = Lines::new(bytes);
+
+    // Resolve every column before the first data row: a missing column is a mapping error.
     let width = names.as_ref().map(Vec::len);
     let resolve = |column: &Column, field: &str| {
         resolve_column(column, field, names.as_deref(), mapping, file)
     };
-    let group_col = resolve(&source.group_by, "source.group_by")?;
+    let Some(group_by) = &source.group_by else {
+        return Err(MappingError::Invalid {
+            mapping: mapping.name.clone(),
+            key: "source.group_by".to_string(),
+            message: "missing: name the column whose value groups line rows into one order"
+                .to_string(),
+        });
+    };
+    let group_col = resolve(group_by, "source.group_by")?;
     let mut header_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
     let mut line_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
     for spec in &mapping.fields {
@@ -222,7 +261,7 @@ pub(crate) fn read(
                 line,
                 None,
                 None,
-                format!("the order key (column {}) is empty", source.group_by),
+                format!("the order key (column {group_by}) is empty"),
             );
             rejections.push(r)?;
             continue;
@@ -333,10 +372,110 @@ pub(crate) fn read(
     })
 }
 
+/// Read a record kind (`ap_ledger`): every non-blank row is one record, converted field by
+/// field exactly as order fields are. A row with a problem is left out and reported (or, under
+/// `on_error = "fail-file"`, stops the file).
+pub(crate) fn read_records(
+    mapping: &Mapping,
+    source: &CsvSource,
+    file: &str,
+    bytes: &[u8],
+) -> Result<RecordsResult, MappingError> {
+    let Opened {
+        bytes,
+        mut reader,
+        names,
+    } = open(source, file, bytes)?;
+    let width = names.as_ref().map(Vec::len);
+    let mut fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
+    for spec in &mapping.fields {
+        let col = match &spec.source {
+            FieldSource::Column(c) => Some(resolve_column(
+                c,
+                spec.name(),
+                names.as_deref(),
+                mapping,
+                file,
+            )?),
+            _ => None,
+        };
+        fields.push((spec, col));
+    }
+    let key_col = fields
+        .iter()
+        .find(|(spec, _)| spec.name() == mapping.number_field())
+        .and_then(|(_, col)| *col);
+
+    let mut rejections = Rejections::new(mapping.on_error);
+    let mut records = Vec::new();
+    let mut record = ByteRecord::new();
+    let mut lines = Lines::new(bytes);
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| unreadable(file, bytes, e))?
+    {
+        let line = lines.at(record.position());
+        if source.skip_blank_lines && record.iter().all(|c| trim(c).is_empty()) {
+            continue;
+        }
+        let key = key_col
+            .and_then(|c| record.get(c))
+            .map(trim)
+            .filter(|k| !k.is_empty())
+            .map(|k| String::from_utf8_lossy(k).into_owned());
+        let reject = |field: Option<&str>, reason: String| Rejection {
+            file: file.to_string(),
+            line,
+            segment: None,
+            order: key.clone(),
+            field: field.map(str::to_string),
+            reason,
+        };
+        if let Some(w) = width {
+            if record.len() != w {
+                rejections.push(reject(
+                    None,
+                    format!(
+                        "the row has {} fields, the header has {w} (a stray delimiter or quote?)",
+                        record.len()
+                    ),
+                ))?;
+                continue;
+            }
+        }
+        let mut values = serde_json::Map::new();
+        let mut problems = Vec::new();
+        for (spec, col) in &fields {
+            match convert(spec, col.and_then(|c| record.get(c))) {
+                Ok(Some(value)) => {
+                    values.insert(spec.api.key.to_string(), value);
+                }
+                Ok(None) => {}
+                Err(reason) => problems.push(reject(Some(spec.name()), reason)),
+            }
+        }
+        if problems.is_empty() {
+            records.push(SourceRecord {
+                file: file.to_string(),
+                line,
+                values,
+            });
+        } else {
+            for p in problems {
+                rejections.push(p)?;
+            }
+        }
+    }
+    Ok(RecordsResult {
+        records,
+        rejections: rejections.list,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::read_orders;
+    use crate::mapping::{read_orders, read_records};
 
     fn mapping(extra: &str) -> Mapping {
         Mapping::parse(
@@ -402,6 +541,66 @@ mod tests {
         assert_eq!(result.rejections[0].line, 9);
         let mut lines = Lines::new(b"a\n\nb");
         assert_eq!(lines.at(None), 1);
+    }
+
+    fn ledger_mapping(on_error: &str) -> Mapping {
+        Mapping::parse(
+            &format!(
+                "kind = \"ap_ledger\"\non_error = \"{on_error}\"\n[source]\nformat = \"csv\"\n[fields]\ninvoice_number = {{ column = \"Invoice\" }}\ndue_date = {{ column = \"Due\", format = \"%m/%d/%Y\" }}\nopen_balance = {{ column = \"Open\" }}\ncurrency = {{ column = \"Cur\", default = \"USD\", case = \"upper\" }}\n"
+            ),
+            "l.toml",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ledger_rows_are_one_record_each_with_bad_rows_reported_by_line() {
+        let csv = "Invoice,Due,Open,Cur\r\nINV-1,10/31/2026,\"12,480.00\",usd\r\nINV-1,10/31/2026,5,\r\n,,,\r\nINV-2,31/10/2026,1.00,EUR\r\nINV-3,10/31/2026,\"12,48.00\",EUR\r\nINV-4,10/31/2026\r\nINV-5,10/31/2026,-20.5,EUR\r\n";
+        let result = read_records(&ledger_mapping("skip-row"), "l.csv", csv.as_bytes()).unwrap();
+        let got: Vec<_> = result
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.line,
+                    r.values["invoice_number"].as_str().unwrap(),
+                    r.values["open_balance"].as_str().unwrap(),
+                    r.values["currency"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        // Duplicates are the reconciliation's business: the reader passes both on.
+        assert_eq!(
+            got,
+            [
+                (2, "INV-1", "12480.00", "USD"),
+                (3, "INV-1", "5.00", "USD"),
+                (8, "INV-5", "-20.50", "EUR"),
+            ]
+        );
+        assert_eq!(result.records[0].values["due_date"], "2026-10-31");
+        let problems: Vec<_> = result
+            .rejections
+            .iter()
+            .map(|r| (r.line, r.order.as_deref(), r.field.as_deref()))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                (5, Some("INV-2"), Some("due_date")),
+                (6, Some("INV-3"), Some("open_balance")),
+                (7, Some("INV-4"), None),
+            ]
+        );
+        assert!(result.rejections[1].reason.contains("misplaced"));
+        assert_eq!(
+            result.rejections[0].to_string(),
+            "l.csv:5 order INV-2: due_date: \"31/10/2026\" is not a date in the format \"%m/%d/%Y\""
+        );
+        let e = read_records(&ledger_mapping("fail-file"), "l.csv", csv.as_bytes()).unwrap_err();
+        assert_eq!(e.rejection().map(|r| r.line), Some(5));
+        // A ledger mapping is never read as orders (and so never pushed).
+        assert!(read_orders(&ledger_mapping("skip-row"), "l.csv", csv.as_bytes()).is_err());
     }
 
     #[test]

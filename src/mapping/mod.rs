@@ -1,8 +1,10 @@
-//! The mapping engine: ERP files (CSV, X12 850/940) in, AHEAD order bodies out.
+//! The mapping engine: ERP files (CSV, X12 850/940) in, AHEAD order bodies out; and the ERP's
+//! AP ledger (CSV, `kind = "ap_ledger"`) in, one record per row out, for the reconciliation.
 //!
 //! Layout:
 //! - `spec`: the TOML mapping format and its compile step ([`Mapping`]).
-//! - `csv_source`: reads CSV rows and groups line rows into orders.
+//! - `csv_source`: reads CSV rows and groups line rows into orders (or, for a record kind,
+//!   turns each row into one record).
 //! - `x12`: the X12 tokenizer (separators from the ISA header) and one order per ST/SE.
 //! - `convert`: turns a source value into the JSON the API wants and assembles order bodies.
 //!
@@ -68,6 +70,26 @@ pub struct ReadResult {
     pub rejections: Vec<Rejection>,
 }
 
+/// One row of a record kind (`ap_ledger`), read through the mapping: field key -> the value as
+/// an order body would hold it (money as an exact string, dates as `YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecord {
+    /// The source file's name, as given to [`read_records`].
+    pub file: String,
+    /// 1-based physical line (the header is line 1).
+    pub line: usize,
+    pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a file of records gave: the good rows, and the problems with the others.
+#[derive(Debug, Clone, Default)]
+pub struct RecordsResult {
+    /// Valid records, in file order.
+    pub records: Vec<SourceRecord>,
+    /// One entry per problem; a row named here is not in `records`.
+    pub rejections: Vec<Rejection>,
+}
+
 /// A mapping that cannot be used, or a file that cannot be read at all.
 #[derive(Debug, Error)]
 pub enum MappingError {
@@ -124,9 +146,45 @@ pub fn read_orders(
     file_name: &str,
     bytes: &[u8],
 ) -> Result<ReadResult, MappingError> {
+    if !mapping.kind.is_order() {
+        return Err(MappingError::Invalid {
+            mapping: mapping.name.clone(),
+            key: "kind".to_string(),
+            message: format!(
+                "kind = \"{}\" describes records, not orders: it cannot be pushed",
+                mapping.kind.as_str()
+            ),
+        });
+    }
     match &mapping.source {
         SourceFormat::Csv(source) => csv_source::read(mapping, source, file_name, bytes),
         SourceFormat::X12(source) => x12::read(mapping, source, file_name, bytes),
+    }
+}
+
+/// Read every record in `bytes` (the content of the file named `file_name`) through a mapping
+/// of a record kind (`ap_ledger`): one record per row, no grouping.
+///
+/// Pure, like [`read_orders`]: a whole-file problem is an error naming the file; a problem with
+/// a row is a [`Rejection`] (file, line, field, reason) and the other rows still come back,
+/// unless the mapping says `on_error = "fail-file"`.
+pub fn read_records(
+    mapping: &Mapping,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<RecordsResult, MappingError> {
+    match (&mapping.source, mapping.kind.is_order()) {
+        (SourceFormat::Csv(source), false) => {
+            csv_source::read_records(mapping, source, file_name, bytes)
+        }
+        _ => Err(MappingError::Invalid {
+            mapping: mapping.name.clone(),
+            key: "kind".to_string(),
+            message: format!(
+                "kind = \"{}\" describes orders: read it with read_orders",
+                mapping.kind.as_str()
+            ),
+        }),
     }
 }
 

@@ -15,13 +15,16 @@ use serde::Deserialize;
 
 use super::MappingError;
 
-/// Which AHEAD resource the mapping produces.
+/// What the mapping produces: AHEAD orders to push, or records to read (the AP ledger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderKind {
     /// `POST /v2/purchase_orders`; the order number is `po_number`.
     PurchaseOrder,
     /// `POST /v2/fulfillment_orders`; the order number is `order_number`.
     FulfillmentOrder,
+    /// Lines of the ERP's accounts-payable ledger, read by `export reconciliation`: one record
+    /// per row, no grouping, nothing sent to AHEAD. The key is `invoice_number`.
+    ApLedger,
 }
 
 impl OrderKind {
@@ -30,6 +33,7 @@ impl OrderKind {
         match self {
             OrderKind::PurchaseOrder => "po_number",
             OrderKind::FulfillmentOrder => "order_number",
+            OrderKind::ApLedger => "invoice_number",
         }
     }
 
@@ -38,13 +42,20 @@ impl OrderKind {
         match self {
             OrderKind::PurchaseOrder => "purchase_order",
             OrderKind::FulfillmentOrder => "fulfillment_order",
+            OrderKind::ApLedger => "ap_ledger",
         }
+    }
+
+    /// Orders are grouped from line rows and pushed; a record kind is one record per row.
+    pub fn is_order(self) -> bool {
+        !matches!(self, OrderKind::ApLedger)
     }
 
     fn fields(self) -> &'static [ApiField] {
         match self {
             OrderKind::PurchaseOrder => PURCHASE_ORDER_FIELDS,
             OrderKind::FulfillmentOrder => FULFILLMENT_ORDER_FIELDS,
+            OrderKind::ApLedger => AP_LEDGER_FIELDS,
         }
     }
 }
@@ -73,8 +84,9 @@ pub struct CsvSource {
     pub quote: u8,
     /// The first row names the columns. Without it, columns are named by 1-based position.
     pub header: bool,
-    /// Rows with the same value in this column are the lines of one order.
-    pub group_by: Column,
+    /// Rows with the same value in this column are the lines of one order. Always set for
+    /// order kinds; never for record kinds (`ap_ledger`), where each row is one record.
+    pub group_by: Option<Column>,
     /// Rows whose fields are all empty are ignored (default true).
     pub skip_blank_lines: bool,
 }
@@ -367,6 +379,35 @@ static FULFILLMENT_ORDER_FIELDS: &[ApiField] = &{
     ]
 };
 
+/// The fields of an AP ledger line (`kind = "ap_ledger"`). Not an AHEAD resource: these are
+/// what the reconciliation compares with AHEAD's invoices. Money may be negative (credit notes).
+static AP_LEDGER_FIELDS: &[ApiField] = &[
+    f(
+        "invoice_number",
+        "invoice_number",
+        Level::Header,
+        ApiType::Text,
+    ),
+    f("vendor", "vendor", Level::Header, ApiType::Text),
+    f(
+        "purchase_order_number",
+        "purchase_order_number",
+        Level::Header,
+        ApiType::Text,
+    ),
+    f("invoice_date", "invoice_date", Level::Header, ApiType::Date),
+    f("due_date", "due_date", Level::Header, ApiType::Date),
+    f("amount", "amount", Level::Header, ApiType::Money),
+    f("amount_paid", "amount_paid", Level::Header, ApiType::Money),
+    f(
+        "open_balance",
+        "open_balance",
+        Level::Header,
+        ApiType::Money,
+    ),
+    f("currency", "currency", Level::Header, ApiType::Text).rule(Rule::Currency),
+];
+
 /// Letter case applied to a value after trimming and value maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Case {
@@ -514,12 +555,13 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
     let kind = match raw.kind.as_str() {
         "purchase_order" => OrderKind::PurchaseOrder,
         "fulfillment_order" => OrderKind::FulfillmentOrder,
+        "ap_ledger" => OrderKind::ApLedger,
         other => {
             return Err(invalid(
                 name,
                 "kind",
                 format!(
-                    "unknown kind \"{other}\": use \"purchase_order\" or \"fulfillment_order\""
+                    "unknown kind \"{other}\": use \"purchase_order\", \"fulfillment_order\" or \"ap_ledger\""
                 ),
             ))
         }
@@ -535,7 +577,7 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
             ))
         }
     };
-    let source = compile_source(&raw.source, name)?;
+    let source = compile_source(&raw.source, name, kind)?;
     let is_csv = matches!(source, SourceFormat::Csv(_));
 
     // Flatten `[fields]`: `ship_to` and `lines` may be sub-tables, or their fields may be written
@@ -572,15 +614,19 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
             .find(|f| f.name == field_name)
             .ok_or_else(|| {
                 let known: Vec<&str> = kind.fields().iter().map(|f| f.name).collect();
-                invalid(
-                    name,
-                    &key,
+                let message = if kind.is_order() {
                     format!(
                         "\"{field_name}\" is not a field a client may write on a {}; writable fields: {}",
                         kind.as_str().replace('_', " "),
                         known.join(", ")
-                    ),
-                )
+                    )
+                } else {
+                    format!(
+                        "\"{field_name}\" is not an AP ledger field; fields: {}",
+                        known.join(", ")
+                    )
+                };
+                invalid(name, &key, message)
             })?;
         if fields.iter().any(|f| std::ptr::eq(f.api, api)) {
             return Err(invalid(name, &key, "mapped twice"));
@@ -606,16 +652,26 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
     // The contract requires the order number and a non-empty `lines`; a line without an item
     // or a quantity could never be accepted, so those are required too.
     let number = kind.number_field();
-    for required in [number, "lines[].item_number", "lines[].quantity"] {
+    let always_required: &[&str] = if kind.is_order() {
+        &[number, "lines[].item_number", "lines[].quantity"]
+    } else {
+        // A ledger line is useless without the invoice it is for and what is still owed.
+        &[number, "open_balance"]
+    };
+    for &required in always_required {
         match fields.iter_mut().find(|f| f.api.name == required) {
             None => {
                 return Err(invalid(
                     name,
                     format!("fields.{required}"),
-                    format!(
-                        "missing: every {} needs `{required}` mapped",
-                        kind.as_str().replace('_', " ")
-                    ),
+                    if kind.is_order() {
+                        format!(
+                            "missing: every {} needs `{required}` mapped",
+                            kind.as_str().replace('_', " ")
+                        )
+                    } else {
+                        format!("missing: every AP ledger line needs `{required}` mapped")
+                    },
                 ))
             }
             Some(spec) => spec.required = true,
@@ -626,7 +682,7 @@ fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingError> {
             return Err(invalid(
                 name,
                 format!("fields.{number}"),
-                "needs a source: a constant would give every order the same number",
+                "needs a source: a constant would give every record the same number",
             ));
         }
     }
@@ -658,7 +714,11 @@ fn one_byte(value: &str, mapping: &str, key: &str) -> Result<u8, MappingError> {
     }
 }
 
-fn compile_source(raw: &RawSource, name: &str) -> Result<SourceFormat, MappingError> {
+fn compile_source(
+    raw: &RawSource,
+    name: &str,
+    kind: OrderKind,
+) -> Result<SourceFormat, MappingError> {
     let csv_only = [
         ("delimiter", raw.delimiter.is_some()),
         ("quote", raw.quote.is_some()),
@@ -713,15 +773,26 @@ fn compile_source(raw: &RawSource, name: &str) -> Result<SourceFormat, MappingEr
                 }
             }
             let header = raw.header.unwrap_or(true);
-            let group_by = match &raw.group_by {
-                None => {
+            let group_by = match (&raw.group_by, kind.is_order()) {
+                (None, true) => {
                     return Err(invalid(
                         name,
                         "source.group_by",
                         "missing: name the column whose value groups line rows into one order",
                     ))
                 }
-                Some(v) => column(v, header, name, "source.group_by")?,
+                (Some(v), true) => Some(column(v, header, name, "source.group_by")?),
+                (None, false) => None,
+                (Some(_), false) => {
+                    return Err(invalid(
+                        name,
+                        "source.group_by",
+                        format!(
+                            "does not apply to kind = \"{}\": each row is one record",
+                            kind.as_str()
+                        ),
+                    ))
+                }
             };
             Ok(SourceFormat::Csv(CsvSource {
                 delimiter,
@@ -731,6 +802,14 @@ fn compile_source(raw: &RawSource, name: &str) -> Result<SourceFormat, MappingEr
                 skip_blank_lines: raw.skip_blank_lines.unwrap_or(true),
             }))
         }
+        "x12" if !kind.is_order() => Err(invalid(
+            name,
+            "source.format",
+            format!(
+                "kind = \"{}\" is read from CSV only: use format = \"csv\"",
+                kind.as_str()
+            ),
+        )),
         "x12" => {
             reject_keys(&csv_only, "x12")?;
             let transaction_set = raw.transaction_set.clone().ok_or_else(|| {
@@ -1353,6 +1432,47 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn ap_ledger_mappings_are_one_record_per_row() {
+        let head = "kind = \"ap_ledger\"\n[source]\nformat = \"csv\"\n";
+        let m = parse(&format!("{head}[fields]\ninvoice_number = {{ column = \"Inv\" }}\nopen_balance = {{ column = \"Open\" }}\n")).unwrap();
+        assert_eq!(m.kind, OrderKind::ApLedger);
+        assert!(m.fields.iter().all(|f| f.required));
+        let SourceFormat::Csv(source) = &m.source else {
+            panic!()
+        };
+        assert_eq!(source.group_by, None);
+        let e = parse(&format!(
+            "{head}[fields]\ninvoice_number = {{ column = \"Inv\" }}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("fields.open_balance") && e.contains("missing"),
+            "{e}"
+        );
+        let e = parse(&format!("{head}group_by = \"Inv\"\n[fields]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("source.group_by") && e.contains("each row"),
+            "{e}"
+        );
+        let e = parse("kind = \"ap_ledger\"\n[source]\nformat = \"x12\"\n[fields]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("CSV only"), "{e}");
+        let e = parse(&format!("{head}[fields]\ninvoice_number = {{ column = \"Inv\" }}\nopen_balance = {{ column = \"Open\" }}\npo_number = {{ column = \"PO\" }}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an AP ledger field"), "{e}");
+        let shipped = Mapping::load(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/ap_ledger.csv.toml"),
+        )
+        .unwrap();
+        assert_eq!(shipped.kind, OrderKind::ApLedger);
     }
 
     #[test]

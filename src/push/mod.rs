@@ -50,6 +50,7 @@ pub fn resource_of(kind: OrderKind) -> &'static str {
     match kind {
         OrderKind::PurchaseOrder => resource::PURCHASE_ORDERS,
         OrderKind::FulfillmentOrder => resource::FULFILLMENT_ORDERS,
+        OrderKind::ApLedger => unreachable!("an AP ledger mapping is never pushed"),
     }
 }
 
@@ -58,6 +59,7 @@ pub fn stream_of(kind: OrderKind) -> &'static str {
     match kind {
         OrderKind::PurchaseOrder => "purchase_orders",
         OrderKind::FulfillmentOrder => "fulfillment_orders",
+        OrderKind::ApLedger => "ap_ledger",
     }
 }
 

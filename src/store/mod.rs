@@ -8,6 +8,7 @@
 mod ledger;
 mod migrations;
 mod mirror;
+mod recon;
 mod runs;
 mod tokens;
 mod webhooks;

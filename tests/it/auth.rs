@@ -114,14 +114,6 @@ async fn secrets_never_reach_the_logs() {
 }
 
 #[test]
-fn commands_not_built_yet_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path(), &["export", "reconciliation"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("not built yet"), "{}", text(&out));
-}
-
-#[test]
 fn configuration_errors_exit_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

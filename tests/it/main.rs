@@ -9,6 +9,7 @@ mod daemon;
 mod mapping;
 mod pull;
 mod push;
+mod reconcile;
 mod sandbox;
 mod schedules;
 mod webhooks;

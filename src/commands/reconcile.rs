@@ -1,0 +1,320 @@
+//! `export reconciliation` and `export invoices --outstanding`: the I/O around the pure
+//! `reconcile` module. Reads the ledger (through its mapping) and the invoices mirror, checks
+//! how old the mirror is, and writes the report.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::error::{ConfigError, Exit};
+use crate::export::report::{self, ReportFormat, ReportInfo};
+use crate::export::Output;
+use crate::mapping::{self, Mapping, MappingError, OrderKind, SourceRecord};
+use crate::reconcile::{self, Invoice, LedgerLine, RejectedLine, Status};
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// The job whose last success dates the invoices mirror.
+const INVOICES_PULL_JOB: &str = "pull invoices";
+
+pub struct ReconcileArgs {
+    pub ledger: PathBuf,
+    pub ledger_mapping: Option<PathBuf>,
+    pub as_of: NaiveDate,
+    pub format: ReportFormat,
+    pub out: Option<PathBuf>,
+}
+
+/// `--as-of`, or today (local time: month end is the finance team's day, not UTC's).
+pub fn as_of(text: Option<&str>) -> Result<NaiveDate, ConfigError> {
+    match text {
+        None => Ok(chrono::Local::now().date_naive()),
+        Some(t) => NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").map_err(|_| {
+            ConfigError::new(format!("--as-of: {t:?} is not a date such as 2026-11-30"))
+        }),
+    }
+}
+
+pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::Result<Exit> {
+    let mapping_path = args
+        .ledger_mapping
+        .clone()
+        .unwrap_or_else(|| settings.reconciliation.ledger_mapping.clone());
+    let mapping = Mapping::load(&mapping_path).map_err(|e| {
+        ConfigError::new(format!(
+            "{e} (the ledger mapping: --ledger-mapping or reconciliation.ledger_mapping)"
+        ))
+    })?;
+    if mapping.kind != OrderKind::ApLedger {
+        return Err(ConfigError::new(format!(
+            "mapping {} is for {}s, not an AP ledger: it needs kind = \"ap_ledger\"",
+            mapping_path.display(),
+            mapping.kind.as_str()
+        ))
+        .into());
+    }
+    let shown = args.ledger.display().to_string();
+    let bytes = std::fs::read(&args.ledger)
+        .map_err(|e| ConfigError::new(format!("--ledger: cannot read {shown}: {e}")))?;
+    let read = match mapping::read_records(&mapping, &shown, &bytes) {
+        Ok(read) => read,
+        Err(e @ MappingError::FailFile { .. }) => {
+            return Err(anyhow::anyhow!(e).context("the ledger was not reconciled"))
+        }
+        Err(e) => return Err(ConfigError::new(e.to_string()).into()),
+    };
+    // One report row per bad ledger line, however many of its fields are wrong.
+    let mut rejected: Vec<RejectedLine> = Vec::new();
+    for r in &read.rejections {
+        let reason = match &r.field {
+            Some(field) => format!("{field}: {}", r.reason),
+            None => r.reason.clone(),
+        };
+        match rejected.iter_mut().find(|x| x.line == r.line) {
+            Some(x) => x.reason = format!("{}; {reason}", x.reason),
+            None => rejected.push(RejectedLine {
+                line: r.line,
+                invoice_number: r.order.clone(),
+                reason,
+            }),
+        }
+    }
+    let mut ledger = Vec::with_capacity(read.records.len());
+    for record in &read.records {
+        match ledger_line(record) {
+            Ok(line) => ledger.push(line),
+            Err(reason) => rejected.push(RejectedLine {
+                line: record.line,
+                invoice_number: record
+                    .values
+                    .get("invoice_number")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                reason,
+            }),
+        }
+    }
+    for r in &rejected {
+        tracing::warn!(
+            file = %shown,
+            line = r.line,
+            invoice = r.invoice_number.as_deref().unwrap_or(""),
+            reason = %r.reason,
+            "Ledger row rejected; it is listed in the report and not counted."
+        );
+    }
+
+    let store = Store::open(&settings.store_path)?;
+    let invoices = mirror_invoices(&store)?;
+    let mut info = mirror_info(&store, settings)?;
+    info.as_of = Some(args.as_of);
+    info.ledger = Some(shown.clone());
+
+    let report = reconcile::reconcile(&invoices, &ledger, &rejected, args.as_of);
+    info.settled_lines = Some(report.settled_lines);
+    for row in report
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::DuplicateInErp)
+    {
+        tracing::warn!(
+            file = %shown,
+            line = row.erp_line.unwrap_or(0),
+            invoice = %row.invoice_number,
+            "Duplicate ledger line: the invoice is on an earlier line too; this one is not counted."
+        );
+    }
+    let mut out = Output::open(args.out.as_deref())?;
+    report::write_reconciliation(&report, &info, args.format, out.writer())?;
+    out.finish()?;
+    tracing::info!(
+        as_of = %args.as_of,
+        matched = report.count(Status::Matched),
+        amount_mismatch = report.count(Status::AmountMismatch),
+        missing_in_erp = report.count(Status::MissingInErp),
+        missing_in_ahead = report.count(Status::MissingInAhead),
+        closed_in_ahead = report.count(Status::ClosedInAhead),
+        duplicates = report.count(Status::DuplicateInErp),
+        rejected = rejected.len(),
+        "Reconciliation written."
+    );
+    Ok(if rejected.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Rejected
+    })
+}
+
+pub fn run_outstanding(
+    settings: &Settings,
+    as_of: NaiveDate,
+    format: ReportFormat,
+    out: Option<&Path>,
+) -> anyhow::Result<Exit> {
+    let store = Store::open(&settings.store_path)?;
+    let invoices = mirror_invoices(&store)?;
+    let mut info = mirror_info(&store, settings)?;
+    info.as_of = Some(as_of);
+    let (rows, totals) = reconcile::aging_view(&invoices, as_of);
+    let mut output = Output::open(out)?;
+    report::write_outstanding(&rows, &totals, &info, format, output.writer())?;
+    output.finish()?;
+    tracing::info!(as_of = %as_of, invoices = rows.len(), "Aging view written.");
+    Ok(Exit::Ok)
+}
+
+/// When the mirror was last pulled, and whether that is too long ago (a warning, never a
+/// failure: the report still goes out, saying so).
+fn mirror_info(store: &Store, settings: &Settings) -> anyhow::Result<ReportInfo> {
+    let last = store.last_success_at(INVOICES_PULL_JOB)?;
+    let now = crate::api::now_unix();
+    let limit = settings.reconciliation.stale_after.as_secs() as i64;
+    let pulled_at = last
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let stale = match last {
+        None => {
+            tracing::warn!(
+                "The invoices mirror was never pulled successfully: every AHEAD invoice will look missing. Run `ahead-sync pull invoices` first."
+            );
+            true
+        }
+        Some(t) if now - t > limit => {
+            tracing::warn!(
+                pulled_at = pulled_at.as_deref().unwrap_or(""),
+                hours_ago = (now - t) / 3600,
+                stale_after_hours = limit / 3600,
+                "The invoices mirror is stale: run `ahead-sync pull invoices` for a current report."
+            );
+            true
+        }
+        Some(_) => false,
+    };
+    if let Some(t) = &pulled_at {
+        tracing::info!(pulled_at = %t, "Invoices mirror as of its last successful pull.");
+    }
+    Ok(ReportInfo {
+        mirror_pulled_at: pulled_at,
+        mirror_stale: stale,
+        ..ReportInfo::default()
+    })
+}
+
+fn mirror_invoices(store: &Store) -> anyhow::Result<Vec<Invoice>> {
+    let mut invoices = Vec::new();
+    store
+        .for_each_snapshot("invoices", |id, state, body| {
+            let invoice = invoice_from(state, body)
+                .map_err(|e| format!("the mirrored invoice {id} cannot be read: {e}"))?;
+            invoices.push(invoice);
+            Ok(())
+        })?
+        .map_err(anyhow::Error::msg)?;
+    Ok(invoices)
+}
+
+/// An invoice from its mirrored body. `state` is `closed` for invoices that left the
+/// outstanding set (their body holds the final status and amounts).
+pub fn invoice_from(state: &str, body: &str) -> Result<Invoice, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let money = |k: &str| -> Result<Decimal, String> {
+        match v.get(k) {
+            None | Some(Value::Null) => Ok(Decimal::ZERO),
+            Some(Value::String(s)) => {
+                Decimal::from_str(s).map_err(|_| format!("{k}: {s:?} is not an amount"))
+            }
+            // Never through f64: the number's own text.
+            Some(Value::Number(n)) => {
+                Decimal::from_str(&n.to_string()).map_err(|_| format!("{k}: {n} is not an amount"))
+            }
+            Some(other) => Err(format!("{k}: {other} is not an amount")),
+        }
+    };
+    let date = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .and_then(|t| t.get(..10))
+            .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
+    };
+    let number = text("invoice_number").ok_or("it has no invoice_number")?;
+    let status = text("status").unwrap_or_default();
+    let closed = state == "closed" || matches!(status.as_str(), "paid" | "void");
+    Ok(Invoice {
+        number,
+        purchase_order_number: text("purchase_order_number"),
+        currency: text("currency").unwrap_or_default(),
+        invoice_date: date("invoice_date"),
+        due_date: date("due_date"),
+        total_amount: money("total_amount")?,
+        amount_paid: money("amount_paid")?,
+        balance_due: money("balance_due")?,
+        status,
+        closed,
+        closed_on: if closed { date("updated_at") } else { None },
+    })
+}
+
+/// A ledger line from a record the mapping engine accepted (money as exact strings, dates as
+/// `YYYY-MM-DD`).
+fn ledger_line(record: &SourceRecord) -> Result<LedgerLine, String> {
+    let text = |k: &str| {
+        record
+            .values
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let money = |k: &str| -> Result<Option<Decimal>, String> {
+        text(k)
+            .map(|s| Decimal::from_str(&s).map_err(|_| format!("{k}: {s:?} is not an amount")))
+            .transpose()
+    };
+    let date = |k: &str| text(k).and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok());
+    Ok(LedgerLine {
+        line: record.line,
+        invoice_number: text("invoice_number").ok_or("invoice_number: is required")?,
+        vendor: text("vendor"),
+        purchase_order_number: text("purchase_order_number"),
+        invoice_date: date("invoice_date"),
+        due_date: date("due_date"),
+        amount: money("amount")?,
+        amount_paid: money("amount_paid")?,
+        open_balance: money("open_balance")?.ok_or("open_balance: is required")?,
+        currency: text("currency"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirrored_invoices_read_exactly() {
+        let body = r#"{"invoice_number":"INV-1","purchase_order_number":"PO-1","currency":"USD",
+            "invoice_date":"2026-10-01","due_date":"2026-10-31","total_amount":"3310.75",
+            "amount_paid":"1000.00","balance_due":"2310.75","status":"partially_paid",
+            "updated_at":"2026-11-02T10:00:00Z"}"#;
+        let inv = invoice_from("", body).unwrap();
+        assert_eq!(inv.balance_due.to_string(), "2310.75");
+        assert!(!inv.closed);
+        assert_eq!(inv.closed_on, None);
+        let paid = body.replace("partially_paid", "paid");
+        let inv = invoice_from("closed", &paid).unwrap();
+        assert!(inv.closed);
+        assert_eq!(inv.closed_on.unwrap().to_string(), "2026-11-02");
+        assert!(invoice_from("", r#"{"balance_due":"1"}"#).is_err());
+    }
+
+    #[test]
+    fn as_of_is_a_date() {
+        assert_eq!(as_of(Some("2026-11-30")).unwrap().to_string(), "2026-11-30");
+        assert!(as_of(Some("30/11/2026"))
+            .unwrap_err()
+            .to_string()
+            .contains("--as-of"));
+    }
+}

@@ -1,0 +1,507 @@
+//! The finance reconciliation: AHEAD's outstanding invoices against the ERP's AP ledger.
+//!
+//! Pure: it is handed the invoices (from the mirror), the ledger lines (already read through
+//! the mapping engine) and the day to age them at, and returns rows and totals. It never opens
+//! a file, reads the store or looks at the clock; `export::reconciliation` writes what it gives.
+//!
+//! Decisions a finance reader relies on:
+//! - Invoices are matched by number, trimmed and compared without regard to case.
+//! - A ledger line with an open balance of zero is settled in the ERP and takes no part (a
+//!   ledger export of "open" lines may still carry them); when AHEAD still shows that invoice
+//!   outstanding it is `missing_in_erp`, with a note naming the settled line.
+//! - The first ledger line for an invoice is the one compared; a later line with the same
+//!   number is reported as `duplicate_in_erp` and left out of every money total, so nothing is
+//!   counted twice.
+//! - Money is `Decimal` throughout and totals are kept per currency: nothing is ever summed
+//!   across currencies.
+//! - The aging bucket uses AHEAD's due date when AHEAD knows the invoice, else the ledger's.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+/// An AHEAD invoice as the mirror holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invoice {
+    pub number: String,
+    pub purchase_order_number: Option<String>,
+    pub currency: String,
+    pub invoice_date: Option<NaiveDate>,
+    pub due_date: Option<NaiveDate>,
+    pub total_amount: Decimal,
+    pub amount_paid: Decimal,
+    pub balance_due: Decimal,
+    /// AHEAD's status: `open`, `partially_paid`, `paid`, `void`.
+    pub status: String,
+    /// It left the outstanding set (paid or void); `closed_on` is when (its last update).
+    pub closed: bool,
+    pub closed_on: Option<NaiveDate>,
+}
+
+/// One line of the ERP's AP ledger, as read through the ledger mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerLine {
+    /// The physical line in the ledger file (header = 1).
+    pub line: usize,
+    pub invoice_number: String,
+    pub vendor: Option<String>,
+    pub purchase_order_number: Option<String>,
+    pub invoice_date: Option<NaiveDate>,
+    pub due_date: Option<NaiveDate>,
+    pub amount: Option<Decimal>,
+    pub amount_paid: Option<Decimal>,
+    pub open_balance: Decimal,
+    pub currency: Option<String>,
+}
+
+/// A ledger row the mapping could not read: shown in the report, never counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedLine {
+    pub line: usize,
+    pub invoice_number: Option<String>,
+    /// What is wrong, with the field: `open_balance: "12,48.00" is not a number`.
+    pub reason: String,
+}
+
+/// A row's verdict. The order here is the report's order: problems first, agreement last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// Both sides know the invoice and disagree on what is owed (or on its currency).
+    AmountMismatch,
+    /// AHEAD says it is outstanding; the ERP has no open line for it.
+    MissingInErp,
+    /// The ERP has an open line; AHEAD has never had the invoice.
+    MissingInAhead,
+    /// The ERP has an open line; AHEAD shows the invoice paid or void.
+    ClosedInAhead,
+    /// A second (third...) ledger line for an invoice: reported, not counted.
+    DuplicateInErp,
+    /// A ledger row that could not be read: reported, not counted.
+    LedgerRowRejected,
+    /// Both sides agree on the balance due.
+    Matched,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::AmountMismatch,
+        Status::MissingInErp,
+        Status::MissingInAhead,
+        Status::ClosedInAhead,
+        Status::DuplicateInErp,
+        Status::LedgerRowRejected,
+        Status::Matched,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Matched => "matched",
+            Status::AmountMismatch => "amount_mismatch",
+            Status::MissingInErp => "missing_in_erp",
+            Status::MissingInAhead => "missing_in_ahead",
+            Status::ClosedInAhead => "closed_in_ahead",
+            Status::DuplicateInErp => "duplicate_in_erp",
+            Status::LedgerRowRejected => "ledger_row_rejected",
+        }
+    }
+
+    /// Whether the row's money goes into the totals.
+    pub fn counted(self) -> bool {
+        !matches!(self, Status::DuplicateInErp | Status::LedgerRowRejected)
+    }
+}
+
+/// Days past due, bucketed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Aging {
+    /// Not yet due, or due today.
+    Current,
+    Days1To30,
+    Days31To60,
+    Days61To90,
+    Over90,
+    /// Neither side states a due date.
+    NoDueDate,
+}
+
+impl Aging {
+    pub const ALL: [Aging; 6] = [
+        Aging::Current,
+        Aging::Days1To30,
+        Aging::Days31To60,
+        Aging::Days61To90,
+        Aging::Over90,
+        Aging::NoDueDate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Aging::Current => "current",
+            Aging::Days1To30 => "1-30",
+            Aging::Days31To60 => "31-60",
+            Aging::Days61To90 => "61-90",
+            Aging::Over90 => "90+",
+            Aging::NoDueDate => "no due date",
+        }
+    }
+
+    /// The bucket for `days` past due (negative: not yet due).
+    pub fn of_days(days: i64) -> Aging {
+        match days {
+            i64::MIN..=0 => Aging::Current,
+            1..=30 => Aging::Days1To30,
+            31..=60 => Aging::Days31To60,
+            61..=90 => Aging::Days61To90,
+            _ => Aging::Over90,
+        }
+    }
+}
+
+/// Days past due as of `as_of` and the bucket; `(None, NoDueDate)` without a due date.
+pub fn age(due: Option<NaiveDate>, as_of: NaiveDate) -> (Option<i64>, Aging) {
+    match due {
+        Some(due) => {
+            let days = (as_of - due).num_days();
+            (Some(days), Aging::of_days(days))
+        }
+        None => (None, Aging::NoDueDate),
+    }
+}
+
+/// The key invoices are matched by: trimmed, case folded.
+pub fn normalise(number: &str) -> String {
+    number.trim().to_uppercase()
+}
+
+/// One row of the reconciliation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub status: Status,
+    /// As AHEAD writes it when AHEAD knows the invoice, else as the ledger does.
+    pub invoice_number: String,
+    /// AHEAD's currency when known, else the ledger's; empty when neither says.
+    pub currency: String,
+    pub ahead_balance: Option<Decimal>,
+    pub erp_balance: Option<Decimal>,
+    /// `ahead_balance - erp_balance`, when both are known and in the same currency.
+    pub difference: Option<Decimal>,
+    pub due_date: Option<NaiveDate>,
+    pub days_past_due: Option<i64>,
+    /// `None` for rows that are not counted (duplicates, rejected rows).
+    pub aging: Option<Aging>,
+    pub invoice_date: Option<NaiveDate>,
+    pub ahead_status: Option<String>,
+    /// `closed_in_ahead`: the day AHEAD closed it (its last update).
+    pub closed_on: Option<NaiveDate>,
+    pub purchase_order_number: Option<String>,
+    pub vendor: Option<String>,
+    /// The ledger line compared (or reported).
+    pub erp_line: Option<usize>,
+    pub note: String,
+}
+
+impl Row {
+    fn blank(status: Status, invoice_number: String) -> Row {
+        Row {
+            status,
+            invoice_number,
+            currency: String::new(),
+            ahead_balance: None,
+            erp_balance: None,
+            difference: None,
+            due_date: None,
+            days_past_due: None,
+            aging: None,
+            invoice_date: None,
+            ahead_status: None,
+            closed_on: None,
+            purchase_order_number: None,
+            vendor: None,
+            erp_line: None,
+            note: String::new(),
+        }
+    }
+}
+
+/// A total over the rows of one group (a status or an aging bucket) in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Total {
+    /// The status or aging bucket name.
+    pub group: &'static str,
+    pub currency: String,
+    pub count: u64,
+    /// Sums over the rows that have the amount; `None` when no row of the group has one, and
+    /// always `None` for groups that are not counted (duplicates, rejected rows).
+    pub ahead_balance: Option<Decimal>,
+    pub erp_balance: Option<Decimal>,
+    pub difference: Option<Decimal>,
+}
+
+fn add(sum: &mut Option<Decimal>, value: Option<Decimal>) {
+    if let Some(v) = value {
+        *sum = Some(sum.unwrap_or_default() + v);
+    }
+}
+
+/// The reconciliation: rows in report order, and totals per status and per aging bucket, each
+/// per currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub by_status: Vec<Total>,
+    pub by_aging: Vec<Total>,
+    /// Ledger lines left out because their open balance is zero.
+    pub settled_lines: u64,
+}
+
+impl Report {
+    pub fn count(&self, status: Status) -> usize {
+        self.rows.iter().filter(|r| r.status == status).count()
+    }
+}
+
+/// Match `invoices` (the whole invoices mirror: outstanding and closed) with the ledger.
+pub fn reconcile(
+    invoices: &[Invoice],
+    ledger: &[LedgerLine],
+    rejected: &[RejectedLine],
+    as_of: NaiveDate,
+) -> Report {
+    let mut outstanding: HashMap<String, &Invoice> = HashMap::new();
+    let mut closed: HashMap<String, &Invoice> = HashMap::new();
+    for inv in invoices {
+        let map = if inv.closed {
+            &mut closed
+        } else {
+            &mut outstanding
+        };
+        map.entry(normalise(&inv.number)).or_insert(inv);
+    }
+
+    let mut rows = Vec::new();
+    // Normalised number -> the ledger line compared for it, and its open balance.
+    let mut first_line: HashMap<String, (usize, Decimal)> = HashMap::new();
+    // Normalised number -> a settled (zero balance) line, for the note on missing_in_erp.
+    let mut settled: HashMap<String, usize> = HashMap::new();
+    let mut settled_lines = 0;
+    for line in ledger {
+        let key = normalise(&line.invoice_number);
+        if line.open_balance.is_zero() {
+            settled_lines += 1;
+            settled.entry(key).or_insert(line.line);
+            continue;
+        }
+        if let Some(&(first, first_balance)) = first_line.get(&key) {
+            let mut row = Row::blank(Status::DuplicateInErp, line.invoice_number.trim().into());
+            row.currency = line.currency.clone().unwrap_or_default();
+            row.erp_balance = Some(line.open_balance);
+            row.erp_line = Some(line.line);
+            row.vendor = line.vendor.clone();
+            row.due_date = line.due_date;
+            row.invoice_date = line.invoice_date;
+            let differs = if first_balance == line.open_balance {
+                String::new()
+            } else {
+                format!(", which says {first_balance}")
+            };
+            row.note = format!(
+                "same invoice as ledger line {first}{differs}; this line is not counted in any total"
+            );
+            rows.push(row);
+            continue;
+        }
+        first_line.insert(key.clone(), (line.line, line.open_balance));
+        let row = if let Some(inv) = outstanding.get(&key) {
+            let mut row = invoice_row(Status::Matched, inv, as_of);
+            fill_ledger(&mut row, line);
+            match &line.currency {
+                Some(c) if *c != inv.currency => {
+                    row.status = Status::AmountMismatch;
+                    row.note = format!(
+                        "currencies differ: AHEAD {}, ERP {c}; amounts not compared",
+                        inv.currency
+                    );
+                }
+                _ => {
+                    let difference = inv.balance_due - line.open_balance;
+                    row.difference = Some(difference);
+                    if !difference.is_zero() {
+                        row.status = Status::AmountMismatch;
+                    }
+                }
+            }
+            row
+        } else if let Some(inv) = closed.get(&key) {
+            let mut row = invoice_row(Status::ClosedInAhead, inv, as_of);
+            fill_ledger(&mut row, line);
+            row.closed_on = inv.closed_on;
+            if line.currency.as_deref().is_none_or(|c| c == inv.currency) {
+                row.difference = Some(inv.balance_due - line.open_balance);
+            }
+            row.note = format!(
+                "AHEAD shows it {}{}",
+                inv.status,
+                inv.closed_on
+                    .map(|d| format!(" since {d}"))
+                    .unwrap_or_default()
+            );
+            row
+        } else {
+            let mut row = Row::blank(Status::MissingInAhead, line.invoice_number.trim().into());
+            row.currency = line.currency.clone().unwrap_or_default();
+            fill_ledger(&mut row, line);
+            let (days, aging) = age(line.due_date, as_of);
+            row.due_date = line.due_date;
+            row.days_past_due = days;
+            row.aging = Some(aging);
+            row.invoice_date = line.invoice_date;
+            row
+        };
+        rows.push(row);
+    }
+    for inv in invoices.iter().filter(|i| !i.closed) {
+        let key = normalise(&inv.number);
+        if first_line.contains_key(&key) {
+            continue;
+        }
+        // An outstanding number seen twice in the mirror is reported once.
+        if !std::ptr::eq(outstanding[&key], inv) {
+            continue;
+        }
+        let mut row = invoice_row(Status::MissingInErp, inv, as_of);
+        if let Some(line) = settled.get(&key) {
+            row.note = format!("the ERP shows it settled (ledger line {line}, open balance 0)");
+            row.erp_line = Some(*line);
+        }
+        rows.push(row);
+    }
+    for r in rejected {
+        let mut row = Row::blank(
+            Status::LedgerRowRejected,
+            r.invoice_number.clone().unwrap_or_default(),
+        );
+        row.erp_line = Some(r.line);
+        row.note = r.reason.clone();
+        rows.push(row);
+    }
+    rows.sort_by_cached_key(|r| (r.status, normalise(&r.invoice_number), r.erp_line));
+
+    let by_status = totals(
+        &rows,
+        |r| Some(r.status.as_str()),
+        Status::ALL.map(Status::as_str),
+    );
+    let by_aging = totals(
+        &rows,
+        |r| r.aging.map(Aging::as_str),
+        Aging::ALL.map(Aging::as_str),
+    );
+    Report {
+        rows,
+        by_status,
+        by_aging,
+        settled_lines,
+    }
+}
+
+/// Totals per (group, currency), groups in `order`, currencies alphabetically within a group.
+fn totals<const N: usize>(
+    rows: &[Row],
+    group_of: impl Fn(&Row) -> Option<&'static str>,
+    order: [&'static str; N],
+) -> Vec<Total> {
+    let mut map: BTreeMap<(usize, String), Total> = BTreeMap::new();
+    for row in rows {
+        let Some(group) = group_of(row) else {
+            continue;
+        };
+        let position = order.iter().position(|g| *g == group).unwrap_or(N);
+        let total = map
+            .entry((position, row.currency.clone()))
+            .or_insert_with(|| Total {
+                group,
+                currency: row.currency.clone(),
+                count: 0,
+                ahead_balance: None,
+                erp_balance: None,
+                difference: None,
+            });
+        total.count += 1;
+        if row.status.counted() {
+            add(&mut total.ahead_balance, row.ahead_balance);
+            add(&mut total.erp_balance, row.erp_balance);
+            add(&mut total.difference, row.difference);
+        }
+    }
+    map.into_values().collect()
+}
+
+fn invoice_row(status: Status, inv: &Invoice, as_of: NaiveDate) -> Row {
+    let (days, aging) = age(inv.due_date, as_of);
+    let mut row = Row::blank(status, inv.number.clone());
+    row.currency = inv.currency.clone();
+    row.ahead_balance = Some(inv.balance_due);
+    row.due_date = inv.due_date;
+    row.days_past_due = days;
+    row.aging = Some(aging);
+    row.invoice_date = inv.invoice_date;
+    row.ahead_status = Some(inv.status.clone());
+    row.purchase_order_number = inv.purchase_order_number.clone();
+    row
+}
+
+fn fill_ledger(row: &mut Row, line: &LedgerLine) {
+    row.erp_balance = Some(line.open_balance);
+    row.erp_line = Some(line.line);
+    row.vendor = line.vendor.clone();
+    if row.purchase_order_number.is_none() {
+        row.purchase_order_number = line.purchase_order_number.clone();
+    }
+}
+
+/// One row of the aging view (`export invoices --outstanding`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgingRow {
+    pub invoice: Invoice,
+    pub days_past_due: Option<i64>,
+    pub aging: Aging,
+}
+
+/// The aging view: AHEAD's outstanding invoices, oldest due first, with totals per bucket and
+/// currency (`ahead_balance` is the balance due; the other sums are left empty).
+pub fn aging_view(invoices: &[Invoice], as_of: NaiveDate) -> (Vec<AgingRow>, Vec<Total>) {
+    let mut rows: Vec<AgingRow> = invoices
+        .iter()
+        .filter(|i| !i.closed)
+        .map(|inv| {
+            let (days_past_due, aging) = age(inv.due_date, as_of);
+            AgingRow {
+                invoice: inv.clone(),
+                days_past_due,
+                aging,
+            }
+        })
+        .collect();
+    rows.sort_by_cached_key(|r| {
+        (
+            r.days_past_due.is_none(),
+            std::cmp::Reverse(r.days_past_due),
+            normalise(&r.invoice.number),
+        )
+    });
+    let as_rows: Vec<Row> = rows
+        .iter()
+        // Only the AHEAD side exists here; the status just has to be one that is counted.
+        .map(|r| invoice_row(Status::Matched, &r.invoice, as_of))
+        .collect();
+    let totals = totals(
+        &as_rows,
+        |r| r.aging.map(Aging::as_str),
+        Aging::ALL.map(Aging::as_str),
+    );
+    (rows, totals)
+}
+
+#[cfg(test)]
+mod tests;
