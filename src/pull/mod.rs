@@ -283,8 +283,18 @@ async fn run_pass(
         query.clone(),
         settings.concurrency,
     ));
+    let stream_kind = state.stream;
     let fetcher = tokio::spawn(async move {
         while let Some(page) = stream.next().await {
+            // Parse and fingerprint here, beside the writer thread.
+            let page = page.map_err(PullError::from).and_then(|page| {
+                let metas =
+                    page::prepare(stream_kind, &page.rows).map_err(|detail| PullError::Data {
+                        stream: stream_kind.name(),
+                        detail,
+                    })?;
+                Ok((page, metas))
+            });
             let failed = page.is_err();
             if tx.send(page).await.is_err() || failed {
                 break;
@@ -294,7 +304,7 @@ async fn run_pass(
     let store = store.clone();
     let writer = tokio::task::spawn_blocking(move || -> Result<PassState, PullError> {
         while let Some(page) = rx.blocking_recv() {
-            let page = page?;
+            let (page, metas) = page?;
             state.observe(page.total_results, page.shifted, page.offset);
             state.stats.pages += 1;
             if let Some(bar) = &progress {
@@ -302,7 +312,7 @@ async fn run_pass(
                 bar.inc(page.count);
             }
             state
-                .apply(&store, &page.rows, true)
+                .apply(&store, &page.rows, &metas, true)
                 .map_err(|detail| PullError::Data {
                     stream: state.stream.name(),
                     detail,
@@ -368,7 +378,8 @@ async fn resolve_candidates(
         let back = tokio::task::spawn_blocking(move || -> Result<PassState, String> {
             let was_whole = moved.whole_set;
             moved.whole_set = false;
-            moved.apply(&store2, &rows, false)?;
+            let metas = page::prepare(stream, &rows)?;
+            moved.apply(&store2, &rows, &metas, false)?;
             moved.remove(&store2, &gone)?;
             moved.whole_set = was_whole;
             Ok(moved)

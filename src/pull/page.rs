@@ -9,6 +9,35 @@ use super::diff::{changed_fields, fingerprint, Head};
 use super::streams::{StreamKind, CLOSED};
 use crate::store::{Change, ChangeKind, PageWrite, RunStats, Store, StoredHash, Upsert};
 
+/// What the diff needs of one record, read from its raw JSON. Prepared on the fetching side, so
+/// parsing and hashing run beside the writer thread rather than on it.
+#[derive(Debug, Clone)]
+pub struct RowMeta {
+    pub id: i64,
+    pub updated_at: Option<String>,
+    pub key: String,
+    pub state: &'static str,
+    pub status: Option<String>,
+    pub fp: i64,
+}
+
+/// Read the head fields and fingerprint of every row.
+pub fn prepare(stream: StreamKind, rows: &[Box<RawValue>]) -> Result<Vec<RowMeta>, String> {
+    rows.iter()
+        .map(|raw| {
+            let head = Head::parse(raw.get())?;
+            Ok(RowMeta {
+                id: head.id,
+                updated_at: head.updated_at.as_deref().map(str::to_string),
+                key: stream.key(&head),
+                state: stream.state(&head),
+                status: head.status.as_deref().map(str::to_string),
+                fp: fingerprint(raw.get()),
+            })
+        })
+        .collect()
+}
+
 /// What the writer knows about the pass so far.
 pub struct PassState {
     pub stream: StreamKind,
@@ -93,18 +122,16 @@ impl PassState {
         }
     }
 
-    /// Apply records (a page, or looked-up candidates) to the store.
+    /// Apply records (a page, or looked-up candidates) to the store; `metas` are
+    /// [`prepare`]d from `rows`.
     pub fn apply(
         &mut self,
         store: &Store,
         rows: &[Box<RawValue>],
+        metas: &[RowMeta],
         ordered: bool,
     ) -> Result<(), String> {
-        let heads: Vec<Head<'_>> = rows
-            .iter()
-            .map(|r| Head::parse(r.get()))
-            .collect::<Result<_, _>>()?;
-        let ids: Vec<i64> = heads.iter().map(|h| h.id).collect();
+        let ids: Vec<i64> = metas.iter().map(|m| m.id).collect();
         let page_hi = ids.iter().copied().max();
         if ordered {
             for &id in &ids {
@@ -149,27 +176,25 @@ impl PassState {
         }
         let mut write = PageWrite::default();
         let mut updated: Vec<(usize, i64)> = Vec::new();
-        for (i, (head, raw)) in heads.iter().zip(rows).enumerate() {
+        for (i, (meta, raw)) in metas.iter().zip(rows).enumerate() {
             self.stats.rows_read += 1;
-            if let Some(u) = head.updated_at.as_deref() {
+            if let Some(u) = meta.updated_at.as_deref() {
                 if self.max_updated.as_deref().is_none_or(|m| u > m) {
                     self.max_updated = Some(u.to_string());
                 }
             }
-            let fp = fingerprint(raw.get());
-            match by_id.get(&head.id) {
-                Some(s) if s.hash == fp => self.stats.unchanged += 1,
-                Some(_) => updated.push((i, head.id)),
+            match by_id.get(&meta.id) {
+                Some(s) if s.hash == meta.fp => self.stats.unchanged += 1,
+                Some(_) => updated.push((i, meta.id)),
                 None => {
                     self.stats.created += 1;
-                    let key = self.stream.key(head);
                     write.changes.push(Change::whole(
                         ChangeKind::Created,
-                        Some(head.id),
-                        key.clone(),
+                        Some(meta.id),
+                        meta.key.clone(),
                         String::new(),
                     ));
-                    write.upserts.push(self.upsert(head, raw, fp, key));
+                    write.upserts.push(upsert(meta, raw));
                 }
             }
         }
@@ -181,33 +206,27 @@ impl PassState {
                 .into_iter()
                 .collect();
             for (i, id) in updated {
-                let (head, raw) = (&heads[i], &rows[i]);
+                let (meta, raw) = (&metas[i], &rows[i]);
                 let old = bodies.get(&id).map(String::as_str).unwrap_or("{}");
                 let diff = changed_fields(old, raw.get())?;
-                let key = self.stream.key(head);
-                let fp = fingerprint(raw.get());
                 let old_state = by_id.get(&id).map(|s| s.state.as_str()).unwrap_or("");
-                let new_state = self.stream.state(head);
                 if diff.names.is_empty() {
                     // Same content, different bytes (key order): refresh the fingerprint quietly.
                     self.stats.unchanged += 1;
-                    write.upserts.push(self.upsert(head, raw, fp, key));
+                    write.upserts.push(upsert(meta, raw));
                     continue;
                 }
-                let (kind, detail) = if old_state != CLOSED && new_state == CLOSED {
+                let (kind, detail) = if old_state != CLOSED && meta.state == CLOSED {
                     self.stats.closed += 1;
-                    (
-                        ChangeKind::Closed,
-                        head.status.as_deref().unwrap_or("").to_string(),
-                    )
+                    (ChangeKind::Closed, meta.status.clone().unwrap_or_default())
                 } else {
                     self.stats.updated += 1;
                     (ChangeKind::Updated, String::new())
                 };
                 write
                     .changes
-                    .push(diff.into_change(kind, id, key.clone(), detail));
-                write.upserts.push(self.upsert(head, raw, fp, key));
+                    .push(diff.into_change(kind, id, meta.key.clone(), detail));
+                write.upserts.push(upsert(meta, raw));
             }
         }
         store
@@ -249,15 +268,15 @@ impl PassState {
             .write_page(self.stream.name(), self.run, &self.at, &write)
             .map_err(|e| e.to_string())
     }
+}
 
-    fn upsert(&self, head: &Head<'_>, raw: &RawValue, fp: i64, key: String) -> Upsert {
-        Upsert {
-            id: head.id,
-            key,
-            hash: fp,
-            updated_at: head.updated_at.as_deref().unwrap_or("").to_string(),
-            state: self.stream.state(head).to_string(),
-            body: raw.get().to_string(),
-        }
+fn upsert(meta: &RowMeta, raw: &RawValue) -> Upsert {
+    Upsert {
+        id: meta.id,
+        key: meta.key.clone(),
+        hash: meta.fp,
+        updated_at: meta.updated_at.clone().unwrap_or_default(),
+        state: meta.state.to_string(),
+        body: raw.get().to_string(),
     }
 }

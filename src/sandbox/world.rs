@@ -92,6 +92,30 @@ impl<'de> Deserialize<'de> for InvRow {
 pub struct Table {
     pub next_id: u64,
     pub rows: Vec<Doc>,
+    /// Positions by unique number, built on demand: a create checks its number against every
+    /// order, and a linear scan made that quadratic in the number of orders.
+    #[serde(skip)]
+    numbers: NumberIndex,
+}
+
+/// `find`'s index: for one key field, value -> position, covering `rows[..len]`. Rows are only
+/// appended (ids grow, a cancelled order stays), and order numbers never change, so the index
+/// only ever needs the rows appended since it was last used.
+#[derive(Debug, Default)]
+struct NumberIndex(std::sync::Mutex<Option<IndexedNumbers>>);
+
+/// Key field, rows covered, value -> position.
+#[derive(Debug)]
+struct IndexedNumbers {
+    key: String,
+    len: usize,
+    positions: std::collections::HashMap<String, usize>,
+}
+
+impl Clone for NumberIndex {
+    fn clone(&self) -> Self {
+        NumberIndex::default()
+    }
 }
 
 impl Table {
@@ -103,9 +127,25 @@ impl Table {
     }
     /// Finds a record by a unique string field (order and invoice numbers).
     pub fn find(&self, key: &str, value: &str) -> Option<usize> {
-        self.rows
-            .iter()
-            .position(|d| d.get(key).and_then(Value::as_str) == Some(value))
+        let mut guard = self.numbers.0.lock().unwrap_or_else(|p| p.into_inner());
+        if guard
+            .as_ref()
+            .is_none_or(|ix| ix.key != key || ix.len > self.rows.len())
+        {
+            *guard = Some(IndexedNumbers {
+                key: key.to_string(),
+                len: 0,
+                positions: std::collections::HashMap::new(),
+            });
+        }
+        let ix = guard.as_mut().expect("set above");
+        for (i, d) in self.rows.iter().enumerate().skip(ix.len) {
+            if let Some(v) = d.get(key).and_then(Value::as_str) {
+                ix.positions.entry(v.to_string()).or_insert(i);
+            }
+        }
+        ix.len = self.rows.len();
+        ix.positions.get(value).copied()
     }
     pub fn alloc_id(&mut self) -> u64 {
         self.next_id += 1;
