@@ -19,11 +19,11 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::api::contract::resource;
-use crate::api::{ApiClient, Query};
+use crate::api::{now_unix, ApiClient, Query};
 use crate::mapping::{read_orders, Mapping, MappingError, OrderKind, Rejection, SourceOrder};
-use crate::store::{Change, ChangeKind, PageWrite, RunStats, Store};
+use crate::store::{Change, ChangeKind, LedgerWrite, PageWrite, RunStats, Store};
 pub use inbox::{inbox_files, settle_file};
-pub use send::Outcome;
+pub use send::{ledger_write, Outcome};
 
 /// One input file, and whether it came from the inbox (then it moves when done).
 #[derive(Debug, Clone)]
@@ -94,23 +94,16 @@ pub async fn push(
         let (orders, unknown) = check_items(client, orders).await?;
         rejections.extend(unknown);
         let mut file_failed = 0;
-        let outcomes: Vec<(SourceOrder, Result<Outcome, String>)> = if dry_run {
-            orders
-                .into_iter()
-                .map(|o| {
-                    let plan = send::plan(store, mapping.kind, &o);
-                    (o, plan)
-                })
-                .collect()
-        } else {
-            futures::stream::iter(orders.into_iter().map(|order| async {
-                let outcome = send::send(client, store, mapping.kind, &name, &order).await;
-                (order, outcome)
-            }))
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await
-        };
+        let outcomes = send_batches(
+            client,
+            store,
+            mapping.kind,
+            &name,
+            orders,
+            dry_run,
+            concurrency,
+        )
+        .await?;
         let mut present: HashSet<String> =
             rejections.iter().filter_map(|r| r.order.clone()).collect();
         let verb = |done: &'static str, would: &'static str| if dry_run { would } else { done };
@@ -177,6 +170,70 @@ pub async fn push(
         report.rejections.extend(rejections);
     }
     Ok(report)
+}
+
+/// Orders are sent in batches: one query reads the ledger rows of a batch, one transaction marks
+/// its new orders `sending` before any of them goes out, and one transaction records the orders
+/// AHEAD took. Three SQLite transactions per order made the ledger, not the network, the cost
+/// of a push.
+const BATCH: usize = 256;
+
+async fn send_batches(
+    client: &ApiClient,
+    store: &Store,
+    kind: OrderKind,
+    file: &str,
+    orders: Vec<SourceOrder>,
+    dry_run: bool,
+    concurrency: usize,
+) -> anyhow::Result<Vec<(SourceOrder, Result<Outcome, String>)>> {
+    let mut outcomes = Vec::with_capacity(orders.len());
+    let mut orders = orders.into_iter().peekable();
+    while orders.peek().is_some() {
+        let batch: Vec<SourceOrder> = orders.by_ref().take(BATCH).collect();
+        let numbers: Vec<String> = batch.iter().map(|o| o.number.clone()).collect();
+        let entries = store.ledger_entries(kind.as_str(), &numbers)?;
+        if dry_run {
+            outcomes.extend(batch.into_iter().map(|o| {
+                let plan = send::plan(entries.get(&o.number), &o);
+                (o, Ok(plan))
+            }));
+            continue;
+        }
+        let marks: Vec<LedgerWrite> = batch
+            .iter()
+            .filter(|o| send::needs_post(entries.get(&o.number)))
+            .map(|o| {
+                let body = Value::Object(o.body.clone()).to_string();
+                ledger_write(kind, file, o, "sending", &o.content_hash(), None, body)
+            })
+            .collect();
+        store.ledger_put_many(&marks, now_unix())?;
+        let results: Vec<(SourceOrder, send::Sent)> =
+            futures::stream::iter(batch.into_iter().map(|order| {
+                let entry = entries.get(&order.number);
+                let marked = send::needs_post(entry);
+                async move {
+                    let result = send::send(client, store, kind, file, &order, entry, marked).await;
+                    (order, result)
+                }
+            }))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut sent = Vec::new();
+        for (order, result) in results {
+            outcomes.push((
+                order,
+                result.map(|(outcome, write)| {
+                    sent.extend(write);
+                    outcome
+                }),
+            ));
+        }
+        store.ledger_put_many(&sent, now_unix())?;
+    }
+    Ok(outcomes)
 }
 
 /// A whole-file problem as a rejection, so it is recorded and reported like the others.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::{resource_of, stream_of};
 use crate::api::{now_unix, ApiClient, ApiError, Query};
 use crate::mapping::{OrderKind, Rejection, SourceOrder};
-use crate::store::Store;
+use crate::store::{LedgerEntry, LedgerWrite, Store};
 
 /// What became of an order.
 #[derive(Debug)]
@@ -19,18 +19,25 @@ pub enum Outcome {
     Rejected(Vec<Rejection>),
 }
 
-/// What a push would do with `order` (`--dry-run`): decided from the ledger alone.
-pub fn plan(store: &Store, kind: OrderKind, order: &SourceOrder) -> Result<Outcome, String> {
-    let entry = store
-        .ledger_entry(kind.as_str(), &order.number)
-        .map_err(|e| e.to_string())?;
-    Ok(match entry {
+/// What `send` gives back: the outcome, and the ledger row for the caller to commit with its
+/// batch (the common path), or an error worth retrying on a later run.
+pub type Sent = Result<(Outcome, Option<LedgerWrite>), String>;
+
+/// What a push would do with `order` (`--dry-run`): decided from its ledger row alone.
+pub fn plan(entry: Option<&LedgerEntry>, order: &SourceOrder) -> Outcome {
+    match entry {
         Some(e) if e.state == "sent" && e.content_hash == order.content_hash() => {
             Outcome::Unchanged
         }
         Some(e) if e.state == "sent" => Outcome::Updated,
         _ => Outcome::Created,
-    })
+    }
+}
+
+/// Whether an order with this ledger row is sent by POST: it was never sent, or AHEAD refused
+/// it before. Those are the rows a batch marks `sending` before any of them goes out.
+pub fn needs_post(entry: Option<&LedgerEntry>) -> bool {
+    entry.is_none_or(|e| e.state == "rejected")
 }
 
 /// The ledger row of one order, as this push writes it.
@@ -43,20 +50,44 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
+    fn write(&self, state: &str, content_hash: &str, id: Option<i64>) -> LedgerWrite {
+        ledger_write(
+            self.kind,
+            self.file,
+            self.order,
+            state,
+            content_hash,
+            id,
+            self.body.clone(),
+        )
+    }
+
     fn put(&self, state: &str, content_hash: &str, id: Option<i64>) -> Result<(), String> {
         self.store
-            .ledger_put(
-                self.kind.as_str(),
-                &self.order.number,
-                state,
-                content_hash,
-                id,
-                self.file,
-                self.order.line as i64,
-                &self.body,
-                now_unix(),
-            )
+            .ledger_put(&self.write(state, content_hash, id), now_unix())
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The ledger row of `order` in `state`.
+pub fn ledger_write(
+    kind: OrderKind,
+    file: &str,
+    order: &SourceOrder,
+    state: &str,
+    content_hash: &str,
+    ahead_id: Option<i64>,
+    body: String,
+) -> LedgerWrite {
+    LedgerWrite {
+        kind: kind.as_str().to_string(),
+        number: order.number.clone(),
+        state: state.to_string(),
+        content_hash: content_hash.to_string(),
+        ahead_id,
+        source_file: file.to_string(),
+        source_line: order.line as i64,
+        body,
     }
 }
 
@@ -83,14 +114,19 @@ fn as_created(outcome: Outcome) -> Outcome {
     }
 }
 
-/// Send `order`: the ledger decides between nothing, a POST and a PUT.
+/// Send `order`: its ledger row (`entry`) decides between nothing, a POST and a PUT. `marked`:
+/// the caller already committed this order's `sending` row. On the common path (a POST that
+/// AHEAD took) the `sent` row comes back for the caller to commit with the rest of its batch;
+/// every other path records its outcome at once.
 pub async fn send(
     client: &ApiClient,
     store: &Store,
     kind: OrderKind,
     file: &str,
     order: &SourceOrder,
-) -> Result<Outcome, String> {
+    entry: Option<&LedgerEntry>,
+    marked: bool,
+) -> Sent {
     let hash = order.content_hash();
     let row = Row {
         store,
@@ -99,14 +135,14 @@ pub async fn send(
         order,
         body: Value::Object(order.body.clone()).to_string(),
     };
-    let entry = store
-        .ledger_entry(kind.as_str(), &order.number)
-        .map_err(|e| e.to_string())?;
-    match &entry {
-        Some(e) if e.state == "sent" && e.content_hash == hash => return Ok(Outcome::Unchanged),
+    let now = |outcome: Result<Outcome, String>| outcome.map(|o| (o, None));
+    match entry {
+        Some(e) if e.state == "sent" && e.content_hash == hash => {
+            return Ok((Outcome::Unchanged, None))
+        }
         Some(e) if e.state == "sent" || e.state == "cancelled" => {
             if let Some(id) = e.ahead_id {
-                return update_recorded(client, &row, id, &hash).await;
+                return now(update_recorded(client, &row, id, &hash).await);
             }
         }
         // A previous run committed `sending` and never learned the answer: look before sending.
@@ -115,23 +151,24 @@ pub async fn send(
                 row.put("sent", &e.content_hash, Some(id))?;
                 tracing::info!(order = %order.number, id, "An earlier push of this order had reached AHEAD; adopted it.");
                 if e.content_hash == hash {
-                    return Ok(Outcome::Created);
+                    return Ok((Outcome::Created, None));
                 }
-                return update_recorded(client, &row, id, &hash)
+                return now(update_recorded(client, &row, id, &hash)
                     .await
-                    .map(as_created);
+                    .map(as_created));
             }
         }
         _ => {}
     }
-    // Committed before the POST goes out.
-    row.put("sending", &hash, None)?;
+    // Committed before the POST goes out (by the caller, for a whole batch, when `marked`).
+    if !marked {
+        row.put("sending", &hash, None)?;
+    }
     for attempt in 1..=2 {
         match client.post(resource_of(kind), &order.body).await {
             Ok(envelope) => {
                 let id = first_id(envelope.results.first().map(|r| r.get()));
-                row.put("sent", &hash, id)?;
-                return Ok(Outcome::Created);
+                return Ok((Outcome::Created, Some(row.write("sent", &hash, id))));
             }
             Err(ApiError::Status {
                 status: 409,
@@ -142,9 +179,9 @@ pub async fn send(
                 // make it say what the source says.
                 let id = first_id(existing.as_deref()).ok_or("409 without the existing record")?;
                 row.put("sent", "", Some(id))?;
-                return update_recorded(client, &row, id, &hash)
+                return now(update_recorded(client, &row, id, &hash)
                     .await
-                    .map(as_created);
+                    .map(as_created));
             }
             Err(ApiError::Status {
                 status: status @ (400 | 422),
@@ -157,13 +194,16 @@ pub async fn send(
                 } else {
                     "AHEAD refused the request (400)"
                 };
-                return Ok(Outcome::Rejected(rejections_from(order, &errors, context)));
+                return Ok((
+                    Outcome::Rejected(rejections_from(order, &errors, context)),
+                    None,
+                ));
             }
             Err(e @ ApiError::Ambiguous { .. }) => {
                 tracing::warn!(order = %order.number, error = %e, "The answer to a POST was lost; looking the order up.");
                 if let Some(id) = lookup(client, kind, &order.number).await? {
                     row.put("sent", &hash, Some(id))?;
-                    return Ok(Outcome::Created);
+                    return Ok((Outcome::Created, None));
                 }
                 if attempt == 2 {
                     return Err(format!(
@@ -278,17 +318,7 @@ pub async fn cancel_removed(
         let Some(id) = entry.ahead_id else { continue };
         match client.delete(&format!("{}/{id}", resource_of(kind))).await {
             Ok(_) => {
-                store.ledger_put(
-                    kind.as_str(),
-                    &entry.number,
-                    "cancelled",
-                    &entry.content_hash,
-                    Some(id),
-                    file,
-                    entry.source_line,
-                    "{}",
-                    now_unix(),
-                )?;
+                store.ledger_set_state(kind.as_str(), &entry.number, "cancelled", now_unix())?;
                 tracing::info!(order = %entry.number, stream = stream_of(kind), "Cancelled: no longer in its file.");
                 cancelled += 1;
             }

@@ -19,6 +19,20 @@ pub struct LedgerEntry {
     pub source_line: i64,
 }
 
+/// One ledger row to write.
+#[derive(Debug, Clone)]
+pub struct LedgerWrite {
+    pub kind: String,
+    pub number: String,
+    pub state: String,
+    pub content_hash: String,
+    pub ahead_id: Option<i64>,
+    pub source_file: String,
+    pub source_line: i64,
+    /// What was (or is being) sent.
+    pub body: String,
+}
+
 impl Store {
     pub fn ledger_entry(
         &self,
@@ -35,30 +49,82 @@ impl Store {
         })
     }
 
+    /// The ledger rows of `numbers`, by number, in one query per 500.
+    pub fn ledger_entries(
+        &self,
+        kind: &str,
+        numbers: &[String],
+    ) -> Result<std::collections::HashMap<String, LedgerEntry>, StoreError> {
+        let mut out = std::collections::HashMap::with_capacity(numbers.len());
+        for chunk in numbers.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT kind, number, state, content_hash, ahead_id, source_file, source_line
+                 FROM push_ledger WHERE kind = ? AND number IN ({marks})"
+            );
+            let rows: Vec<LedgerEntry> = self.with(|conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let params = std::iter::once(kind).chain(chunk.iter().map(String::as_str));
+                let rows = stmt.query_map(rusqlite::params_from_iter(params), ledger_row)?;
+                rows.collect()
+            })?;
+            out.extend(rows.into_iter().map(|e| (e.number.clone(), e)));
+        }
+        Ok(out)
+    }
+
     /// Record an order's state (insert or replace), committed at once.
-    #[allow(clippy::too_many_arguments)]
-    pub fn ledger_put(
+    pub fn ledger_put(&self, write: &LedgerWrite, now: i64) -> Result<(), StoreError> {
+        self.ledger_put_many(std::slice::from_ref(write), now)
+    }
+
+    /// Record several orders' states in one transaction.
+    pub fn ledger_put_many(&self, writes: &[LedgerWrite], now: i64) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO push_ledger (kind, number, state, content_hash, ahead_id, source_file, source_line, body, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT(kind, number) DO UPDATE SET state = excluded.state,
+                        content_hash = excluded.content_hash, ahead_id = coalesce(excluded.ahead_id, push_ledger.ahead_id),
+                        source_file = excluded.source_file, source_line = excluded.source_line,
+                        body = excluded.body, updated_at = excluded.updated_at",
+                )?;
+                for w in writes {
+                    stmt.execute(params![
+                        w.kind,
+                        w.number,
+                        w.state,
+                        w.content_hash,
+                        w.ahead_id,
+                        w.source_file,
+                        w.source_line,
+                        w.body,
+                        now
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Change only the state of an order's row (e.g. `cancelled`), keeping what was sent.
+    pub fn ledger_set_state(
         &self,
         kind: &str,
         number: &str,
         state: &str,
-        content_hash: &str,
-        ahead_id: Option<i64>,
-        source_file: &str,
-        source_line: i64,
-        body: &str,
         now: i64,
     ) -> Result<(), StoreError> {
         self.with(|conn| {
-            conn.prepare_cached(
-                "INSERT INTO push_ledger (kind, number, state, content_hash, ahead_id, source_file, source_line, body, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT(kind, number) DO UPDATE SET state = excluded.state,
-                    content_hash = excluded.content_hash, ahead_id = coalesce(excluded.ahead_id, push_ledger.ahead_id),
-                    source_file = excluded.source_file, source_line = excluded.source_line,
-                    body = excluded.body, updated_at = excluded.updated_at",
-            )?
-            .execute(params![kind, number, state, content_hash, ahead_id, source_file, source_line, body, now])
+            conn.execute(
+                "UPDATE push_ledger SET state = ?3, updated_at = ?4 WHERE kind = ?1 AND number = ?2",
+                params![kind, number, state, now],
+            )
         })
         .map(|_| ())
     }
@@ -113,45 +179,25 @@ mod tests {
     fn put_keeps_the_ahead_id_once_known() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("l.db")).unwrap();
+        let w = |state: &str, hash: &str, id: Option<i64>| LedgerWrite {
+            kind: "purchase_order".into(),
+            number: "PO-1".into(),
+            state: state.into(),
+            content_hash: hash.into(),
+            ahead_id: id,
+            source_file: "a.csv".into(),
+            source_line: 2,
+            body: "{}".into(),
+        };
+        store.ledger_put(&w("sending", "h1", None), 1).unwrap();
         store
-            .ledger_put(
-                "purchase_order",
-                "PO-1",
-                "sending",
-                "h1",
-                None,
-                "a.csv",
-                2,
-                "{}",
-                1,
-            )
+            .ledger_put_many(&[w("sent", "h1", Some(9))], 2)
             .unwrap();
-        store
-            .ledger_put(
-                "purchase_order",
-                "PO-1",
-                "sent",
-                "h1",
-                Some(9),
-                "a.csv",
-                2,
-                "{}",
-                2,
-            )
+        store.ledger_put(&w("sending", "h2", None), 3).unwrap();
+        let found = store
+            .ledger_entries("purchase_order", &["PO-1".into(), "PO-2".into()])
             .unwrap();
-        store
-            .ledger_put(
-                "purchase_order",
-                "PO-1",
-                "sending",
-                "h2",
-                None,
-                "a.csv",
-                2,
-                "{}",
-                3,
-            )
-            .unwrap();
+        assert_eq!(found.len(), 1);
         let e = store
             .ledger_entry("purchase_order", "PO-1")
             .unwrap()

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use thiserror::Error;
 
-pub use ledger::LedgerEntry;
+pub use ledger::{LedgerEntry, LedgerWrite};
 pub use mirror::{
     Change, ChangeKind, ExportRow, PageWrite, StoredHash, Upsert, Watermark, WatermarkMove,
 };

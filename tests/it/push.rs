@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ahead_sync::mapping::Mapping;
+use ahead_sync::mapping::{Mapping, OrderKind};
 use ahead_sync::push::{self, InputFile, PushReport};
 use ahead_sync::store::Store;
 
@@ -225,19 +225,16 @@ async fn a_ledger_left_sending_by_a_dead_run_adopts_the_order_it_created() {
         .post("/v2/purchase_orders", &order.body)
         .await
         .unwrap();
-    h.store
-        .ledger_put(
-            "purchase_order",
-            &order.number,
-            "sending",
-            &order.content_hash(),
-            None,
-            "purchase_orders.x12",
-            4,
-            "{}",
-            0,
-        )
-        .unwrap();
+    let sending = ahead_sync::push::ledger_write(
+        OrderKind::PurchaseOrder,
+        "purchase_orders.x12",
+        order,
+        "sending",
+        &order.content_hash(),
+        None,
+        "{}".into(),
+    );
+    h.store.ledger_put(&sending, 0).unwrap();
     let report = push_files(&h, &map, &[path]).await;
     assert_eq!(report.stats.created, 2);
     let c = h.sandbox.control().counters();
