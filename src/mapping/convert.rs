@@ -37,7 +37,7 @@ impl SourceOrder {
     /// so the push ledger can tell "same order again" from "changed order".
     pub fn content_hash(&self) -> String {
         let mut text = String::with_capacity(512);
-        canonical(&Value::Object(self.body.clone()), &mut text);
+        canonical_map(&self.body, &mut text);
         hex::encode(Sha256::digest(text.as_bytes()))
     }
 
@@ -56,22 +56,24 @@ impl SourceOrder {
     }
 }
 
+fn canonical_map(map: &Map<String, Value>, out: &mut String) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    out.push('{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        out.push(':');
+        canonical(&map[key], out);
+    }
+    out.push('}');
+}
+
 fn canonical(value: &Value, out: &mut String) {
     match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical(&map[key], out);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => canonical_map(map, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {

@@ -204,7 +204,7 @@ async fn send_batches(
             .iter()
             .filter(|o| send::needs_post(entries.get(&o.number)))
             .map(|o| {
-                let body = Value::Object(o.body.clone()).to_string();
+                let body = serde_json::to_string(&o.body).unwrap_or_default();
                 ledger_write(kind, file, o, "sending", &o.content_hash(), None, body)
             })
             .collect();

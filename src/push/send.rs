@@ -133,7 +133,7 @@ pub async fn send(
         kind,
         file,
         order,
-        body: Value::Object(order.body.clone()).to_string(),
+        body: serde_json::to_string(&order.body).unwrap_or_default(),
     };
     let now = |outcome: Result<Outcome, String>| outcome.map(|o| (o, None));
     match entry {
