@@ -33,4 +33,5 @@ pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod store;
+pub mod time;
 pub mod webhooks;

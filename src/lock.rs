@@ -80,11 +80,7 @@ pub fn acquire(dir: &Path, job: &str) -> Result<JobLock, LockError> {
         Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
     }
     // Ours now: replace whatever a previous (possibly killed) holder wrote.
-    let me = format!(
-        "pid {} since {}",
-        std::process::id(),
-        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
+    let me = format!("pid {} since {}", std::process::id(), crate::time::now());
     file.set_len(0).map_err(io)?;
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(me.as_bytes()).map_err(io)?;

@@ -1,7 +1,5 @@
 //! `auth login | status | logout`.
 
-use chrono::{DateTime, Utc};
-
 use super::context::Context;
 use crate::api::now_unix;
 use crate::cli::AuthAction;
@@ -26,7 +24,7 @@ async fn login(settings: &Settings) -> anyhow::Result<Exit> {
             "Logged in to {} as {organization} (client id {}). Access token valid until {}; it is refreshed automatically. Tokens are stored in {}.",
             Context::describe_api(settings),
             settings.api.client_id,
-            when(token.expires_at),
+            crate::time::from_unix(token.expires_at),
             settings.store_path.display()
         );
         anyhow::Ok(Exit::Ok)
@@ -65,10 +63,13 @@ async fn status(settings: &Settings) -> anyhow::Result<Exit> {
         println!("  client id:      {}", settings.api.client_id);
         println!(
             "  access token:   valid until {} ({} min left; refreshed automatically)",
-            when(token.expires_at),
+            crate::time::from_unix(token.expires_at),
             left.max(0) / 60
         );
-        println!("  obtained:       {}", when(token.obtained_at));
+        println!(
+            "  obtained:       {}",
+            crate::time::from_unix(token.obtained_at)
+        );
         println!("  store:          {}", settings.store_path.display());
         anyhow::Ok(Exit::Ok)
     }
@@ -91,10 +92,4 @@ fn logout(settings: &Settings) -> anyhow::Result<Exit> {
         );
     }
     Ok(Exit::Ok)
-}
-
-fn when(unix: i64) -> String {
-    DateTime::<Utc>::from_timestamp(unix, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| unix.to_string())
 }

@@ -108,10 +108,8 @@ impl LastRuns for StoreLastRuns {
     }
 
     fn set(&mut self, job: &str, at: DateTime<Utc>) -> anyhow::Result<()> {
-        self.0.kv_set(
-            &format!("{LAST_RUN_KEY}{job}"),
-            &at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        )?;
+        self.0
+            .kv_set(&format!("{LAST_RUN_KEY}{job}"), &crate::time::rfc3339(at))?;
         Ok(())
     }
 }

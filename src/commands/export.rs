@@ -135,10 +135,7 @@ fn normalise_since(text: &str) -> Result<String, ConfigError> {
         return Ok(format!("{day}T00:00:00Z"));
     }
     chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| {
-            t.with_timezone(&chrono::Utc)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        })
+        .map(|t| crate::time::rfc3339(t.with_timezone(&chrono::Utc)))
         .map_err(|_| {
             ConfigError::new(format!(
                 "--since: {text:?} is not a date (2026-01-31) or an RFC 3339 time"

@@ -172,9 +172,7 @@ fn mirror_info(store: &Store, settings: &Settings) -> anyhow::Result<ReportInfo>
     let last = store.last_success_at(INVOICES_PULL_JOB)?;
     let now = crate::api::now_unix();
     let limit = settings.reconciliation.stale_after.as_secs() as i64;
-    let pulled_at = last
-        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let pulled_at = last.map(crate::time::from_unix);
     let stale = match last {
         None => {
             tracing::warn!(

@@ -1,6 +1,5 @@
 //! `status [--json]`: what the store says, without contacting AHEAD (fast, safe from monitoring).
 
-use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::api::now_unix;
@@ -24,9 +23,9 @@ pub fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
     let now = now_unix();
     let token = store.token(&settings.api.token_key())?.map(|t| {
         json!({
-            "expires_at": when(t.expires_at),
+            "expires_at": crate::time::from_unix(t.expires_at),
             "expires_in_secs": t.expires_at - now,
-            "obtained_at": when(t.obtained_at),
+            "obtained_at": crate::time::from_unix(t.obtained_at),
         })
     });
     let jobs: Vec<Value> = store
@@ -91,17 +90,11 @@ fn run_json(r: &RunRecord) -> Value {
     json!({
         "run": r.id,
         "args": r.args,
-        "started_at": when(r.started_at),
-        "ended_at": r.ended_at.map(when),
+        "started_at": crate::time::from_unix(r.started_at),
+        "ended_at": r.ended_at.map(crate::time::from_unix),
         "outcome": r.outcome.clone().unwrap_or_else(|| "running or interrupted".into()),
         "stats": r.stats,
     })
-}
-
-fn when(unix: i64) -> String {
-    DateTime::<Utc>::from_timestamp(unix, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| unix.to_string())
 }
 
 fn print_text(r: &Value) {

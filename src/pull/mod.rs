@@ -14,7 +14,7 @@ pub mod streams;
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use indicatif::ProgressBar;
 use serde_json::Value;
@@ -147,14 +147,10 @@ fn minus(ts: &str, overlap: Duration) -> String {
     match DateTime::parse_from_rfc3339(ts) {
         Ok(t) => {
             let t = t.with_timezone(&Utc) - chrono::Duration::from_std(overlap).unwrap_or_default();
-            t.to_rfc3339_opts(SecondsFormat::Secs, true)
+            crate::time::rfc3339(t)
         }
         Err(_) => "1970-01-01T00:00:00Z".into(),
     }
-}
-
-pub fn now_rfc3339() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Run one pull of `stream` in `mode`, recorded as run `run`.
@@ -197,7 +193,7 @@ pub async fn pull(
             }
         }
     };
-    let mut state = PassState::new(stream, run, now_rfc3339(), whole_set, expected_state);
+    let mut state = PassState::new(stream, run, crate::time::now(), whole_set, expected_state);
     let mut passes = 0;
     let mut drift_seen = false;
     let consistent = loop {

@@ -334,7 +334,7 @@ fn record_rejections(
             .collect(),
         ..PageWrite::default()
     };
-    store.write_page(stream_of(kind), run, &crate::pull::now_rfc3339(), &write)?;
+    store.write_page(stream_of(kind), run, &crate::time::now(), &write)?;
     Ok(())
 }
 

@@ -235,7 +235,7 @@ async fn receive(
     let event = NewEvent {
         delivery_id: delivery.id.clone(),
         event: delivery.event.clone(),
-        received_at: crate::pull::now_rfc3339(),
+        received_at: crate::time::now(),
         body: text,
     };
     let (done, answer) = oneshot::channel();
@@ -335,7 +335,7 @@ async fn process_loop(
 /// Apply up to one batch of pending deliveries; returns how many were handled.
 pub fn process_pending(store: &Store, run: i64, tally: &Tally) -> Result<usize, String> {
     let pending = store.pending_events(500).map_err(|e| e.to_string())?;
-    let at = crate::pull::now_rfc3339();
+    let at = crate::time::now();
     for event in &pending {
         let outcome = match verify::parse(event.body.as_bytes()) {
             Ok(d) => apply(store, run, &at, &event.delivery_id, &event.event, d.data)?,

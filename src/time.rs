@@ -1,0 +1,27 @@
+//! Timestamps as the API writes them and the store keeps them: RFC 3339, UTC, whole seconds, `Z`
+//! (so that comparing two of them as text compares the instants).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub fn now() -> String {
+    rfc3339(Utc::now())
+}
+
+/// Unix seconds as RFC 3339 (or the number itself, if out of range).
+pub fn from_unix(unix: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .map(rfc3339)
+        .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats() {
+        assert_eq!(super::from_unix(1_445_412_480), "2015-10-21T07:28:00Z");
+    }
+}
