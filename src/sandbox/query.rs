@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::rules::{self, Field, FieldType};
-use super::world::{parse_date, parse_ts, Row, Val, World};
+use super::world::{parse_date, parse_ts, CachedHits, Row, Val, World};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -248,16 +248,55 @@ pub fn page<'a, R: Row>(world: &'a World, rows: &'a [R], q: &Query) -> (usize, V
         };
         return (total, page);
     }
-    let mut hits: Vec<&R> = rows
+    // The pages of one filtered read ask the same question with another offset: answer it once
+    // per world generation (any mutation starts a new one) instead of scanning every page.
+    let key = format!(
+        "{:p}/{:?}/{}/{}",
+        rows.as_ptr(),
+        q.conds,
+        q.order_by,
+        q.descending
+    );
+    let positions = {
+        let mut cache = world.hits.0.lock().unwrap_or_else(|p| p.into_inner());
+        match cache.as_ref() {
+            Some(c) if c.generation == world.generation && c.key == key => c.positions.clone(),
+            _ => {
+                let positions = std::sync::Arc::new(matching(world, rows, q));
+                *cache = Some(CachedHits {
+                    generation: world.generation,
+                    key,
+                    positions: positions.clone(),
+                });
+                positions
+            }
+        }
+    };
+    let total = positions.len();
+    let page = positions
         .iter()
-        .filter(|r| {
+        .skip(q.offset)
+        .take(q.limit)
+        .map(|&i| &rows[i as usize])
+        .collect();
+    (total, page)
+}
+
+/// Positions of the rows matching `q`, in the order it asks for.
+fn matching<R: Row>(world: &World, rows: &[R], q: &Query) -> Vec<u32> {
+    let mut hits: Vec<u32> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
             q.conds
                 .iter()
                 .all(|c| c.holds(&r.val(world, c.field, c.ty)))
         })
+        .map(|(i, _)| i as u32)
         .collect();
     if q.order_by != "id" {
-        hits.sort_by(|a, b| {
+        hits.sort_by(|&a, &b| {
+            let (a, b) = (&rows[a as usize], &rows[b as usize]);
             order(
                 &a.val(world, q.order_by, q.order_ty),
                 &b.val(world, q.order_by, q.order_ty),
@@ -268,9 +307,7 @@ pub fn page<'a, R: Row>(world: &'a World, rows: &'a [R], q: &Query) -> (usize, V
     if q.descending {
         hits.reverse();
     }
-    let total = hits.len();
-    let page = hits.into_iter().skip(q.offset).take(q.limit).collect();
-    (total, page)
+    hits
 }
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ impl Shared {
         let now = self.now();
         let (out, events) = {
             let mut w = self.world();
+            w.generation += 1;
             let out = f(&mut w, now);
             (out, std::mem::take(&mut w.outbox))
         };

@@ -194,6 +194,30 @@ pub struct World {
     /// Events raised by mutations, drained by the server after each one.
     #[serde(skip)]
     pub outbox: Vec<Event>,
+    /// Bumped by every mutation (`Shared::mutate`): what the filtered-query cache is valid for.
+    #[serde(skip)]
+    pub generation: u64,
+    /// The rows matching the last filtered query, so the pages of one filtered read cost a page
+    /// each instead of a scan of the whole table each.
+    #[serde(skip)]
+    pub hits: HitsCache,
+}
+
+/// Positions of the rows a filtered query matched, for one query and one world generation.
+#[derive(Debug, Default)]
+pub struct HitsCache(pub std::sync::Mutex<Option<CachedHits>>);
+
+#[derive(Debug)]
+pub struct CachedHits {
+    pub generation: u64,
+    pub key: String,
+    pub positions: std::sync::Arc<Vec<u32>>,
+}
+
+impl Clone for HitsCache {
+    fn clone(&self) -> Self {
+        HitsCache::default()
+    }
 }
 
 const _: () = assert!(
@@ -219,6 +243,8 @@ impl World {
             item_index: HashMap::new(),
             slots: Vec::new(),
             outbox: Vec::new(),
+            generation: 0,
+            hits: HitsCache::default(),
         }
     }
 
