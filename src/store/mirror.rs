@@ -177,28 +177,19 @@ impl Store {
         stream: &str,
         ids: &[i64],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let body: Option<String> = self.with(|conn| {
-                conn.prepare_cached("SELECT body FROM snapshots WHERE stream = ?1 AND id = ?2")?
-                    .query_row(params![stream, id], |r| r.get(0))
-                    .optional()
-            })?;
-            if let Some(body) = body {
-                out.push((*id, body));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Ids of stored records of `stream` whose state is `state` (e.g. outstanding invoices: '').
-    pub fn ids_with_state(&self, stream: &str, state: &str) -> Result<Vec<i64>, StoreError> {
         self.with(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id FROM snapshots WHERE stream = ?1 AND state = ?2 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![stream, state], |r| r.get(0))?;
-            rows.collect()
+            let mut stmt =
+                conn.prepare_cached("SELECT body FROM snapshots WHERE stream = ?1 AND id = ?2")?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(body) = stmt
+                    .query_row(params![stream, id], |r| r.get(0))
+                    .optional()?
+                {
+                    out.push((*id, body));
+                }
+            }
+            Ok(out)
         })
     }
 
