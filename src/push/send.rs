@@ -259,9 +259,14 @@ async fn lookup(client: &ApiClient, kind: OrderKind, number: &str) -> Result<Opt
     Ok(first_id(envelope.results.first().map(|r| r.get())))
 }
 
+/// The `id` of a record, read without building the whole record.
 fn first_id(raw: Option<&str>) -> Option<i64> {
-    raw.and_then(|r| serde_json::from_str::<Value>(r).ok())
-        .and_then(|v| v["id"].as_i64())
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: i64,
+    }
+    raw.and_then(|r| serde_json::from_str::<IdOnly>(r).ok())
+        .map(|r| r.id)
 }
 
 /// Turn AHEAD's per-field errors into rejections on the source lines they concern.
