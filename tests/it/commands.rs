@@ -118,12 +118,7 @@ async fn a_pull_killed_mid_run_is_finished_by_the_next() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "still running when killed"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    crate::util::kill_while_running(&mut child);
     assert!(
         partial >= 30 && partial < total,
         "killed mid-way ({partial} of {total})"
@@ -201,12 +196,7 @@ async fn a_second_run_of_the_same_job_exits_4_and_a_killed_holder_leaves_no_lock
     let out = cmd_async(h.dir.path(), &["--config", config, "pull", "shipments"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
-    assert!(
-        first.try_wait().unwrap().is_none(),
-        "still running when killed"
-    );
-    first.kill().unwrap();
-    first.wait().unwrap();
+    crate::util::kill_while_running(&mut first);
     h.sandbox.control().clear_faults();
     let out = cmd_async(h.dir.path(), &["--config", config, "pull", "inventory"]).await;
     assert_eq!(

@@ -446,12 +446,7 @@ async fn a_push_killed_mid_file_is_finished_by_the_next_run_without_duplicates()
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "still running when killed"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    crate::util::kill_while_running(&mut child);
     let partial = h.sandbox.control().counters().creates_by_number.len();
     assert!((10..50).contains(&partial), "{partial}");
     h.sandbox.control().clear_faults();

@@ -156,3 +156,13 @@ pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// SIGKILL a child that must still be running (the test's premise), and reap it.
+pub fn kill_while_running(child: &mut std::process::Child) {
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running when killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
