@@ -166,6 +166,8 @@ pub async fn pull(
     let started = Instant::now();
     let before = snapshot_stats(client.stats());
     let writes_before = store.total_changes();
+    // The writer thread is the pull's bottleneck: WAL checkpoints run beside it.
+    let checkpoints = store.background_checkpoints()?;
     let (whole_set, expected_state) = match &mode {
         Mode::Full => (
             true,
@@ -233,6 +235,7 @@ pub async fn pull(
         };
         store.write_page(stream.name(), run, &state.at, &write)?;
     }
+    checkpoints.finish()?;
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }

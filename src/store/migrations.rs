@@ -108,6 +108,11 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX snapshots_key;
     DROP INDEX changes_stream;
     "#,
+    // 7: fingerprints move from the first 8 bytes of SHA-256 to XXH3-64 (a tenth of the cost
+    // per record); every stored one is recomputed from its body, so no record looks changed.
+    r#"
+    UPDATE snapshots SET hash = ahead_fingerprint(body);
+    "#,
 ];
 
 /// The version a fully migrated file has.
@@ -176,6 +181,36 @@ mod tests {
             .with(|c| c.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)))
             .unwrap();
         assert_eq!(runs, 0);
+    }
+
+    #[test]
+    fn fingerprints_are_recomputed_when_their_algorithm_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        let body = r#"{"id":5,"item_number":"PSU-800W","warehouse":"ATL"}"#;
+        {
+            // A version-6 file, whose fingerprints were the first 8 bytes of SHA-256.
+            super::super::create_private(&path).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let store = Store {
+                inner: std::sync::Arc::new(super::super::Inner {
+                    path: path.clone(),
+                    conn: std::sync::Mutex::new(conn),
+                }),
+            };
+            store.migrate_to(6).unwrap();
+            store
+                .with(|c| {
+                    c.execute(
+                        "INSERT INTO snapshots VALUES ('inventory', 5, 'PSU-800W@ATL', ?1, '', '', ?2)",
+                        rusqlite::params![-2_079_045_418_370_125_520_i64, body],
+                    )
+                })
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let stored = store.stored_for("inventory", &[5]).unwrap();
+        assert_eq!(stored[0].hash, super::super::fingerprint(body));
     }
 
     #[test]

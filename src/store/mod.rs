@@ -5,6 +5,8 @@
 //! jobs above it. One connection, used behind a mutex: SQLite has a single writer anyway, and the
 //! WAL lets readers in other processes (`status`, exports) proceed while a job writes.
 
+mod checkpoint;
+mod fingerprint;
 mod ledger;
 mod migrations;
 mod mirror;
@@ -19,6 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use thiserror::Error;
 
+pub use checkpoint::BackgroundCheckpoints;
+pub use fingerprint::fingerprint;
 pub use ledger::{LedgerEntry, LedgerWrite};
 pub use mirror::{
     Change, ChangeKind, ExportRow, PageWrite, StoredHash, Upsert, Watermark, WatermarkMove,
@@ -84,9 +88,10 @@ impl Store {
             conn.pragma_update(None, "foreign_keys", "ON")?;
             // A pull writes a page per transaction; checkpointing every 40 MB of WAL rather than
             // every 4 MB copies each hot B-tree page into the database far fewer times.
-            conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+            conn.pragma_update(None, "wal_autocheckpoint", checkpoint::CHECKPOINT_PAGES)?;
             // 32 MiB of page cache keeps the B-tree's upper levels in memory on large mirrors.
             conn.pragma_update(None, "cache_size", -32_768)?;
+            fingerprint::register(conn)?;
             Ok(())
         })?;
         store.migrate()?;
