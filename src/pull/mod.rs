@@ -12,6 +12,8 @@ pub mod diff;
 mod page;
 pub mod streams;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -285,26 +287,35 @@ async fn run_pass(
         settings.concurrency,
     ));
     let stream_kind = state.stream;
+    // Whether to read every row's head fields while preparing (most rows will be written, as in
+    // a first pull) or only those the fingerprint shows changed, on the writer. The writer
+    // updates it from what each page turned out to need.
+    let eager = Arc::new(AtomicBool::new(!store.has_snapshots(stream_kind.name())?));
+    let eager_prepare = eager.clone();
     // Parse and fingerprint each page on the blocking pool, two pages at a time and in order,
     // beside the writer thread: on two cores this work and SQLite's run side by side.
     let mut prepared = Box::pin(
         stream
-            .map(move |page| async move {
-                let page = page.map_err(PullError::from)?;
-                tokio::task::spawn_blocking(move || {
-                    let metas = page::prepare(stream_kind, &page.rows).map_err(|detail| {
-                        PullError::Data {
-                            stream: stream_kind.name(),
-                            detail,
-                        }
-                    })?;
-                    Ok::<_, PullError>((page, metas))
-                })
-                .await
-                .map_err(|e| PullError::Data {
-                    stream: stream_kind.name(),
-                    detail: format!("preparing a page failed: {e}"),
-                })?
+            .map(move |page| {
+                let eager = eager_prepare.load(Ordering::Relaxed);
+                async move {
+                    let page = page.map_err(PullError::from)?;
+                    tokio::task::spawn_blocking(move || {
+                        let metas =
+                            page::prepare(stream_kind, &page.rows, eager).map_err(|detail| {
+                                PullError::Data {
+                                    stream: stream_kind.name(),
+                                    detail,
+                                }
+                            })?;
+                        Ok::<_, PullError>((page, metas))
+                    })
+                    .await
+                    .map_err(|e| PullError::Data {
+                        stream: stream_kind.name(),
+                        detail: format!("preparing a page failed: {e}"),
+                    })?
+                }
             })
             .buffered(2),
     );
@@ -326,12 +337,16 @@ async fn run_pass(
                 bar.set_length(page.total_results);
                 bar.inc(page.count);
             }
+            let written = |s: &RunStats| s.created + s.updated + s.closed;
+            let before = written(&state.stats);
             state
                 .apply(&store, &page.rows, &metas, true)
                 .map_err(|detail| PullError::Data {
                     stream: state.stream.name(),
                     detail,
                 })?;
+            let wrote = written(&state.stats) - before;
+            eager.store(2 * wrote > page.count, Ordering::Relaxed);
         }
         state
             .finish_ranges(&store)
@@ -393,7 +408,7 @@ async fn resolve_candidates(
         let back = tokio::task::spawn_blocking(move || -> Result<PassState, String> {
             let was_whole = moved.whole_set;
             moved.whole_set = false;
-            let metas = page::prepare(stream, &rows)?;
+            let metas = page::prepare(stream, &rows, true)?;
             moved.apply(&store2, &rows, &metas, false)?;
             moved.remove(&store2, &gone)?;
             moved.whole_set = was_whole;

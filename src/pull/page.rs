@@ -1,6 +1,7 @@
 //! Applying one page of records to the mirror: the diff against stored snapshots, turned into one
 //! transaction of snapshot writes and change log entries. Runs on the writer thread.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::value::RawValue;
@@ -14,28 +15,80 @@ use crate::store::{Change, ChangeKind, PageWrite, RunStats, Store, StoredHash, U
 #[derive(Debug, Clone)]
 pub struct RowMeta {
     pub id: i64,
+    pub fp: i64,
+    /// Read eagerly when most rows are expected to be written (a first pull); otherwise only
+    /// for the rows the fingerprint shows changed, by [`RowMeta::head`].
+    head: Option<HeadInfo>,
+}
+
+/// The head fields a written record needs.
+#[derive(Debug, Clone)]
+pub struct HeadInfo {
     pub updated_at: Option<String>,
     pub key: String,
     pub state: &'static str,
     pub status: Option<String>,
-    pub fp: i64,
 }
 
-/// Read the head fields and fingerprint of every row.
-pub fn prepare(stream: StreamKind, rows: &[Box<RawValue>]) -> Result<Vec<RowMeta>, String> {
+impl HeadInfo {
+    fn read(stream: StreamKind, raw: &str) -> Result<HeadInfo, String> {
+        let head = Head::parse(raw)?;
+        Ok(HeadInfo {
+            updated_at: head.updated_at.as_deref().map(str::to_string),
+            key: stream.key(&head),
+            state: stream.state(&head),
+            status: head.status.as_deref().map(str::to_string),
+        })
+    }
+}
+
+impl RowMeta {
+    /// The row's head fields, read now if they were not read when it was prepared.
+    pub fn head(&self, stream: StreamKind, raw: &str) -> Result<Cow<'_, HeadInfo>, String> {
+        match &self.head {
+            Some(head) => Ok(Cow::Borrowed(head)),
+            None => HeadInfo::read(stream, raw).map(Cow::Owned),
+        }
+    }
+}
+
+/// Read the id and fingerprint of every row, and with `eager` its head fields too.
+pub fn prepare(
+    stream: StreamKind,
+    rows: &[Box<RawValue>],
+    eager: bool,
+) -> Result<Vec<RowMeta>, String> {
     rows.iter()
         .map(|raw| {
-            let head = Head::parse(raw.get())?;
+            let raw = raw.get();
+            let id = match leading_id(raw) {
+                Some(id) => id,
+                None => Head::parse(raw)?.id,
+            };
+            let head = if eager {
+                Some(HeadInfo::read(stream, raw)?)
+            } else {
+                None
+            };
             Ok(RowMeta {
-                id: head.id,
-                updated_at: head.updated_at.as_deref().map(str::to_string),
-                key: stream.key(&head),
-                state: stream.state(&head),
-                status: head.status.as_deref().map(str::to_string),
-                fp: fingerprint(raw.get()),
+                id,
+                fp: fingerprint(raw),
+                head,
             })
         })
         .collect()
+}
+
+/// The id of a record whose JSON begins `{"id":<digits>` followed by `,` or `}` (how AHEAD
+/// writes records); `None` for any other shape, which is then parsed in full.
+fn leading_id(raw: &str) -> Option<i64> {
+    let rest = raw.strip_prefix(r#"{"id":"#)?;
+    let end = rest.find([',', '}'])?;
+    let digits = &rest[..end];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 18 {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// What the writer knows about the pass so far.
@@ -178,23 +231,24 @@ impl PassState {
         let mut updated: Vec<(usize, i64)> = Vec::new();
         for (i, (meta, raw)) in metas.iter().zip(rows).enumerate() {
             self.stats.rows_read += 1;
-            if let Some(u) = meta.updated_at.as_deref() {
-                if self.max_updated.as_deref().is_none_or(|m| u > m) {
-                    self.max_updated = Some(u.to_string());
-                }
-            }
             match by_id.get(&meta.id) {
-                Some(s) if s.hash == meta.fp => self.stats.unchanged += 1,
+                // Unchanged: nothing to write, and its `updated_at` is the stored one (a record
+                // a webhook brought in may still move the watermark).
+                Some(s) if s.hash == meta.fp => {
+                    self.stats.unchanged += 1;
+                    self.saw_updated_at(&s.updated_at);
+                }
                 Some(_) => updated.push((i, meta.id)),
                 None => {
+                    let head = meta.head(self.stream, raw.get())?;
                     self.stats.created += 1;
                     write.changes.push(Change::whole(
                         ChangeKind::Created,
                         Some(meta.id),
-                        meta.key.clone(),
+                        head.key.clone(),
                         String::new(),
                     ));
-                    write.upserts.push(upsert(meta, raw));
+                    write.upserts.push(self.upsert(meta, &head, raw));
                 }
             }
         }
@@ -207,31 +261,53 @@ impl PassState {
                 .collect();
             for (i, id) in updated {
                 let (meta, raw) = (&metas[i], &rows[i]);
+                let head = meta.head(self.stream, raw.get())?;
                 let old = bodies.get(&id).map(String::as_str).unwrap_or("{}");
                 let diff = changed_fields(old, raw.get())?;
                 let old_state = by_id.get(&id).map(|s| s.state.as_str()).unwrap_or("");
                 if diff.names.is_empty() {
                     // Same content, different bytes (key order): refresh the fingerprint quietly.
                     self.stats.unchanged += 1;
-                    write.upserts.push(upsert(meta, raw));
+                    write.upserts.push(self.upsert(meta, &head, raw));
                     continue;
                 }
-                let (kind, detail) = if old_state != CLOSED && meta.state == CLOSED {
+                let (kind, detail) = if old_state != CLOSED && head.state == CLOSED {
                     self.stats.closed += 1;
-                    (ChangeKind::Closed, meta.status.clone().unwrap_or_default())
+                    (ChangeKind::Closed, head.status.clone().unwrap_or_default())
                 } else {
                     self.stats.updated += 1;
                     (ChangeKind::Updated, String::new())
                 };
                 write
                     .changes
-                    .push(diff.into_change(kind, id, meta.key.clone(), detail));
-                write.upserts.push(upsert(meta, raw));
+                    .push(diff.into_change(kind, id, head.key.clone(), detail));
+                write.upserts.push(self.upsert(meta, &head, raw));
             }
         }
         store
             .write_page(self.stream.name(), self.run, &self.at, &write)
             .map_err(|e| e.to_string())
+    }
+
+    fn saw_updated_at(&mut self, u: &str) {
+        if !u.is_empty() && self.max_updated.as_deref().is_none_or(|m| u > m) {
+            self.max_updated = Some(u.to_string());
+        }
+    }
+
+    /// The snapshot of a written record; its `updated_at` counts towards the watermark.
+    fn upsert(&mut self, meta: &RowMeta, head: &HeadInfo, raw: &RawValue) -> Upsert {
+        if let Some(u) = head.updated_at.as_deref() {
+            self.saw_updated_at(u);
+        }
+        Upsert {
+            id: meta.id,
+            key: head.key.clone(),
+            hash: meta.fp,
+            updated_at: head.updated_at.clone().unwrap_or_default(),
+            state: head.state.to_string(),
+            body: raw.get().to_string(),
+        }
     }
 
     /// Stored records after the last page that the pass did not reach.
@@ -253,14 +329,18 @@ impl PassState {
 
     /// Remove records a look-up proved gone, each with its change, in one transaction.
     pub fn remove(&mut self, store: &Store, gone: &[StoredHash]) -> Result<(), String> {
+        let ids: Vec<i64> = gone.iter().map(|s| s.id).collect();
+        let keys = store
+            .snapshot_keys(self.stream.name(), &ids)
+            .map_err(|e| e.to_string())?;
         let mut write = PageWrite::default();
-        for s in gone {
+        for (id, key) in keys {
             self.stats.removed += 1;
-            write.removals.push(s.id);
+            write.removals.push(id);
             write.changes.push(Change::whole(
                 ChangeKind::Removed,
-                Some(s.id),
-                s.key.clone(),
+                Some(id),
+                key,
                 String::new(),
             ));
         }
@@ -270,13 +350,55 @@ impl PassState {
     }
 }
 
-fn upsert(meta: &RowMeta, raw: &RawValue) -> Upsert {
-    Upsert {
-        id: meta.id,
-        key: meta.key.clone(),
-        hash: meta.fp,
-        updated_at: meta.updated_at.clone().unwrap_or_default(),
-        state: meta.state.to_string(),
-        body: raw.get().to_string(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leading_id_reads_the_usual_shape_and_declines_the_rest() {
+        assert_eq!(leading_id(r#"{"id":42,"x":1}"#), Some(42));
+        assert_eq!(leading_id(r#"{"id":7}"#), Some(7));
+        for other in [
+            r#"{"x":1,"id":42}"#,
+            r#"{ "id": 42 }"#,
+            r#"{"id":-3,"x":1}"#,
+            r#"{"id":4.5,"x":1}"#,
+            r#"{"id":"42","x":1}"#,
+            r#"{"id":,"x":1}"#,
+            r#"{"id":99999999999999999999,"x":1}"#,
+        ] {
+            assert_eq!(leading_id(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn eager_and_lazy_preparation_agree() {
+        let rows: Vec<Box<RawValue>> = [
+            r#"{"id":3,"item_number":"A","warehouse":"ATL","updated_at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"warehouse":"RNO","id":9,"item_number":"B"}"#,
+        ]
+        .iter()
+        .map(|r| RawValue::from_string(r.to_string()).unwrap())
+        .collect();
+        let eager = prepare(StreamKind::Inventory, &rows, true).unwrap();
+        let lazy = prepare(StreamKind::Inventory, &rows, false).unwrap();
+        for ((e, l), raw) in eager.iter().zip(&lazy).zip(&rows) {
+            assert_eq!((e.id, e.fp), (l.id, l.fp));
+            assert!(e.head.is_some() && l.head.is_none());
+            let (eh, lh) = (
+                e.head(StreamKind::Inventory, raw.get()).unwrap(),
+                l.head(StreamKind::Inventory, raw.get()).unwrap(),
+            );
+            assert_eq!((&eh.key, &eh.updated_at), (&lh.key, &lh.updated_at));
+        }
+        assert_eq!(eager[1].id, 9);
+        assert!(prepare(StreamKind::Inventory, &rows[..0], false)
+            .unwrap()
+            .is_empty());
+        let bad = vec![RawValue::from_string(r#"{"x":1}"#.to_string()).unwrap()];
+        assert!(
+            prepare(StreamKind::Inventory, &bad, false).is_err(),
+            "id is required"
+        );
     }
 }

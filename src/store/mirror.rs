@@ -10,8 +10,8 @@ use super::{Store, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredHash {
     pub id: i64,
-    pub key: String,
     pub hash: i64,
+    pub updated_at: String,
     pub state: String,
 }
 
@@ -137,7 +137,7 @@ impl Store {
     ) -> Result<Vec<StoredHash>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, key, hash, state FROM snapshots
+                "SELECT id, hash, state, updated_at FROM snapshots
                  WHERE stream = ?1 AND id > ?2 AND id <= ?3 ORDER BY id",
             )?;
             let rows = stmt.query_map(
@@ -157,7 +157,7 @@ impl Store {
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT id, key, hash, state FROM snapshots WHERE stream = ? AND id IN ({marks})"
+                "SELECT id, hash, state, updated_at FROM snapshots WHERE stream = ? AND id IN ({marks})"
             );
             let part: Vec<StoredHash> = self.with(|conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;
@@ -169,6 +169,28 @@ impl Store {
             out.extend(part);
         }
         Ok(out)
+    }
+
+    /// The natural keys of the given records (those stored).
+    pub fn snapshot_keys(
+        &self,
+        stream: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.with(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT key FROM snapshots WHERE stream = ?1 AND id = ?2")?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(key) = stmt
+                    .query_row(params![stream, id], |r| r.get(0))
+                    .optional()?
+                {
+                    out.push((*id, key));
+                }
+            }
+            Ok(out)
+        })
     }
 
     /// The stored JSON of the given records (to name the fields an update changed).
@@ -282,6 +304,17 @@ impl Store {
         .map(|_| ())
     }
 
+    /// Whether the store holds any snapshot of a stream.
+    pub fn has_snapshots(&self, stream: &str) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM snapshots WHERE stream = ?1)",
+                [stream],
+                |r| r.get(0),
+            )
+        })
+    }
+
     /// Number of snapshots of a stream.
     pub fn snapshot_count(&self, stream: &str) -> Result<u64, StoreError> {
         self.with(|conn| {
@@ -363,8 +396,8 @@ impl Store {
 fn stored_hash(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredHash> {
     Ok(StoredHash {
         id: r.get(0)?,
-        key: r.get(1)?,
-        hash: r.get(2)?,
-        state: r.get(3)?,
+        hash: r.get(1)?,
+        state: r.get(2)?,
+        updated_at: r.get(3)?,
     })
 }
