@@ -247,6 +247,7 @@ pub async fn pull(
     stats.retries = after.1 - before.1;
     stats.token_refreshes = after.2 - before.2;
     stats.rows_written = store.total_changes() - writes_before;
+    stats.full = matches!(mode, Mode::Full | Mode::WholeSet);
     Ok(PullOutcome {
         stream,
         run,

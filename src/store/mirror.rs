@@ -261,15 +261,17 @@ impl Store {
                     ])?;
                 }
                 if let Some(w) = &page.watermark {
+                    // Written only if it changes: a pull that found nothing new writes no row.
                     tx.prepare_cached(
-                        "INSERT INTO watermarks (stream, updated_at, incrementals, last_full_run)
-                         VALUES (?1, ?2, CASE WHEN ?3 THEN 0 ELSE 1 END, CASE WHEN ?3 THEN ?4 END)
+                        "INSERT INTO watermarks (stream, updated_at, incrementals)
+                         VALUES (?1, ?2, CASE WHEN ?3 THEN 0 ELSE 1 END)
                          ON CONFLICT(stream) DO UPDATE SET
                             updated_at = max(watermarks.updated_at, excluded.updated_at),
-                            incrementals = CASE WHEN ?3 THEN 0 ELSE watermarks.incrementals + 1 END,
-                            last_full_run = CASE WHEN ?3 THEN ?4 ELSE watermarks.last_full_run END",
+                            incrementals = CASE WHEN ?3 THEN 0 ELSE watermarks.incrementals + 1 END
+                         WHERE excluded.updated_at > watermarks.updated_at
+                            OR NOT ?3 OR watermarks.incrementals <> 0",
                     )?
-                    .execute(params![stream, w.updated_at, w.full, run])?;
+                    .execute(params![stream, w.updated_at, w.full])?;
                 }
             }
             tx.commit()
@@ -279,7 +281,13 @@ impl Store {
     pub fn watermark(&self, stream: &str) -> Result<Option<Watermark>, StoreError> {
         self.with(|conn| {
             conn.query_row(
-                "SELECT updated_at, incrementals, last_full_run FROM watermarks WHERE stream = ?1",
+                // The last full pull is in the run history (files written before it was have it
+                // in the watermark row).
+                "SELECT updated_at, incrementals,
+                        nullif(max(coalesce(last_full_run, 0), coalesce(
+                            (SELECT max(id) FROM runs
+                             WHERE job = 'pull ' || ?1 AND json_extract(stats, '$.full')), 0)), 0)
+                 FROM watermarks WHERE stream = ?1",
                 [stream],
                 |r| {
                     Ok(Watermark {

@@ -24,6 +24,8 @@ pub struct RunStats {
     pub drift_rechecks: u64,
     /// Rows the job inserted, updated or deleted in the store (SQLite's change counter).
     pub rows_written: u64,
+    /// A pull that read its stream's whole set (which is how removals are seen).
+    pub full: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -121,7 +123,9 @@ impl Store {
                 None => tx.query_row("SELECT coalesce(max(id), 0) + 1 FROM runs", [], |r| r.get(0))?,
             };
             let runs = tx.execute(
-                "DELETE FROM runs WHERE id < ?1 AND id NOT IN (SELECT max(id) FROM runs GROUP BY job)",
+                "DELETE FROM runs WHERE id < ?1
+                   AND id NOT IN (SELECT max(id) FROM runs GROUP BY job)
+                   AND id NOT IN (SELECT max(id) FROM runs WHERE json_extract(stats, '$.full') GROUP BY job)",
                 [first_kept],
             )?;
             let changes = tx.execute("DELETE FROM changes WHERE run < ?1", [first_kept])?;
@@ -184,5 +188,37 @@ mod tests {
         assert_eq!(runs, 1);
         assert!(store.run(a1).unwrap().is_none());
         assert!(store.run(b1).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_last_full_pull_outlives_pruning_and_shows_in_the_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db")).unwrap();
+        let full = RunStats {
+            full: true,
+            ..RunStats::default()
+        };
+        let wm = super::super::PageWrite {
+            watermark: Some(super::super::WatermarkMove {
+                updated_at: "2026-01-01T00:00:00Z".into(),
+                full: true,
+            }),
+            ..Default::default()
+        };
+        let f1 = store.begin_run("pull inventory", "--full", 100).unwrap();
+        store.write_page("inventory", f1, "t", &wm).unwrap();
+        store.finish_run(f1, "ok", &full, 101).unwrap();
+        let f2 = store.begin_run("pull inventory", "", 200).unwrap();
+        store.finish_run(f2, "ok", &full, 201).unwrap();
+        let i1 = store.begin_run("pull inventory", "", 300).unwrap();
+        store
+            .finish_run(i1, "ok", &RunStats::default(), 301)
+            .unwrap();
+        let last_full = |s: &Store| s.watermark("inventory").unwrap().unwrap().last_full_run;
+        assert_eq!(last_full(&store), Some(f2));
+        let (runs, _) = store.prune_history(1000).unwrap();
+        assert_eq!(runs, 1, "only the older full run goes");
+        assert!(store.run(f2).unwrap().is_some());
+        assert_eq!(last_full(&store), Some(f2));
     }
 }

@@ -216,6 +216,16 @@ async fn status_json_reports_jobs_streams_and_token() {
         let out = cmd_async(h.dir.path(), &["--config", config, args[0], args[1]]).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
+    // An incremental pull, then two full ones: the second finds nothing and writes nothing,
+    // and it is still the last full run.
+    for args in [
+        &["pull", "inventory"][..],
+        &["pull", "inventory", "--full"],
+        &["pull", "inventory", "--full"],
+    ] {
+        let out = cmd_async(h.dir.path(), &[&["--config", config][..], args].concat()).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
     h.sandbox.control().fail_next(1000, 500);
     let out = cmd_async(h.dir.path(), &["--config", config, "pull", "shipments"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -231,9 +241,11 @@ async fn status_json_reports_jobs_streams_and_token() {
     let inv = job("pull inventory");
     assert_eq!(inv["last_run"]["outcome"], "ok");
     assert_eq!(
-        inv["last_run"]["stats"]["created"].as_u64().unwrap(),
+        inv["last_run"]["stats"]["unchanged"].as_u64().unwrap(),
         h.sandbox.control().inventory_len() as u64
     );
+    assert_eq!(inv["last_run"]["stats"]["rows_written"], 0);
+    assert_eq!(inv["last_run"]["stats"]["full"], true);
     assert!(inv["last_run"]["stats"]["requests"].as_u64().unwrap() > 0);
     let ship = job("pull shipments");
     assert_eq!(ship["last_run"]["outcome"], "failed");
@@ -241,6 +253,8 @@ async fn status_json_reports_jobs_streams_and_token() {
     let streams = status["streams"].as_array().unwrap();
     let inventory = streams.iter().find(|s| s["stream"] == "inventory").unwrap();
     assert!(inventory["watermark"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(inventory["last_full_run"], inv["last_run"]["run"]);
+    assert_eq!(inventory["incremental_pulls_since_full"], 0);
     assert!(status["token"]["expires_in_secs"].as_i64().unwrap() > 3600);
     let text_out = cmd_async(h.dir.path(), &["--config", config, "status"]).await;
     assert!(

@@ -128,8 +128,35 @@ async fn first_pull_creates_everything_and_a_second_finds_nothing() {
     .unwrap();
     assert_eq!(full.stats.unchanged, total);
     assert!(changes(&h.store, full.run).is_empty());
-    // Unchanged rows cost no writes: only the watermark row was touched.
+    // Unchanged rows cost no writes: only the watermark row was touched (its count of
+    // incremental pulls since the last full one went back to 0).
     assert_eq!(h.store.total_changes() - writes_before, 1);
+    assert_eq!(full.stats.rows_written, 1);
+    // Another full pull of the same rows changes nothing at all, the watermark included.
+    let wm_before = h.store.watermark("inventory").unwrap().unwrap();
+    let again = pull::pull(
+        &client,
+        &h.store,
+        StreamKind::Inventory,
+        Mode::Full,
+        &settings(),
+        run,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (again.stats.unchanged, again.stats.rows_written),
+        (total, 0)
+    );
+    assert_eq!(
+        h.store.watermark("inventory").unwrap().unwrap(),
+        wm_after(&h)
+    );
+}
+
+fn wm_after(h: &Harness) -> ahead_sync::store::Watermark {
+    h.store.watermark("inventory").unwrap().unwrap()
 }
 
 #[tokio::test]
