@@ -196,42 +196,50 @@ impl PassState {
         }
         // What the store holds for these records (and, for a whole-set pass, for every stored
         // id between the previous page and this one).
-        let stored: Vec<StoredHash> = if ordered && self.whole_set {
-            let after = self.range_start;
-            match page_hi {
-                Some(hi) if after.is_none_or(|a| hi > a) => {
-                    self.range_start = Some(hi);
-                    store
-                        .stored_in_range(self.stream.name(), after, Some(hi))
-                        .map_err(|e| e.to_string())?
+        let name = self.stream.name();
+        let mut stored: Vec<StoredHash> = match (ordered && self.whole_set, page_hi) {
+            (true, Some(hi)) if self.range_start.is_none_or(|a| hi > a) => {
+                let after = self.range_start.replace(hi);
+                let mut stored = store
+                    .stored_in_range(name, after, Some(hi))
+                    .map_err(|e| e.to_string())?;
+                // Stored records in the range that the page did not bring back.
+                let mut sorted_ids = ids.clone();
+                sorted_ids.sort_unstable();
+                for s in &stored {
+                    if sorted_ids.binary_search(&s.id).is_err()
+                        && self.expected_state.is_none_or(|st| st == s.state)
+                    {
+                        self.candidates.push(s.clone());
+                    }
                 }
-                // Nothing new in id order (a repeated or empty page): only the rows themselves.
-                _ => store
-                    .stored_for(self.stream.name(), &ids)
-                    .map_err(|e| e.to_string())?,
+                // Rows from before the range (out of order: drift) are looked up by id.
+                let behind: Vec<i64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| after.is_some_and(|a| *id <= a))
+                    .collect();
+                if !behind.is_empty() {
+                    stored.extend(store.stored_for(name, &behind).map_err(|e| e.to_string())?);
+                }
+                stored
             }
-        } else {
-            store
-                .stored_for(self.stream.name(), &ids)
-                .map_err(|e| e.to_string())?
+            // Not a whole-set pass, or nothing new in id order (a repeated or empty page): only
+            // the rows themselves.
+            _ => store.stored_for(name, &ids).map_err(|e| e.to_string())?,
         };
-        let mut by_id: HashMap<i64, &StoredHash> = HashMap::with_capacity(stored.len());
-        for s in &stored {
-            by_id.insert(s.id, s);
-        }
-        if ordered && self.whole_set {
-            let seen: std::collections::HashSet<i64> = ids.iter().copied().collect();
-            for s in &stored {
-                if !seen.contains(&s.id) && self.expected_state.is_none_or(|st| st == s.state) {
-                    self.candidates.push(s.clone());
-                }
-            }
-        }
+        stored.sort_unstable_by_key(|s| s.id);
+        let find = |id: i64| {
+            stored
+                .binary_search_by_key(&id, |s| s.id)
+                .ok()
+                .map(|i| &stored[i])
+        };
         let mut write = PageWrite::default();
         let mut updated: Vec<(usize, i64)> = Vec::new();
         for (i, (meta, raw)) in metas.iter().zip(rows).enumerate() {
             self.stats.rows_read += 1;
-            match by_id.get(&meta.id) {
+            match find(meta.id) {
                 // Unchanged: nothing to write, and its `updated_at` is the stored one (a record
                 // a webhook brought in may still move the watermark).
                 Some(s) if s.hash == meta.fp => {
@@ -264,7 +272,7 @@ impl PassState {
                 let head = meta.head(self.stream, raw.get())?;
                 let old = bodies.get(&id).map(String::as_str).unwrap_or("{}");
                 let diff = changed_fields(old, raw.get())?;
-                let old_state = by_id.get(&id).map(|s| s.state.as_str()).unwrap_or("");
+                let old_state = find(id).map(|s| s.state.as_str()).unwrap_or("");
                 if diff.names.is_empty() {
                     // Same content, different bytes (key order): refresh the fingerprint quietly.
                     self.stats.unchanged += 1;
@@ -399,6 +407,41 @@ mod tests {
         assert!(
             prepare(StreamKind::Inventory, &bad, false).is_err(),
             "id is required"
+        );
+    }
+
+    fn page(ids: &[i64]) -> (Vec<Box<RawValue>>, Vec<RowMeta>) {
+        let rows: Vec<Box<RawValue>> = ids
+            .iter()
+            .map(|id| {
+                RawValue::from_string(format!(
+                    r#"{{"id":{id},"item_number":"I{id}","warehouse":"ATL","updated_at":"2026-01-01T00:00:00Z"}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        let metas = prepare(StreamKind::Inventory, &rows, false).unwrap();
+        (rows, metas)
+    }
+
+    #[test]
+    fn a_stored_row_coming_back_behind_the_pass_is_not_created_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let mut first = PassState::new(StreamKind::Inventory, 1, "t".into(), true, Some(""));
+        let (rows, metas) = page(&[5, 10, 20]);
+        first.apply(&store, &rows, &metas, true).unwrap();
+        assert_eq!(first.stats.created, 3);
+        // The next pass sees 10 and 20, then 5 again after them (the pages shifted).
+        let mut pass = PassState::new(StreamKind::Inventory, 2, "t".into(), true, Some(""));
+        let (rows, metas) = page(&[10, 20]);
+        pass.apply(&store, &rows, &metas, true).unwrap();
+        let (rows, metas) = page(&[5, 30]);
+        pass.apply(&store, &rows, &metas, true).unwrap();
+        assert_eq!((pass.stats.created, pass.stats.unchanged), (1, 3));
+        assert!(
+            !pass.drift.is_empty(),
+            "the out-of-order row is drift evidence"
         );
     }
 }
