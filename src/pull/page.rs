@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::diff::{changed_fields, fingerprint, Head};
 use super::streams::{StreamKind, CLOSED};
-use crate::store::{Change, ChangeKind, PageWrite, RunStats, Store, StoredHash, Upsert};
+use crate::store::{Change, ChangeKind, PageWrite, RunStats, Store, Stored, StoredHash, Upsert};
 
 /// What the diff needs of one record, read from its raw JSON. Prepared on the fetching side, so
 /// parsing and hashing run beside the writer thread rather than on it.
@@ -197,7 +197,7 @@ impl PassState {
         // What the store holds for these records (and, for a whole-set pass, for every stored
         // id between the previous page and this one).
         let name = self.stream.name();
-        let mut stored: Vec<StoredHash> = match (ordered && self.whole_set, page_hi) {
+        let mut stored: Stored = match (ordered && self.whole_set, page_hi) {
             (true, Some(hi)) if self.range_start.is_none_or(|a| hi > a) => {
                 let after = self.range_start.replace(hi);
                 let mut stored = store
@@ -206,7 +206,7 @@ impl PassState {
                 // Stored records in the range that the page did not bring back.
                 let mut sorted_ids = ids.clone();
                 sorted_ids.sort_unstable();
-                for s in &stored {
+                for s in &stored.rows {
                     if sorted_ids.binary_search(&s.id).is_err()
                         && self.expected_state.is_none_or(|st| st == s.state)
                     {
@@ -220,7 +220,8 @@ impl PassState {
                     .filter(|id| after.is_some_and(|a| *id <= a))
                     .collect();
                 if !behind.is_empty() {
-                    stored.extend(store.stored_for(name, &behind).map_err(|e| e.to_string())?);
+                    let found = store.stored_for(name, &behind).map_err(|e| e.to_string())?;
+                    stored.rows.extend(found.rows);
                 }
                 stored
             }
@@ -228,7 +229,16 @@ impl PassState {
             // the rows themselves.
             _ => store.stored_for(name, &ids).map_err(|e| e.to_string())?,
         };
-        stored.sort_unstable_by_key(|s| s.id);
+        // Every stored `updated_at` read here came from the server earlier (a pull or a
+        // webhook), so it may move the watermark like the rows of this page; for unchanged rows
+        // it is their own `updated_at`, without parsing them.
+        if let Some(u) = stored.max_updated_at.take() {
+            self.saw_updated_at(&u);
+        }
+        let stored = {
+            stored.rows.sort_unstable_by_key(|s| s.id);
+            stored.rows
+        };
         let find = |id: i64| {
             stored
                 .binary_search_by_key(&id, |s| s.id)
@@ -240,12 +250,7 @@ impl PassState {
         for (i, (meta, raw)) in metas.iter().zip(rows).enumerate() {
             self.stats.rows_read += 1;
             match find(meta.id) {
-                // Unchanged: nothing to write, and its `updated_at` is the stored one (a record
-                // a webhook brought in may still move the watermark).
-                Some(s) if s.hash == meta.fp => {
-                    self.stats.unchanged += 1;
-                    self.saw_updated_at(&s.updated_at);
-                }
+                Some(s) if s.hash == meta.fp => self.stats.unchanged += 1,
                 Some(_) => updated.push((i, meta.id)),
                 None => {
                     let head = meta.head(self.stream, raw.get())?;
@@ -327,7 +332,7 @@ impl PassState {
         let rest = store
             .stored_in_range(self.stream.name(), after, None)
             .map_err(|e| e.to_string())?;
-        for s in rest {
+        for s in rest.rows {
             if self.expected_state.is_none_or(|st| st == s.state) {
                 self.candidates.push(s);
             }
@@ -443,5 +448,23 @@ mod tests {
             !pass.drift.is_empty(),
             "the out-of-order row is drift evidence"
         );
+    }
+
+    #[test]
+    fn unchanged_rows_still_count_towards_the_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        // Stored earlier (as a webhook would), with a newer updated_at than anything pulled.
+        let raw =
+            r#"{"id":8,"item_number":"I8","warehouse":"ATL","updated_at":"2026-05-05T00:00:00Z"}"#;
+        let rows = vec![RawValue::from_string(raw.to_string()).unwrap()];
+        let metas = prepare(StreamKind::Inventory, &rows, true).unwrap();
+        let mut before = PassState::new(StreamKind::Inventory, 1, "t".into(), false, None);
+        before.apply(&store, &rows, &metas, false).unwrap();
+        let mut pass = PassState::new(StreamKind::Inventory, 2, "t".into(), false, None);
+        let metas = prepare(StreamKind::Inventory, &rows, false).unwrap();
+        pass.apply(&store, &rows, &metas, true).unwrap();
+        assert_eq!(pass.stats.unchanged, 1);
+        assert_eq!(pass.max_updated.as_deref(), Some("2026-05-05T00:00:00Z"));
     }
 }

@@ -210,7 +210,7 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         let stored = store.stored_for("inventory", &[5]).unwrap();
-        assert_eq!(stored[0].hash, super::super::fingerprint(body));
+        assert_eq!(stored.rows[0].hash, super::super::fingerprint(body));
     }
 
     #[test]

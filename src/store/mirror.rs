@@ -11,7 +11,6 @@ use super::{Store, StoreError};
 pub struct StoredHash {
     pub id: i64,
     pub hash: i64,
-    pub updated_at: String,
     pub state: String,
 }
 
@@ -127,6 +126,31 @@ pub struct ExportRow {
     pub detail: String,
 }
 
+/// Stored records read for a page, with the newest `updated_at` among them.
+#[derive(Debug, Default)]
+pub struct Stored {
+    pub rows: Vec<StoredHash>,
+    pub max_updated_at: Option<String>,
+}
+
+impl Stored {
+    fn read(&mut self, mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<()> {
+        while let Some(r) = rows.next()? {
+            self.rows.push(StoredHash {
+                id: r.get(0)?,
+                hash: r.get(1)?,
+                state: r.get(2)?,
+            });
+            // Compared in place: no allocation per record.
+            let u = r.get_ref(3)?.as_str()?;
+            if self.max_updated_at.as_deref().is_none_or(|m| u > m) {
+                self.max_updated_at = Some(u.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Store {
     /// Stored records of `stream` with ids in `(after, up_to]` (either bound open when `None`).
     pub fn stored_in_range(
@@ -134,39 +158,38 @@ impl Store {
         stream: &str,
         after: Option<i64>,
         up_to: Option<i64>,
-    ) -> Result<Vec<StoredHash>, StoreError> {
+    ) -> Result<Stored, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, hash, state, updated_at FROM snapshots
                  WHERE stream = ?1 AND id > ?2 AND id <= ?3 ORDER BY id",
             )?;
-            let rows = stmt.query_map(
-                params![stream, after.unwrap_or(i64::MIN), up_to.unwrap_or(i64::MAX)],
-                stored_hash,
-            )?;
-            rows.collect()
+            let mut out = Stored::default();
+            let rows = stmt.query(params![
+                stream,
+                after.unwrap_or(i64::MIN),
+                up_to.unwrap_or(i64::MAX)
+            ])?;
+            out.read(rows)?;
+            Ok(out)
         })
     }
 
     /// Stored records of `stream` among `ids`.
-    pub fn stored_for(&self, stream: &str, ids: &[i64]) -> Result<Vec<StoredHash>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut out = Vec::with_capacity(ids.len());
+    pub fn stored_for(&self, stream: &str, ids: &[i64]) -> Result<Stored, StoreError> {
+        let mut out = Stored::default();
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT id, hash, state, updated_at FROM snapshots WHERE stream = ? AND id IN ({marks})"
             );
-            let part: Vec<StoredHash> = self.with(|conn| {
+            self.with(|conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;
                 let params = std::iter::once(rusqlite::types::Value::from(stream.to_string()))
                     .chain(chunk.iter().map(|id| rusqlite::types::Value::from(*id)));
-                let rows = stmt.query_map(params_from_iter(params), stored_hash)?;
-                rows.collect()
+                let rows = stmt.query(params_from_iter(params))?;
+                out.read(rows)
             })?;
-            out.extend(part);
         }
         Ok(out)
     }
@@ -399,13 +422,4 @@ impl Store {
     pub fn total_changes(&self) -> u64 {
         self.conn().total_changes()
     }
-}
-
-fn stored_hash(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredHash> {
-    Ok(StoredHash {
-        id: r.get(0)?,
-        hash: r.get(1)?,
-        state: r.get(2)?,
-        updated_at: r.get(3)?,
-    })
 }

@@ -25,7 +25,7 @@ pub use checkpoint::BackgroundCheckpoints;
 pub use fingerprint::fingerprint;
 pub use ledger::{LedgerEntry, LedgerWrite};
 pub use mirror::{
-    Change, ChangeKind, ExportRow, PageWrite, StoredHash, Upsert, Watermark, WatermarkMove,
+    Change, ChangeKind, ExportRow, PageWrite, Stored, StoredHash, Upsert, Watermark, WatermarkMove,
 };
 pub use runs::{RunRecord, RunStats};
 pub use tokens::StoredToken;
