@@ -220,14 +220,20 @@ impl PassState {
                     .filter(|id| after.is_some_and(|a| *id <= a))
                     .collect();
                 if !behind.is_empty() {
-                    let found = store.stored_for(name, &behind).map_err(|e| e.to_string())?;
+                    let found = store
+                        .stored_for(name, &behind, false)
+                        .map_err(|e| e.to_string())?;
                     stored.rows.extend(found.rows);
                 }
                 stored
             }
             // Not a whole-set pass, or nothing new in id order (a repeated or empty page): only
             // the rows themselves.
-            _ => store.stored_for(name, &ids).map_err(|e| e.to_string())?,
+            // Such rows are mostly changed ones (an incremental pull asks for what changed), so
+            // their stored bodies, which the diff needs, come in the same read.
+            _ => store
+                .stored_for(name, &ids, !self.whole_set)
+                .map_err(|e| e.to_string())?,
         };
         // Every stored `updated_at` read here came from the server earlier (a pull or a
         // webhook), so it may move the watermark like the rows of this page; for unchanged rows
@@ -266,16 +272,23 @@ impl PassState {
             }
         }
         if !updated.is_empty() {
-            let update_ids: Vec<i64> = updated.iter().map(|(_, id)| *id).collect();
+            let missing: Vec<i64> = updated
+                .iter()
+                .map(|(_, id)| *id)
+                .filter(|id| find(*id).is_none_or(|s| s.body.is_none()))
+                .collect();
             let bodies: HashMap<i64, String> = store
-                .snapshot_bodies(self.stream.name(), &update_ids)
+                .snapshot_bodies(self.stream.name(), &missing)
                 .map_err(|e| e.to_string())?
                 .into_iter()
                 .collect();
             for (i, id) in updated {
                 let (meta, raw) = (&metas[i], &rows[i]);
                 let head = meta.head(self.stream, raw.get())?;
-                let old = bodies.get(&id).map(String::as_str).unwrap_or("{}");
+                let old = find(id)
+                    .and_then(|s| s.body.as_deref())
+                    .or_else(|| bodies.get(&id).map(String::as_str))
+                    .unwrap_or("{}");
                 let diff = changed_fields(old, raw.get())?;
                 let old_state = find(id).map(|s| s.state.as_str()).unwrap_or("");
                 if diff.names.is_empty() {

@@ -209,7 +209,7 @@ mod tests {
                 .unwrap();
         }
         let store = Store::open(&path).unwrap();
-        let stored = store.stored_for("inventory", &[5]).unwrap();
+        let stored = store.stored_for("inventory", &[5], false).unwrap();
         assert_eq!(stored.rows[0].hash, super::super::fingerprint(body));
     }
 

@@ -11,6 +11,8 @@ use super::{Store, StoreError};
 pub struct StoredHash {
     pub id: i64,
     pub hash: i64,
+    /// The stored JSON, when it was asked for.
+    pub body: Option<String>,
     pub state: String,
 }
 
@@ -140,6 +142,7 @@ impl Stored {
                 id: r.get(0)?,
                 hash: r.get(1)?,
                 state: r.get(2)?,
+                body: r.get(4)?,
             });
             // Compared in place: no allocation per record.
             let u = r.get_ref(3)?.as_str()?;
@@ -161,7 +164,7 @@ impl Store {
     ) -> Result<Stored, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, hash, state, updated_at FROM snapshots
+                "SELECT id, hash, state, updated_at, NULL FROM snapshots
                  WHERE stream = ?1 AND id > ?2 AND id <= ?3 ORDER BY id",
             )?;
             let mut out = Stored::default();
@@ -175,13 +178,19 @@ impl Store {
         })
     }
 
-    /// Stored records of `stream` among `ids`.
-    pub fn stored_for(&self, stream: &str, ids: &[i64]) -> Result<Stored, StoreError> {
+    /// Stored records of `stream` among `ids`, `with_bodies` or without.
+    pub fn stored_for(
+        &self,
+        stream: &str,
+        ids: &[i64],
+        with_bodies: bool,
+    ) -> Result<Stored, StoreError> {
         let mut out = Stored::default();
+        let body = if with_bodies { "body" } else { "NULL" };
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT id, hash, state, updated_at FROM snapshots WHERE stream = ? AND id IN ({marks})"
+                "SELECT id, hash, state, updated_at, {body} FROM snapshots WHERE stream = ? AND id IN ({marks})"
             );
             self.with(|conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;

@@ -176,6 +176,22 @@ async fn updates_and_removals_are_recorded_with_their_fields() {
     );
     let after: serde_json::Value = serde_json::from_str(log[0].after.as_deref().unwrap()).unwrap();
     assert_eq!(after["quantity_on_hand"], 4321);
+    // Diffed against the stored version: unchanged fields are not named, and the old value is
+    // the one stored.
+    assert!(
+        !log[0]
+            .fields
+            .split(';')
+            .any(|f| f == "item_number" || f == "warehouse"),
+        "{}",
+        log[0].fields
+    );
+    let before: serde_json::Value =
+        serde_json::from_str(log[0].before.as_deref().unwrap()).unwrap();
+    assert!(
+        before["quantity_on_hand"].is_i64() && before["quantity_on_hand"] != 4321,
+        "{before}"
+    );
 
     let full = run_pull(&h, &client, StreamKind::Inventory, true).await;
     let log = changes(&h.store, full.run);
