@@ -200,6 +200,40 @@ async fn a_post_committed_then_dropped_is_resolved_by_lookup_never_duplicated() 
     assert!(entry.ahead_id.is_some());
 }
 
+#[tokio::test]
+async fn many_batches_go_out_once_each_with_answers_lost_along_the_way() {
+    let h = Harness::new().await;
+    let map = mapping("purchase_orders.csv.toml");
+    // Several batches' worth of orders, at concurrency 4, the first answers lost after AHEAD
+    // committed them.
+    let mut csv = String::from("PO Number,Order Date,Vendor,Ship To Name,Ship To Company,Ship To Address 1,Ship To Address 2,Ship To City,Ship To State,Ship To Zip,Ship To Country,Requested Ship Date,Line,Item,Quantity,Unit Cost,Memo\n");
+    for i in 0..700 {
+        csv.push_str(&format!("PO-B{i:04},11/02/2026,AHEAD,Dock,Acme,1 Way,,Reno,NV,89501,US,11/20/2026,1,PSU-800W,{},99.00,\n", i % 9 + 1));
+    }
+    let file = h.dir.path().join("batches.csv");
+    std::fs::write(&file, csv).unwrap();
+    h.sandbox.control().drop_after_commit(3);
+    let report = push_files(&h, &map, std::slice::from_ref(&file)).await;
+    assert_eq!(report.stats.created, 700, "{:?}", report.rejections);
+    let c = h.sandbox.control().counters();
+    assert_eq!(c.creates_by_number.len(), 700);
+    assert!(c.creates_by_number.values().all(|n| *n == 1));
+    for i in [0, 255, 256, 511, 512, 699] {
+        let entry = h
+            .store
+            .ledger_entry("purchase_order", &format!("PO-B{i:04}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(entry.state, "sent", "PO-B{i:04}");
+        assert!(entry.ahead_id.is_some());
+    }
+    // Sent exactly once: a second push of the file writes nothing.
+    let before = writes(&h);
+    let again = push_files(&h, &map, &[file]).await;
+    assert_eq!(again.stats.unchanged, 700);
+    assert_eq!(writes(&h), before);
+}
+
 trait Lookups {
     fn requests_to_lookups(&self) -> u64;
 }
