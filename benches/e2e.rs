@@ -21,6 +21,10 @@ use ahead_sync::store::{fingerprint, Change, ChangeKind, PageWrite, Store, Upser
 use futures::StreamExt;
 use serde_json::value::RawValue;
 
+// The allocator the binary uses (see src/main.rs), so these figures are the binary's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ahead-sync");
 const CLIENT_ID: &str = "bench-client";
 const CLIENT_SECRET: &str = "bench-secret";

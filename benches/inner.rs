@@ -11,6 +11,10 @@ use ahead_sync::mapping::{read_orders, Mapping};
 use ahead_sync::pull::diff::{fingerprint, Head};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+// The allocator the binary uses (see src/main.rs), so these figures are the binary's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const LINES: usize = 100_000;
 
 fn mapping(name: &str) -> Mapping {
