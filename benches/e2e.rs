@@ -527,15 +527,18 @@ async fn bench_push(runs: usize, n: usize) {
             raws.push(raw().await);
         }
     }
+    // Each run's ratio is taken against the raw side of the same run (same fresh sandbox, same
+    // moment); the median of those ratios is the figure.
+    let ratio = median(pushes.iter().zip(&raws).map(|(p, r)| p / r).collect());
     let (push, raw) = (median(pushes), median(raws));
     line(
         &format!("push of {n} orders at concurrency 8"),
         format!(
-            "{push:.2} s vs {raw:.2} s raw: overhead {:.0}%",
-            100.0 * (push / raw - 1.0)
+            "overhead {:.0}% (median of {runs} runs' ratios); medians {push:.2} s vs {raw:.2} s raw",
+            100.0 * (ratio - 1.0)
         ),
         "< 20% over raw POSTs",
-        push < 1.2 * raw,
+        ratio < 1.2,
     );
 }
 

@@ -204,6 +204,11 @@ impl ApiClient {
         self.envelope(Method::POST, path, None, Some(body)).await
     }
 
+    /// `POST` a body already serialised as JSON.
+    pub async fn post_json(&self, path: &str, json: Vec<u8>) -> Result<Envelope, ApiError> {
+        self.envelope(Method::POST, path, None, Some(json)).await
+    }
+
     /// `PUT` a JSON body (update).
     pub async fn put<T: Serialize + ?Sized>(
         &self,

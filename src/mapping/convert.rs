@@ -36,9 +36,15 @@ impl SourceOrder {
     /// whitespace. Equal bodies give equal hashes whatever the key order or the source format,
     /// so the push ledger can tell "same order again" from "changed order".
     pub fn content_hash(&self) -> String {
+        hash_json(&self.canonical_json())
+    }
+
+    /// The body in its canonical serialisation (valid JSON of the same object, so it can be sent
+    /// as it is).
+    pub fn canonical_json(&self) -> String {
         let mut text = String::with_capacity(512);
         canonical_map(&self.body, &mut text);
-        hex::encode(Sha256::digest(text.as_bytes()))
+        text
     }
 
     /// The item numbers on the order's lines, in line order (for the push job's catalog check).
@@ -54,6 +60,11 @@ impl SourceOrder {
             })
             .unwrap_or_default()
     }
+}
+
+/// The content hash of a body's [`SourceOrder::canonical_json`].
+pub fn hash_json(canonical: &str) -> String {
+    hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
 fn canonical_map(map: &Map<String, Value>, out: &mut String) {
@@ -608,5 +619,24 @@ mod tests {
         c.insert("currency".into(), Value::from("USD"));
         c.insert("po_number".into(), Value::from("PO-1"));
         assert_ne!(order(a).content_hash(), order(c).content_hash());
+        // The canonical JSON is what is sent: the same object, keys sorted at every level.
+        let mut nested = Map::new();
+        nested.insert("zip".into(), Value::from("89501"));
+        nested.insert("city".into(), Value::from("Reno \"NV\""));
+        let mut body = Map::new();
+        body.insert("ship_to".into(), Value::Object(nested));
+        body.insert(
+            "lines".into(),
+            serde_json::json!([{"quantity": 2, "unit_cost": 9.5}]),
+        );
+        let json = order(body.clone()).canonical_json();
+        assert_eq!(
+            json,
+            r#"{"lines":[{"quantity":2,"unit_cost":9.5}],"ship_to":{"city":"Reno \"NV\"","zip":"89501"}}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&json).unwrap(),
+            Value::Object(body)
+        );
     }
 }

@@ -22,7 +22,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-pub use convert::SourceOrder;
+pub use convert::{hash_json, SourceOrder};
 pub use spec::{
     Case, Column, CsvSource, FieldSource, FieldSpec, FieldType, Mapping, OnError, OrderKind,
     SourceFormat, X12Ref, X12Source,

@@ -23,6 +23,7 @@ use crate::api::{now_unix, ApiClient, Query};
 use crate::mapping::{read_orders, Mapping, MappingError, OrderKind, Rejection, SourceOrder};
 use crate::store::{Change, ChangeKind, LedgerWrite, PageWrite, RunStats, Store};
 pub use inbox::{inbox_files, settle_file};
+use send::Outgoing;
 pub use send::{ledger_write, Outcome};
 
 /// One input file, and whether it came from the inbox (then it moves when done).
@@ -200,18 +201,26 @@ async fn send_batches(
             }));
             continue;
         }
+        let batch: Vec<Outgoing> = batch.into_iter().map(Outgoing::new).collect();
         let marks: Vec<LedgerWrite> = batch
             .iter()
-            .filter(|o| send::needs_post(entries.get(&o.number)))
+            .filter(|o| send::needs_post(entries.get(&o.order.number)))
             .map(|o| {
-                let body = serde_json::to_string(&o.body).unwrap_or_default();
-                ledger_write(kind, file, o, "sending", &o.content_hash(), None, body)
+                ledger_write(
+                    kind,
+                    file,
+                    &o.order,
+                    "sending",
+                    &o.hash,
+                    None,
+                    o.json.clone(),
+                )
             })
             .collect();
         store.ledger_put_many(&marks, now_unix())?;
-        let results: Vec<(SourceOrder, send::Sent)> =
+        let results: Vec<(Outgoing, send::Sent)> =
             futures::stream::iter(batch.into_iter().map(|order| {
-                let entry = entries.get(&order.number);
+                let entry = entries.get(&order.order.number);
                 let marked = send::needs_post(entry);
                 async move {
                     let result = send::send(client, store, kind, file, &order, entry, marked).await;
@@ -224,7 +233,7 @@ async fn send_batches(
         let mut sent = Vec::new();
         for (order, result) in results {
             outcomes.push((
-                order,
+                order.order,
                 result.map(|(outcome, write)| {
                     sent.extend(write);
                     outcome

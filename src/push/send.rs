@@ -40,6 +40,22 @@ pub fn needs_post(entry: Option<&LedgerEntry>) -> bool {
     entry.is_none_or(|e| e.state == "rejected")
 }
 
+/// An order as it goes out: its canonical JSON (what is POSTed and kept in the ledger) and that
+/// JSON's content hash, each computed once.
+pub struct Outgoing {
+    pub order: SourceOrder,
+    pub json: String,
+    pub hash: String,
+}
+
+impl Outgoing {
+    pub fn new(order: SourceOrder) -> Outgoing {
+        let json = order.canonical_json();
+        let hash = crate::mapping::hash_json(&json);
+        Outgoing { order, json, hash }
+    }
+}
+
 /// The ledger row of one order, as this push writes it.
 struct Row<'a> {
     store: &'a Store,
@@ -123,26 +139,26 @@ pub async fn send(
     store: &Store,
     kind: OrderKind,
     file: &str,
-    order: &SourceOrder,
+    order: &Outgoing,
     entry: Option<&LedgerEntry>,
     marked: bool,
 ) -> Sent {
-    let hash = order.content_hash();
+    let Outgoing { order, json, hash } = order;
     let row = Row {
         store,
         kind,
         file,
         order,
-        body: serde_json::to_string(&order.body).unwrap_or_default(),
+        body: json.clone(),
     };
     let now = |outcome: Result<Outcome, String>| outcome.map(|o| (o, None));
     match entry {
-        Some(e) if e.state == "sent" && e.content_hash == hash => {
+        Some(e) if e.state == "sent" && e.content_hash == *hash => {
             return Ok((Outcome::Unchanged, None))
         }
         Some(e) if e.state == "sent" || e.state == "cancelled" => {
             if let Some(id) = e.ahead_id {
-                return now(update_recorded(client, &row, id, &hash).await);
+                return now(update_recorded(client, &row, id, hash).await);
             }
         }
         // A previous run committed `sending` and never learned the answer: look before sending.
@@ -150,10 +166,10 @@ pub async fn send(
             if let Some(id) = lookup(client, kind, &order.number).await? {
                 row.put("sent", &e.content_hash, Some(id))?;
                 tracing::info!(order = %order.number, id, "An earlier push of this order had reached AHEAD; adopted it.");
-                if e.content_hash == hash {
+                if e.content_hash == *hash {
                     return Ok((Outcome::Created, None));
                 }
-                return now(update_recorded(client, &row, id, &hash)
+                return now(update_recorded(client, &row, id, hash)
                     .await
                     .map(as_created));
             }
@@ -162,13 +178,16 @@ pub async fn send(
     }
     // Committed before the POST goes out (by the caller, for a whole batch, when `marked`).
     if !marked {
-        row.put("sending", &hash, None)?;
+        row.put("sending", hash, None)?;
     }
     for attempt in 1..=2 {
-        match client.post(resource_of(kind), &order.body).await {
+        match client
+            .post_json(resource_of(kind), json.clone().into_bytes())
+            .await
+        {
             Ok(envelope) => {
                 let id = first_id(envelope.results.first().map(|r| r.get()));
-                return Ok((Outcome::Created, Some(row.write("sent", &hash, id))));
+                return Ok((Outcome::Created, Some(row.write("sent", hash, id))));
             }
             Err(ApiError::Status {
                 status: 409,
@@ -179,7 +198,7 @@ pub async fn send(
                 // make it say what the source says.
                 let id = first_id(existing.as_deref()).ok_or("409 without the existing record")?;
                 row.put("sent", "", Some(id))?;
-                return now(update_recorded(client, &row, id, &hash)
+                return now(update_recorded(client, &row, id, hash)
                     .await
                     .map(as_created));
             }
@@ -188,7 +207,7 @@ pub async fn send(
                 errors,
                 ..
             }) => {
-                row.put("rejected", &hash, None)?;
+                row.put("rejected", hash, None)?;
                 let context = if status == 422 {
                     "AHEAD rejected the order"
                 } else {
@@ -202,7 +221,7 @@ pub async fn send(
             Err(e @ ApiError::Ambiguous { .. }) => {
                 tracing::warn!(order = %order.number, error = %e, "The answer to a POST was lost; looking the order up.");
                 if let Some(id) = lookup(client, kind, &order.number).await? {
-                    row.put("sent", &hash, Some(id))?;
+                    row.put("sent", hash, Some(id))?;
                     return Ok((Outcome::Created, None));
                 }
                 if attempt == 2 {
