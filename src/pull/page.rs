@@ -228,9 +228,8 @@ impl PassState {
                 stored
             }
             // Not a whole-set pass, or nothing new in id order (a repeated or empty page): only
-            // the rows themselves.
-            // Such rows are mostly changed ones (an incremental pull asks for what changed), so
-            // their stored bodies, which the diff needs, come in the same read.
+            // the rows themselves. An incremental pull's rows are mostly changed ones, so their
+            // stored bodies, which the diff needs, come in the same read.
             _ => store
                 .stored_for(name, &ids, !self.whole_set)
                 .map_err(|e| e.to_string())?,
