@@ -209,20 +209,11 @@ impl Store {
         stream: &str,
         ids: &[i64],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.with(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT key FROM snapshots WHERE stream = ?1 AND id = ?2")?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(key) = stmt
-                    .query_row(params![stream, id], |r| r.get(0))
-                    .optional()?
-                {
-                    out.push((*id, key));
-                }
-            }
-            Ok(out)
-        })
+        self.snapshot_column(
+            "SELECT key FROM snapshots WHERE stream = ?1 AND id = ?2",
+            stream,
+            ids,
+        )
     }
 
     /// The stored JSON of the given records (to name the fields an update changed).
@@ -231,16 +222,29 @@ impl Store {
         stream: &str,
         ids: &[i64],
     ) -> Result<Vec<(i64, String)>, StoreError> {
+        self.snapshot_column(
+            "SELECT body FROM snapshots WHERE stream = ?1 AND id = ?2",
+            stream,
+            ids,
+        )
+    }
+
+    /// One text column of the given records, by `sql` taking (stream, id); absent ones left out.
+    fn snapshot_column(
+        &self,
+        sql: &str,
+        stream: &str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
         self.with(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT body FROM snapshots WHERE stream = ?1 AND id = ?2")?;
+            let mut stmt = conn.prepare_cached(sql)?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(body) = stmt
+                if let Some(value) = stmt
                     .query_row(params![stream, id], |r| r.get(0))
                     .optional()?
                 {
-                    out.push((*id, body));
+                    out.push((*id, value));
                 }
             }
             Ok(out)

@@ -134,17 +134,7 @@ async fn first_pull_creates_everything_and_a_second_finds_nothing() {
     assert_eq!(full.stats.rows_written, 1);
     // Another full pull of the same rows changes nothing at all, the watermark included.
     let wm_before = h.store.watermark("inventory").unwrap().unwrap();
-    let again = pull::pull(
-        &client,
-        &h.store,
-        StreamKind::Inventory,
-        Mode::Full,
-        &settings(),
-        run,
-        None,
-    )
-    .await
-    .unwrap();
+    let again = run_pull(&h, &client, StreamKind::Inventory, true).await;
     assert_eq!(
         (again.stats.unchanged, again.stats.rows_written),
         (total, 0)
