@@ -136,14 +136,22 @@ impl Store {
             });
         }
         for version in found..target {
-            let sql = MIGRATIONS[version as usize];
-            self.with(|conn| {
+            // Two processes may open a new or old file at the same moment: the version is read
+            // again under the write lock, and a step another process already took is skipped.
+            let applied = self.with(|conn| {
                 let tx = conn.transaction()?;
-                tx.execute_batch(sql)?;
+                let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                if now != version {
+                    return Ok(false);
+                }
+                tx.execute_batch(MIGRATIONS[version as usize])?;
                 tx.pragma_update(None, "user_version", version + 1)?;
-                tx.commit()
+                tx.commit()?;
+                Ok(true)
             })?;
-            tracing::debug!(version = version + 1, "Store migrated.");
+            if applied {
+                tracing::debug!(version = version + 1, "Store migrated.");
+            }
         }
         Ok(())
     }

@@ -56,6 +56,11 @@ pub enum StoreError {
     },
 }
 
+/// How long a statement waits for another process's write transaction before failing. Jobs,
+/// the daemon and the webhook receiver share one store; a page or a batch holds the write lock
+/// for milliseconds, so waiting this long only fails when something is truly stuck.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -82,7 +87,12 @@ impl Store {
             }),
         };
         store.with(|conn| {
-            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Every transaction takes the write lock when it begins. A deferred one that reads
+            // first and writes later cannot upgrade once another process has committed since its
+            // read (SQLITE_BUSY_SNAPSHOT, which no busy timeout waits out): two jobs on one store
+            // would fail each other in milliseconds. Taking the lock up front makes them queue.
+            conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -165,5 +175,60 @@ mod tests {
             .unwrap();
         assert_eq!(journal, "wal");
         assert_eq!(store.schema_version().unwrap(), migrations::latest());
+    }
+
+    /// A job that reads before it writes, while another process holds the write lock, waits
+    /// for it instead of failing with SQLITE_BUSY_SNAPSHOT once the other commits.
+    #[test]
+    fn a_write_that_reads_first_waits_for_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let holder = Store::open(&path).unwrap();
+        let other = Store::open(&path).unwrap();
+        other.begin_run("pull invoices", "", 1).unwrap();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            holder
+                .with(|conn| {
+                    let tx = conn.transaction()?;
+                    tx.execute(
+                        "INSERT INTO runs (job, args, started_at) VALUES ('pull shipments', '', 2)",
+                        [],
+                    )?;
+                    held_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                    tx.commit()
+                })
+                .unwrap();
+        });
+        held_rx.recv().unwrap();
+        let pruner = std::thread::spawn(move || {
+            let pruned = other.prune_history(10);
+            let run = other.begin_run("pull invoices", "", 3);
+            (pruned, run)
+        });
+        // Let the other job start its transaction against the held lock, then release it.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        go_tx.send(()).unwrap();
+        writer.join().unwrap();
+        let (pruned, run) = pruner.join().unwrap();
+        pruned.expect("pruning waits for the other writer");
+        run.expect("a run starts after the other writer");
+    }
+
+    #[test]
+    fn two_processes_opening_a_new_store_at_once_both_migrate_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.db");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Store::open(&path).map(|s| s.schema_version().unwrap()))
+            })
+            .collect();
+        for open in opens {
+            assert_eq!(open.join().unwrap().unwrap(), migrations::latest());
+        }
     }
 }
