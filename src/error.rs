@@ -43,6 +43,32 @@ impl ConfigError {
     }
 }
 
+/// An error and every cause under it, as `anyhow`'s `{:#}` shows them: for logs of typed errors
+/// whose own message names only the context.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+/// Whether the error means every other job talking to AHEAD would fail the same way (credentials
+/// rejected, host unreachable): `sync` stops at the first.
+pub fn stops_sync(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<crate::api::ApiError>()
+            .is_some_and(|api| api.fails_every_request())
+    })
+}
+
 /// The exit code for an error chain: the first kind we recognise wins.
 pub fn exit_for(error: &anyhow::Error) -> Exit {
     for cause in error.chain() {

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::client::{Sleeper, Stats};
 use super::contract::{self, OAuthError, TokenAnswer};
-use super::error::ApiError;
+use super::error::{transport_detail, with_last_error, ApiError};
 use super::retry::{self, Decision, Outcome, RetryPolicy};
 use crate::secret::Secret;
 use crate::store::{Store, StoredToken};
@@ -42,6 +42,8 @@ pub(crate) struct Auth {
     /// Refresh when the access token has less than this left.
     pub margin: Duration,
     pub retry: RetryPolicy,
+    /// The whole-request timeout, named when a token request times out.
+    pub timeout: Duration,
     pub sleeper: Arc<dyn Sleeper>,
     pub stats: Arc<Stats>,
     /// The token this process uses; `None` until first needed (then loaded from the store).
@@ -324,8 +326,12 @@ impl Auth {
             self.stats.bump(&self.stats.requests);
             let (outcome, response, detail) = match send().await {
                 Ok(r) => (Outcome::Status(r.status().as_u16()), Some(r), String::new()),
-                Err(e) if e.is_connect() => (Outcome::ConnectFailed, None, e.to_string()),
-                Err(e) => (Outcome::Lost, None, e.to_string()),
+                Err(e) if e.is_connect() => (
+                    Outcome::ConnectFailed,
+                    None,
+                    transport_detail(&e, self.timeout),
+                ),
+                Err(e) => (Outcome::Lost, None, transport_detail(&e, self.timeout)),
             };
             let retry_after = response
                 .as_ref()
@@ -346,11 +352,18 @@ impl Auth {
                     );
                     self.sleeper.sleep(wait).await;
                 }
+                Decision::Unreachable(attempts) => {
+                    return Err(ApiError::Unreachable {
+                        url: self.url(path)?.to_string(),
+                        reason: detail,
+                        attempts,
+                    })
+                }
                 Decision::GiveUp(reason) => {
                     return Err(ApiError::Exhausted {
                         method: method.into(),
                         path: path.into(),
-                        reason,
+                        reason: with_last_error(reason, &detail),
                     })
                 }
                 Decision::Done | Decision::Refresh | Decision::Ambiguous => match response {

@@ -15,7 +15,7 @@ use url::Url;
 
 use super::auth::Auth;
 use super::contract::{self, Envelope};
-use super::error::ApiError;
+use super::error::{transport_detail, with_last_error, ApiError};
 use super::query::Query;
 use super::retry::{self, Decision, Outcome, RetryPolicy};
 use crate::secret::Secret;
@@ -145,6 +145,7 @@ impl ApiClient {
             key: config.token_key.clone(),
             margin: config.refresh_margin,
             retry: config.retry.clone(),
+            timeout: config.timeout,
             sleeper: sleeper.clone(),
             stats: stats.clone(),
             state: Mutex::new(None),
@@ -315,9 +316,15 @@ impl ApiClient {
                     .body(body.clone());
             }
             inner.stats.bump(&inner.stats.requests);
+            let timeout = inner.config.timeout;
             let (outcome, answer, retry_after, detail) = match request.send().await {
-                Err(e) if e.is_connect() => (Outcome::ConnectFailed, None, None, e.to_string()),
-                Err(e) => (Outcome::Lost, None, None, e.to_string()),
+                Err(e) if e.is_connect() => (
+                    Outcome::ConnectFailed,
+                    None,
+                    None,
+                    transport_detail(&e, timeout),
+                ),
+                Err(e) => (Outcome::Lost, None, None, transport_detail(&e, timeout)),
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let retry_after = response
@@ -341,7 +348,10 @@ impl ApiClient {
                             Outcome::Lost,
                             None,
                             None,
-                            format!("HTTP {status}, body lost: {e}"),
+                            format!(
+                                "HTTP {status}, body lost: {}",
+                                transport_detail(&e, timeout)
+                            ),
                         ),
                     }
                 }
@@ -389,16 +399,18 @@ impl ApiClient {
                         detail: describe(outcome, &detail),
                     })
                 }
+                Decision::Unreachable(attempts) => {
+                    return Err(ApiError::Unreachable {
+                        url: url.to_string(),
+                        reason: detail,
+                        attempts,
+                    })
+                }
                 Decision::GiveUp(reason) => {
-                    let reason = if detail.is_empty() {
-                        reason
-                    } else {
-                        format!("{reason}; last error: {detail}")
-                    };
                     return Err(ApiError::Exhausted {
                         method: method.to_string(),
                         path: path.into(),
-                        reason,
+                        reason: with_last_error(reason, &detail),
                     });
                 }
             }

@@ -44,6 +44,18 @@ pub enum ApiError {
         reason: String,
     },
 
+    /// No connection could be made: nothing was sent. `url` is the full URL tried, `reason`
+    /// the operating system's word for it (connection refused, no such host, ...).
+    #[error(
+        "cannot reach AHEAD at {url}: {reason} ({attempts} attempts); check api.base_url \
+         (or AHEAD_SYNC__API__BASE_URL) and that the host is up"
+    )]
+    Unreachable {
+        url: String,
+        reason: String,
+        attempts: u32,
+    },
+
     /// The server answered something the contract does not allow.
     #[error("{method} {path}: unexpected answer: {detail}")]
     Protocol {
@@ -60,7 +72,9 @@ pub enum ApiError {
         detail: String,
     },
 
-    #[error(transparent)]
+    /// The token store failed. Not `transparent`, which would hide the store's error from the
+    /// source chain.
+    #[error("the token store failed")]
     Store(#[from] StoreError),
 }
 
@@ -69,12 +83,56 @@ impl ApiError {
         matches!(self, ApiError::Credentials { .. })
     }
 
+    /// The host could not be reached.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ApiError::Unreachable { .. })
+    }
+
+    /// Every other request would fail the same way (credentials refused, host unreachable):
+    /// a job stops at the first, and `sync` stops its remaining jobs.
+    pub fn fails_every_request(&self) -> bool {
+        self.is_credentials() || self.is_unreachable()
+    }
+
     /// The HTTP status of a final answer, if that is what this is.
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Status { status, .. } => Some(*status),
             _ => None,
         }
+    }
+}
+
+/// What went wrong with a request that got no answer, in the operator's words: the deepest
+/// cause (the operating system's "connection refused", the resolver's "no such host"), or
+/// "timed out after N s".
+pub fn transport_detail(e: &reqwest::Error, timeout: std::time::Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {} s", timeout.as_secs_f64());
+    }
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::ConnectionRefused {
+            return "connection refused".into();
+        }
+    }
+    let text = cause.to_string();
+    if text.is_empty() {
+        e.to_string()
+    } else {
+        text
+    }
+}
+
+/// Why the retries stopped, and what the last attempt ran into (if anything was said).
+pub fn with_last_error(reason: String, detail: &str) -> String {
+    if detail.is_empty() {
+        reason
+    } else {
+        format!("{reason}; last error: {detail}")
     }
 }
 

@@ -43,7 +43,14 @@ pub enum Decision {
     Ambiguous,
     /// Out of attempts, or the server asks us to wait longer than we may.
     GiveUp(String),
+    /// No connection could be made on any of this many attempts: the host is down or the base
+    /// URL is wrong. Every other request to that host would fail the same way.
+    Unreachable(u32),
 }
+
+/// Attempts at a host that refuses connections (or cannot be resolved), at most. Nothing was
+/// sent, so giving up is safe; a wrong `api.base_url` must not cost minutes of backoff.
+pub const CONNECT_ATTEMPTS: u32 = 3;
 
 /// Decide what to do after attempt number `attempt` (1-based).
 ///
@@ -91,8 +98,8 @@ pub fn decide(
         }
         Outcome::Status(_) => Decision::Done,
         Outcome::ConnectFailed => {
-            if out_of_attempts {
-                Decision::GiveUp(format!("could not connect in {attempt} attempts"))
+            if attempt >= policy.max_attempts.min(CONNECT_ATTEMPTS) {
+                Decision::Unreachable(attempt)
             } else {
                 Decision::Retry(backoff(policy, attempt, jitter))
             }
@@ -179,7 +186,9 @@ mod tests {
             (1, false, Status(502), None, Ambiguous),
             (1, false, Status(504), None, Ambiguous),
             (1, false, ConnectFailed, None, Retry(ms(50))),
-            (4, false, ConnectFailed, None, GiveUp("could not connect in 4 attempts".into())),
+            (2, false, ConnectFailed, None, Retry(ms(100))),
+            (3, false, ConnectFailed, None, Unreachable(3)),
+            (4, true,  ConnectFailed, None, Unreachable(4)),
             (1, true,  Lost, None, Retry(ms(50))),
             (1, false, Lost, None, Ambiguous),
             (4, true,  Lost, None, GiveUp("no answer in 4 attempts".into())),

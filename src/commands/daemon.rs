@@ -59,7 +59,7 @@ impl JobRunner for Runner {
         // goes); the daemon waits for the one in hand rather than cutting it short.
         let (ctx, settings) = (&*self.ctx, &self.settings);
         let result = match job.cli_command() {
-            Command::Sync => Ok(super::sync::run_in(ctx, settings, false).await),
+            Command::Sync => super::sync::run_in(ctx, settings, false).await,
             Command::Pull { stream, full } => {
                 super::pull::run_in(ctx, settings, stream.into(), full, false).await
             }

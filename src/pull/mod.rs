@@ -89,9 +89,11 @@ impl Mode {
 
 #[derive(Debug, Error)]
 pub enum PullError {
-    #[error(transparent)]
+    // Not `transparent`: a transparent variant hides the inner error from the source chain,
+    // and the exit code is decided by finding it there (`error::exit_for`).
+    #[error("reading from AHEAD failed")]
     Api(#[from] ApiError),
-    #[error(transparent)]
+    #[error("writing to the store failed")]
     Store(#[from] StoreError),
     #[error("pull {stream}: {detail}")]
     Data {

@@ -24,7 +24,7 @@ use crate::mapping::{read_orders, Mapping, MappingError, OrderKind, Rejection, S
 use crate::store::{Change, ChangeKind, LedgerWrite, PageWrite, RunStats, Store};
 pub use inbox::{inbox_files, settle_file};
 use send::Outgoing;
-pub use send::{ledger_write, Outcome};
+pub use send::{ledger_write, Outcome, SendError};
 
 /// One input file, and whether it came from the inbox (then it moves when done).
 #[derive(Debug, Clone)]
@@ -139,8 +139,12 @@ pub async fn push(
                 }
                 Err(e) => {
                     file_failed += 1;
-                    tracing::error!(order = %order.number, file = %shown, error = %e, "Order not pushed; it will be tried again.");
-                    format!("failed    {} ({place}): {e}", order.number)
+                    tracing::error!(order = %order.number, file = %shown, error = %crate::error::Chain(&e), "Order not pushed; it will be tried again.");
+                    format!(
+                        "failed    {} ({place}): {}",
+                        order.number,
+                        crate::error::Chain(&e)
+                    )
                 }
             };
             report.plan.push(line);
@@ -187,7 +191,7 @@ async fn send_batches(
     orders: Vec<SourceOrder>,
     dry_run: bool,
     concurrency: usize,
-) -> anyhow::Result<Vec<(SourceOrder, Result<Outcome, String>)>> {
+) -> anyhow::Result<Vec<(SourceOrder, Result<Outcome, SendError>)>> {
     let mut outcomes = Vec::with_capacity(orders.len());
     let mut orders = orders.into_iter().peekable();
     while orders.peek().is_some() {
@@ -231,16 +235,28 @@ async fn send_batches(
             .collect()
             .await;
         let mut sent = Vec::new();
+        let mut stop = None;
         for (order, result) in results {
-            outcomes.push((
-                order.order,
-                result.map(|(outcome, write)| {
+            let outcome = match result {
+                Ok((outcome, write)) => {
                     sent.extend(write);
-                    outcome
-                }),
-            ));
+                    Ok(outcome)
+                }
+                Err(SendError::Api(e)) if e.fails_every_request() => {
+                    stop.get_or_insert(e);
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
+            outcomes.push((order.order, outcome));
         }
         store.ledger_put_many(&sent, now_unix())?;
+        // Every other order would fail the same way (credentials refused, AHEAD unreachable);
+        // what AHEAD took is committed above, the file stays in the inbox, and the error keeps
+        // its kind up to the exit code.
+        if let Some(e) = stop {
+            return Err(e.into());
+        }
     }
     Ok(outcomes)
 }

@@ -7,7 +7,21 @@ use serde_json::{Map, Value};
 use super::{resource_of, stream_of};
 use crate::api::{now_unix, ApiClient, ApiError, Query};
 use crate::mapping::{OrderKind, Rejection, SourceOrder};
-use crate::store::{LedgerEntry, LedgerWrite, Store};
+use crate::store::{LedgerEntry, LedgerWrite, Store, StoreError};
+
+/// Why an order could not be sent this time; it is tried again on the next run. Each variant
+/// keeps its cause in the source chain, so a credentials failure still decides the exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("AHEAD did not take the order")]
+    Api(#[from] ApiError),
+    #[error("cannot record the order in the push ledger")]
+    Ledger(#[from] StoreError),
+    #[error("the answer to its POST was lost and the order was not found by its number")]
+    Unresolved(#[source] ApiError),
+    #[error("AHEAD answered 409 without the existing record")]
+    ConflictWithoutRecord,
+}
 
 /// What became of an order.
 #[derive(Debug)]
@@ -21,7 +35,7 @@ pub enum Outcome {
 
 /// What `send` gives back: the outcome, and the ledger row for the caller to commit with its
 /// batch (the common path), or an error worth retrying on a later run.
-pub type Sent = Result<(Outcome, Option<LedgerWrite>), String>;
+pub type Sent = Result<(Outcome, Option<LedgerWrite>), SendError>;
 
 /// What a push would do with `order` (`--dry-run`): decided from its ledger row alone.
 pub fn plan(entry: Option<&LedgerEntry>, order: &SourceOrder) -> Outcome {
@@ -78,10 +92,10 @@ impl Row<'_> {
         )
     }
 
-    fn put(&self, state: &str, content_hash: &str, id: Option<i64>) -> Result<(), String> {
-        self.store
-            .ledger_put(&self.write(state, content_hash, id), now_unix())
-            .map_err(|e| e.to_string())
+    fn put(&self, state: &str, content_hash: &str, id: Option<i64>) -> Result<(), SendError> {
+        Ok(self
+            .store
+            .ledger_put(&self.write(state, content_hash, id), now_unix())?)
     }
 }
 
@@ -113,7 +127,7 @@ async fn update_recorded(
     row: &Row<'_>,
     id: i64,
     hash: &str,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, SendError> {
     let outcome = update(client, row.kind, row.order, id).await?;
     if matches!(outcome, Outcome::Updated) {
         row.put("sent", hash, Some(id))?;
@@ -151,7 +165,7 @@ pub async fn send(
         order,
         body: json.clone(),
     };
-    let now = |outcome: Result<Outcome, String>| outcome.map(|o| (o, None));
+    let now = |outcome: Result<Outcome, SendError>| outcome.map(|o| (o, None));
     match entry {
         Some(e) if e.state == "sent" && e.content_hash == *hash => {
             return Ok((Outcome::Unchanged, None))
@@ -196,7 +210,7 @@ pub async fn send(
             }) => {
                 // Someone (or an earlier run whose ledger was lost) created it: adopt it, then
                 // make it say what the source says.
-                let id = first_id(existing.as_deref()).ok_or("409 without the existing record")?;
+                let id = first_id(existing.as_deref()).ok_or(SendError::ConflictWithoutRecord)?;
                 row.put("sent", "", Some(id))?;
                 return now(update_recorded(client, &row, id, hash)
                     .await
@@ -225,12 +239,10 @@ pub async fn send(
                     return Ok((Outcome::Created, None));
                 }
                 if attempt == 2 {
-                    return Err(format!(
-                        "{e}; the order was not found by its number, and will be tried again"
-                    ));
+                    return Err(SendError::Unresolved(e));
                 }
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
     unreachable!("the loop returns on its second attempt")
@@ -242,7 +254,7 @@ async fn update(
     kind: OrderKind,
     order: &SourceOrder,
     id: i64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, SendError> {
     let mut body: Map<String, Value> = order.body.clone();
     body.remove(kind.number_field());
     match client
@@ -264,17 +276,18 @@ async fn update(
             &[],
             "the order AHEAD had for this number no longer exists",
         ))),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// AHEAD's id for the order with this number, if it has one.
-async fn lookup(client: &ApiClient, kind: OrderKind, number: &str) -> Result<Option<i64>, String> {
+async fn lookup(
+    client: &ApiClient,
+    kind: OrderKind,
+    number: &str,
+) -> Result<Option<i64>, ApiError> {
     let q = Query::new().eq(kind.number_field(), number).limit(1);
-    let envelope = client
-        .get(resource_of(kind), Some(&q))
-        .await
-        .map_err(|e| e.to_string())?;
+    let envelope = client.get(resource_of(kind), Some(&q)).await?;
     Ok(first_id(envelope.results.first().map(|r| r.get())))
 }
 

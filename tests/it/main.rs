@@ -12,4 +12,5 @@ mod push;
 mod reconcile;
 mod sandbox;
 mod schedules;
+mod trust;
 mod webhooks;
