@@ -510,8 +510,11 @@ async fn bench_push(runs: usize, n: usize) {
                 run_id,
                 &mapping,
                 std::slice::from_ref(&input),
-                false,
-                8,
+                &ahead_sync::push::PushOptions {
+                    dry_run: false,
+                    concurrency: 8,
+                    settle: Duration::ZERO,
+                },
             )
             .await
             .unwrap();

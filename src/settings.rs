@@ -106,6 +106,7 @@ pub struct RawStore {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPush {
+    pub settle_secs: Option<i64>,
     pub purchase_orders: Option<RawPushJob>,
     pub fulfillment_orders: Option<RawPushJob>,
 }
@@ -210,6 +211,9 @@ pub struct Settings {
     pub store_path: PathBuf,
     pub purchase_orders: PushJobSettings,
     pub fulfillment_orders: PushJobSettings,
+    /// `push.settle_secs`: an inbox file is taken only once it has not changed for this long
+    /// (an ERP may still be writing it).
+    pub push_settle: Duration,
     pub webhooks: WebhookSettings,
     pub schedule_dir: PathBuf,
     pub sandbox: SandboxSettings,
@@ -410,6 +414,10 @@ impl Settings {
         };
         let purchase_orders = push_job(raw.push.purchase_orders);
         let fulfillment_orders = push_job(raw.push.fulfillment_orders);
+        let push_settle =
+            Duration::from_secs(
+                in_range(raw.push.settle_secs, 5, 0, 86_400, "push.settle_secs")? as u64,
+            );
         let webhooks = WebhookSettings {
             bind: raw.webhooks.bind.unwrap_or_else(|| "127.0.0.1:8787".into()),
             secret: raw
@@ -498,6 +506,7 @@ impl Settings {
             store_path,
             purchase_orders,
             fulfillment_orders,
+            push_settle,
             webhooks,
             schedule_dir,
             sandbox,

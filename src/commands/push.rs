@@ -143,8 +143,11 @@ pub async fn run_in(
             0,
             mapping,
             files,
-            true,
-            concurrency,
+            &push::PushOptions {
+                dry_run: true,
+                concurrency,
+                settle: settings.push_settle,
+            },
         )
         .await?;
         for line in &report.plan {
@@ -167,8 +170,11 @@ pub async fn run_in(
                 run,
                 mapping,
                 files,
-                false,
-                concurrency,
+                &push::PushOptions {
+                    dry_run: false,
+                    concurrency,
+                    settle: settings.push_settle,
+                },
             )
             .await?;
             for r in &report.rejections {
@@ -186,6 +192,7 @@ pub async fn run_in(
                 failed = report.failed,
                 files_done = report.files_done,
                 files_failed = report.files_failed,
+                files_waiting = report.files_waiting,
                 "Push finished."
             );
             if report.failed > 0 {

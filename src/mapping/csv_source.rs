@@ -135,6 +135,16 @@ fn unreadable(file: &str, bytes: &[u8], e: csv::Error) -> MappingError {
 /// Open `bytes` as CSV and read the header row, if the source has one.
 fn open<'b>(source: &CsvSource, file: &str, bytes: &'b [u8]) -> Result<Opened<'b>, MappingError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // The csv reader takes a field still open at the end of the input as complete: a file cut
+    // inside a quoted field would lose the rest of it without a word.
+    if let Some(line) = super::complete::open_quote_line(bytes, source.quote) {
+        return Err(MappingError::Unreadable {
+            file: file.to_string(),
+            line,
+            message: "a quoted field opened on this line is never closed (is the file cut short?)"
+                .to_string(),
+        });
+    }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(source.delimiter)
         .quote(source.quote)

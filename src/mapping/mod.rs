@@ -13,6 +13,7 @@
 //! network or the store, or reads the clock. It does not know the item catalog either: item
 //! numbers are exposed ([`SourceOrder::item_numbers`]) for the push job to check.
 
+mod complete;
 mod convert;
 mod csv_source;
 mod spec;
@@ -22,6 +23,7 @@ use std::fmt;
 
 use thiserror::Error;
 
+pub use complete::{incomplete, Incomplete};
 pub use convert::{hash_json, SourceOrder};
 pub use spec::{
     Case, Column, CsvSource, FieldSource, FieldSpec, FieldType, Mapping, OnError, OrderKind,

@@ -62,7 +62,7 @@ pub struct TokenError {
 }
 
 /// Read the separators from an ISA header at the start of `bytes`.
-fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
+pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
     let incomplete = || {
         "the ISA header is incomplete (it needs 16 elements, ISA16 and a segment terminator)"
             .to_string()

@@ -1,13 +1,17 @@
-//! Inbox files: which are waiting, and where they go once their outcome is committed: `done/`,
-//! or `failed/` with a sibling `.errors.csv` naming every rejected row.
+//! Inbox files: which are waiting, whether each is complete enough to take, and where they go
+//! once their outcome is committed: `done/`, or `failed/` with a sibling `.errors.csv` naming
+//! every rejected row.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 
-use crate::mapping::Rejection;
+use super::InputFile;
+use crate::mapping::{Mapping, Rejection};
 
 /// Files waiting in `inbox`, oldest name first (sub-folders such as `done/` are not read).
+/// Symbolic links are listed too, so that the push refuses them by name instead of following them.
 pub fn inbox_files(inbox: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !inbox.exists() {
         return Ok(Vec::new());
@@ -19,6 +23,83 @@ pub fn inbox_files(inbox: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// What a file's size and modification time were when it was read: if they differ when the
+/// push is done with it, someone wrote to it meanwhile and it must not be moved away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Seen {
+    fn of(meta: &std::fs::Metadata) -> Seen {
+        Seen {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+
+    /// Whether the file at `path` is still as it was seen.
+    pub fn unchanged(&self, path: &Path) -> bool {
+        std::fs::symlink_metadata(path).is_ok_and(|m| Seen::of(&m) == *self)
+    }
+}
+
+/// Whether an input file can be pushed now.
+#[derive(Debug)]
+pub enum Taken {
+    /// Its content, and (for an inbox file) how it looked when read.
+    Ready(Vec<u8>, Option<Seen>),
+    /// Not yet: the ERP may still be writing it. It stays for a later run.
+    Wait(String),
+    /// Never: it is rejected as a whole, with this reason.
+    Refused(String),
+}
+
+/// Read `file` if it may be pushed. A named file is read as it is. An inbox file is taken only
+/// when complete and stable (product.md): a regular file, not a symbolic link; unchanged for
+/// `settle`; unchanged while it was read; and whole for its format (`mapping::incomplete`).
+pub fn take(file: &InputFile, mapping: &Mapping, settle: Duration) -> anyhow::Result<Taken> {
+    let path = &file.path;
+    let cannot_read = || format!("cannot read {}", path.display());
+    if !file.from_inbox {
+        return Ok(Taken::Ready(
+            std::fs::read(path).with_context(cannot_read)?,
+            None,
+        ));
+    }
+    let before = std::fs::symlink_metadata(path).with_context(cannot_read)?;
+    if before.file_type().is_symlink() {
+        return Ok(Taken::Refused(
+            "it is a symbolic link: inbox files must be regular files, and links are not followed"
+                .into(),
+        ));
+    }
+    let age = before
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .unwrap_or_default();
+    if age < settle {
+        return Ok(Taken::Wait(format!(
+            "it changed {} s ago; inbox files are taken once unchanged for push.settle_secs ({} s)",
+            age.as_secs(),
+            settle.as_secs()
+        )));
+    }
+    let bytes = std::fs::read(path).with_context(cannot_read)?;
+    let seen = Seen::of(&before);
+    if bytes.len() as u64 != seen.len || !seen.unchanged(path) {
+        return Ok(Taken::Wait("it changed while it was read".into()));
+    }
+    if let Some(why) = crate::mapping::incomplete(mapping, &bytes) {
+        return Ok(Taken::Wait(format!(
+            "{why}: the ERP may still be writing it"
+        )));
+    }
+    Ok(Taken::Ready(bytes, Some(seen)))
 }
 
 /// Move a pushed inbox file to `done/` (no rejections) or `failed/` (with `NAME.errors.csv`

@@ -14,6 +14,7 @@ mod send;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::Value;
@@ -22,7 +23,7 @@ use crate::api::contract::resource;
 use crate::api::{now_unix, ApiClient, Query};
 use crate::mapping::{read_orders, Mapping, MappingError, OrderKind, Rejection, SourceOrder};
 use crate::store::{Change, ChangeKind, LedgerWrite, PageWrite, RunStats, Store};
-pub use inbox::{inbox_files, settle_file};
+pub use inbox::{inbox_files, settle_file, take, Taken};
 use send::Outgoing;
 pub use send::{ledger_write, Outcome, SendError};
 
@@ -45,6 +46,8 @@ pub struct PushReport {
     pub plan: Vec<String>,
     pub files_done: u64,
     pub files_failed: u64,
+    /// Inbox files not taken this time (still being written, or changed while pushed).
+    pub files_waiting: u64,
 }
 
 pub fn resource_of(kind: OrderKind) -> &'static str {
@@ -64,6 +67,17 @@ pub fn stream_of(kind: OrderKind) -> &'static str {
     }
 }
 
+/// How a push runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PushOptions {
+    /// Map, validate and plan only; send nothing, move nothing.
+    pub dry_run: bool,
+    /// Orders in flight at once.
+    pub concurrency: usize,
+    /// `push.settle_secs`: an inbox file is taken once unchanged this long.
+    pub settle: Duration,
+}
+
 /// Push `files` through `mapping`, recorded as run `run`.
 pub async fn push(
     client: &ApiClient,
@@ -71,9 +85,13 @@ pub async fn push(
     run: i64,
     mapping: &Mapping,
     files: &[InputFile],
-    dry_run: bool,
-    concurrency: usize,
+    options: &PushOptions,
 ) -> anyhow::Result<PushReport> {
+    let PushOptions {
+        dry_run,
+        concurrency,
+        settle,
+    } = *options;
     let mut report = PushReport::default();
     for file in files {
         let name = file
@@ -82,8 +100,36 @@ pub async fn push(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let shown = file.path.display().to_string();
-        let bytes =
-            std::fs::read(&file.path).map_err(|e| anyhow::anyhow!("cannot read {shown}: {e}"))?;
+        let (bytes, seen) = match take(file, mapping, settle)? {
+            Taken::Ready(bytes, seen) => (bytes, seen),
+            Taken::Wait(why) => {
+                tracing::info!(file = %shown, reason = %why, "Inbox file left for a later run.");
+                report.files_waiting += 1;
+                continue;
+            }
+            Taken::Refused(why) => {
+                let rejection = Rejection {
+                    file: shown.clone(),
+                    line: 1,
+                    segment: None,
+                    order: None,
+                    field: None,
+                    reason: why,
+                };
+                report.plan.push(format!(
+                    "{} {rejection}",
+                    if dry_run { "would reject" } else { "rejected " }
+                ));
+                report.stats.rejected += 1;
+                if !dry_run {
+                    record_rejections(store, run, mapping.kind, std::slice::from_ref(&rejection))?;
+                    settle_file(&file.path, std::slice::from_ref(&rejection))?;
+                    report.files_failed += 1;
+                }
+                report.rejections.push(rejection);
+                continue;
+            }
+        };
         let (orders, mut rejections) = match read_orders(mapping, &shown, &bytes) {
             Ok(read) => (read.orders, read.rejections),
             Err(MappingError::FailFile { rejection }) => (Vec::new(), vec![rejection]),
@@ -163,7 +209,15 @@ pub async fn push(
         }
         if !dry_run {
             record_rejections(store, run, mapping.kind, &rejections)?;
-            if file.from_inbox && file_failed == 0 {
+            if seen
+                .as_ref()
+                .is_some_and(|seen| !seen.unchanged(&file.path))
+            {
+                // Written to while it was pushed: what was read went out, the rest is read by
+                // the next run (orders already sent are unchanged then and cost nothing).
+                tracing::warn!(file = %shown, "Inbox file changed while it was pushed; left in the inbox for the next run.");
+                report.files_waiting += 1;
+            } else if file.from_inbox && file_failed == 0 {
                 let failed = settle_file(&file.path, &rejections)?;
                 if failed {
                     report.files_failed += 1;
@@ -369,7 +423,10 @@ pub fn is_order_file(path: &Path) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.is_file()
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    (meta.is_file() || meta.file_type().is_symlink())
         && !name.starts_with('.')
         && !name.ends_with(".errors.csv")
         && !name.ends_with(".partial")

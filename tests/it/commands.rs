@@ -278,7 +278,7 @@ async fn sync_runs_every_job_and_exits_with_the_worst_outcome() {
         .replace("PSU-800W", "NO-SUCH-PSU");
     std::fs::write(h.dir.path().join("inbox/fo/fo.csv"), fo).unwrap();
     let config = h.write_config(&format!(
-        "max_attempts = 2\n[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n\
+        "max_attempts = 2\n[push]\nsettle_secs = 0\n[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n\
          [push.fulfillment_orders]\nmapping = \"{}\"\ninbox = \"inbox/fo\"\n",
         root.join("mappings/purchase_orders.csv.toml").display(),
         root.join("mappings/fulfillment_orders.csv.toml").display()

@@ -34,9 +34,20 @@ async fn push_files(h: &Harness, map: &Mapping, files: &[PathBuf]) -> PushReport
             from_inbox: false,
         })
         .collect();
-    push::push(&h.client(), &h.store, run, map, &inputs, false, 4)
-        .await
-        .unwrap()
+    push::push(
+        &h.client(),
+        &h.store,
+        run,
+        map,
+        &inputs,
+        &push::PushOptions {
+            dry_run: false,
+            concurrency: 4,
+            settle: std::time::Duration::ZERO,
+        },
+    )
+    .await
+    .unwrap()
 }
 
 fn writes(h: &Harness) -> u64 {
@@ -347,7 +358,7 @@ async fn the_binary_pushes_the_inbox_moves_files_and_exits_3_on_rejections() {
         .replace("CBL-PWR-C13", "NOPE-1");
     std::fs::write(inbox.join("b-bad.csv"), bad).unwrap();
     let config = h.write_config(&format!(
-        "[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n",
+        "[push]\nsettle_secs = 0\n[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n",
         repo("mappings/purchase_orders.csv.toml").display()
     ));
     let config = config.to_str().unwrap();

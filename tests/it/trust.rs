@@ -25,7 +25,7 @@ async fn rejected_credentials_are_exit_5_from_every_command_that_talks_to_ahead(
     let config = wrong_secret(
         &h,
         &format!(
-            "[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n",
+            "[push]\nsettle_secs = 0\n[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n",
             root.join("mappings/purchase_orders.csv.toml").display()
         ),
     );
@@ -137,4 +137,290 @@ async fn a_hung_server_is_named_with_its_timeout() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("timed out after 1 s"), "{}", text(&out));
     server.abort();
+}
+
+const PO_HEADER: &str = "PO Number,Order Date,Vendor,Ship To Name,Ship To Company,Ship To Address 1,Ship To Address 2,Ship To City,Ship To State,Ship To Zip,Ship To Country,Requested Ship Date,Line,Item,Quantity,Unit Cost,Memo\n";
+
+/// Rows of orders `PO-7{n}` for n in `range`, two lines each.
+fn po_rows(range: std::ops::Range<u32>) -> String {
+    range
+        .map(|n| {
+            format!(
+                "PO-7{n:04},11/02/2026,AHEAD,Dock,Acme,1 Main St,,Minneapolis,MN,55401,US,11/20/2026,1,SRV-1U-X10,1,45.50,\n\
+                 PO-7{n:04},11/02/2026,AHEAD,Dock,Acme,1 Main St,,Minneapolis,MN,55401,US,11/20/2026,2,RAIL-KIT-1U,2,10.00,\n"
+            )
+        })
+        .collect()
+}
+
+/// Make a file look as if nothing had written to it for a minute.
+fn age(path: &std::path::Path) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+}
+
+/// A config with a purchase-order inbox and the default `push.settle_secs`.
+fn inbox_config(h: &Harness, extra: &str) -> (String, std::path::PathBuf) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let inbox = h.dir.path().join("inbox/po");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let config = h.write_config(&format!(
+        "{extra}\n[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n",
+        root.join("mappings/purchase_orders.csv.toml").display()
+    ));
+    (config.to_str().unwrap().to_string(), inbox)
+}
+
+fn pos_in_sandbox(h: &Harness) -> usize {
+    h.sandbox.control().count_of("purchase_orders")
+}
+
+#[tokio::test]
+async fn an_inbox_file_is_taken_only_when_complete_and_settled() {
+    let h = Harness::new().await;
+    let (config, inbox) = inbox_config(&h, "");
+    let before = pos_in_sandbox(&h);
+    let args = ["--config", config.as_str(), "push", "purchase-orders"];
+    let push = || cmd_async(h.dir.path(), &args);
+
+    // Just written: it waits for push.settle_secs (default 5 s).
+    let fresh = inbox.join("fresh.csv");
+    std::fs::write(&fresh, format!("{PO_HEADER}{}", po_rows(0..3))).unwrap();
+    // Aged, but the writer is in the middle of a line, or of a quoted field.
+    let no_line_end = inbox.join("no-line-end.csv");
+    let rows = po_rows(10..12);
+    std::fs::write(&no_line_end, format!("{PO_HEADER}{}", rows.trim_end())).unwrap();
+    age(&no_line_end);
+    let open_quote = inbox.join("open-quote.csv");
+    std::fs::write(
+        &open_quote,
+        format!(
+            "{PO_HEADER}{}PO-79999,11/02/2026,AHEAD,\"Dock\nstill writing\n",
+            po_rows(20..22)
+        ),
+    )
+    .unwrap();
+    age(&open_quote);
+    // Being written under a temporary name.
+    let partial = inbox.join("orders.csv.partial");
+    std::fs::write(&partial, format!("{PO_HEADER}{}", po_rows(30..32))).unwrap();
+    age(&partial);
+
+    let out = push().await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        pos_in_sandbox(&h),
+        before,
+        "nothing was sent: {}",
+        text(&out)
+    );
+    for file in [&fresh, &no_line_end, &open_quote, &partial] {
+        assert!(file.exists(), "{} stays in the inbox", file.display());
+    }
+    assert!(text(&out).contains("push.settle_secs"), "{}", text(&out));
+    assert!(
+        text(&out).contains("quoted field opened on line"),
+        "{}",
+        text(&out)
+    );
+
+    // Once each is whole and settled, every order goes, each once.
+    age(&fresh);
+    std::fs::write(&no_line_end, format!("{PO_HEADER}{rows}")).unwrap();
+    age(&no_line_end);
+    std::fs::write(&open_quote, format!("{PO_HEADER}{}", po_rows(20..22))).unwrap();
+    age(&open_quote);
+    std::fs::rename(&partial, inbox.join("orders.csv")).unwrap();
+    let out = push().await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(pos_in_sandbox(&h), before + 3 + 2 + 2 + 2, "{}", text(&out));
+    for name in [
+        "fresh.csv",
+        "no-line-end.csv",
+        "open-quote.csv",
+        "orders.csv",
+    ] {
+        assert!(inbox.join("done").join(name).exists(), "{name} is done");
+    }
+}
+
+#[tokio::test]
+async fn an_x12_file_without_its_iea_waits() {
+    let h = Harness::new().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let inbox = h.dir.path().join("inbox/po");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let config = h.write_config(&format!(
+        "[push.purchase_orders]\nmapping = \"{}\"\ninbox = \"inbox/po\"\n",
+        root.join("mappings/purchase_orders.x12.toml").display()
+    ));
+    let config = config.to_str().unwrap();
+    let whole = std::fs::read_to_string(root.join("tests/fixtures/purchase_orders.x12")).unwrap();
+    let file = inbox.join("po.x12");
+    let cut = whole.rfind("SE*").unwrap();
+    std::fs::write(&file, &whole[..cut]).unwrap();
+    age(&file);
+    let before = pos_in_sandbox(&h);
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", config, "push", "purchase-orders"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("IEA"), "{}", text(&out));
+    assert_eq!(
+        pos_in_sandbox(&h),
+        before,
+        "no order from a cut interchange"
+    );
+    assert!(file.exists());
+    std::fs::write(&file, &whole).unwrap();
+    age(&file);
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", config, "push", "purchase-orders"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(pos_in_sandbox(&h) > before);
+    assert!(inbox.join("done/po.x12").exists());
+}
+
+#[tokio::test]
+async fn orders_appended_while_a_push_runs_are_all_sent_by_the_next_run() {
+    let h = Harness::new().await;
+    let (config, inbox) = inbox_config(&h, "concurrency = 1");
+    let file = inbox.join("orders.csv");
+    std::fs::write(&file, format!("{PO_HEADER}{}", po_rows(0..5))).unwrap();
+    age(&file);
+    let before = pos_in_sandbox(&h);
+    h.sandbox.control().latency(Duration::from_millis(40));
+    let push = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
+        .current_dir(h.dir.path())
+        .args([
+            "--config",
+            &config,
+            "--no-progress",
+            "push",
+            "purchase-orders",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The ERP appends while the push is sending.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pos_in_sandbox(&h) == before {
+        assert!(Instant::now() < deadline, "the push never sent an order");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::options().append(true).open(&file).unwrap();
+        f.write_all(po_rows(5..20).as_bytes()).unwrap();
+    }
+    let status = tokio::task::spawn_blocking(move || push.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let said = String::from_utf8_lossy(&status.stderr).into_owned();
+    assert_eq!(status.status.code(), Some(0), "{said}");
+    assert_eq!(pos_in_sandbox(&h), before + 5, "{said}");
+    assert!(
+        file.exists(),
+        "a file written to during its push stays in the inbox: {said}"
+    );
+    assert!(said.contains("changed while it was pushed"), "{said}");
+    h.sandbox.control().clear_faults();
+    age(&file);
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", &config, "push", "purchase-orders"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(pos_in_sandbox(&h), before + 20, "every order, each once");
+    assert!(inbox.join("done/orders.csv").exists());
+}
+
+#[tokio::test]
+#[cfg(unix)]
+async fn an_inbox_symlink_is_refused_not_followed() {
+    let h = Harness::new().await;
+    let (config, inbox) = inbox_config(&h, "");
+    let secret = h.dir.path().join("elsewhere.csv");
+    std::fs::write(
+        &secret,
+        format!(
+            "{PO_HEADER}{}",
+            po_rows(0..2).replace("Dock", "SECRET-CONTENT")
+        ),
+    )
+    .unwrap();
+    age(&secret);
+    let link = inbox.join("link.csv");
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let before = pos_in_sandbox(&h);
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", &config, "push", "purchase-orders"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("symbolic link"), "{}", text(&out));
+    assert!(!text(&out).contains("SECRET-CONTENT"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("elsewhere"),
+        "the link's target is not named: {}",
+        text(&out)
+    );
+    assert_eq!(pos_in_sandbox(&h), before);
+    assert!(secret.exists(), "the target is untouched");
+    assert!(!link.exists());
+    let moved = inbox.join("failed/link.csv");
+    assert!(std::fs::symlink_metadata(&moved)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let errors = std::fs::read_to_string(inbox.join("failed/link.csv.errors.csv")).unwrap();
+    assert!(errors.contains("symbolic link"), "{errors}");
+    assert!(!errors.contains("SECRET-CONTENT"), "{errors}");
+}
+
+#[test]
+fn a_named_csv_cut_inside_a_quoted_field_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = dir.path().join("cut.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "{PO_HEADER}{}PO-79999,11/02/2026,AHEAD,\"Dock\n",
+            po_rows(0..2)
+        ),
+    )
+    .unwrap();
+    let out = crate::util::cmd(
+        dir.path(),
+        &[
+            "push",
+            "purchase-orders",
+            file.to_str().unwrap(),
+            "--mapping",
+            root.join("mappings/purchase_orders.csv.toml")
+                .to_str()
+                .unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("never closed"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("would create"),
+        "no order from a cut file: {}",
+        text(&out)
+    );
 }
