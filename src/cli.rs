@@ -101,9 +101,9 @@ pub enum Command {
     ///
     /// `export reconciliation --ledger FILE` matches AHEAD's outstanding invoices (from the
     /// mirror: run `pull invoices` first) with the ERP's AP ledger by invoice number and gives
-    /// each a status (matched, amount_mismatch, missing_in_erp, missing_in_ahead,
-    /// closed_in_ahead, duplicate_in_erp, ledger_row_rejected) and an aging bucket, then totals
-    /// per status and per aging bucket for each currency. Unreadable ledger rows are reported
+    /// each a status (matched, amount_mismatch, currency_mismatch, missing_in_erp,
+    /// missing_in_ahead, closed_in_ahead, duplicate_in_erp, ledger_row_rejected) and an aging
+    /// bucket, then totals per status and per aging bucket for each currency. Unreadable ledger rows are reported
     /// and the command exits 3.
     Export {
         #[arg(value_enum)]
