@@ -4,6 +4,7 @@
 //! as JSON text in their CSV cell.
 
 mod columns;
+mod formula;
 pub mod report;
 
 use std::io::Write;

