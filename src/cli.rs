@@ -115,6 +115,12 @@ pub enum Command {
         /// `invoices --outstanding` only, with --out) an xlsx workbook.
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
+        /// CSV: put a ' in front of text a spreadsheet would run as a formula (text starting
+        /// with =, +, -, @, tab or carriage return; numbers such as -12.50 stay as they are).
+        /// The reconciliation and `invoices --outstanding` CSV always do this; the other
+        /// exports keep text exactly unless asked.
+        #[arg(long)]
+        excel_safe: bool,
         /// reconciliation: the ERP's AP ledger (open invoices), a CSV file.
         #[arg(long, value_name = "FILE")]
         ledger: Option<PathBuf>,

@@ -5,7 +5,9 @@
 //! `+3`, `-5`): a spreadsheet reads it as a number, never as a formula, and money must stay
 //! exact.
 //!
-//! The finance reports' CSV always applies it: people open those in a spreadsheet.
+//! The finance reports' CSV always applies it: people open those in a spreadsheet. The
+//! machine exports apply it only with `--excel-safe`: programs read those, and want the text
+//! exactly as it is.
 
 use std::borrow::Cow;
 
