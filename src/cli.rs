@@ -101,9 +101,9 @@ pub enum Command {
     ///
     /// `export reconciliation --ledger FILE` matches AHEAD's outstanding invoices (from the
     /// mirror: run `pull invoices` first) with the ERP's AP ledger by invoice number and gives
-    /// each a status (matched, amount_mismatch, missing_in_erp, missing_in_ahead,
-    /// closed_in_ahead, duplicate_in_erp, ledger_row_rejected) and an aging bucket, then totals
-    /// per status and per aging bucket for each currency. Unreadable ledger rows are reported
+    /// each a status (matched, amount_mismatch, currency_mismatch, missing_in_erp,
+    /// missing_in_ahead, closed_in_ahead, duplicate_in_erp, ledger_row_rejected) and an aging
+    /// bucket, then totals per status and per aging bucket for each currency. Unreadable ledger rows are reported
     /// and the command exits 3.
     Export {
         #[arg(value_enum)]
@@ -115,6 +115,12 @@ pub enum Command {
         /// `invoices --outstanding` only, with --out) an xlsx workbook.
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
+        /// CSV: put a ' in front of text a spreadsheet would run as a formula (text starting
+        /// with =, +, -, @, tab or carriage return; numbers such as -12.50 stay as they are).
+        /// The reconciliation and `invoices --outstanding` CSV always do this; the other
+        /// exports keep text exactly unless asked.
+        #[arg(long)]
+        excel_safe: bool,
         /// reconciliation: the ERP's AP ledger (open invoices), a CSV file.
         #[arg(long, value_name = "FILE")]
         ledger: Option<PathBuf>,

@@ -13,6 +13,8 @@ pub struct ExportArgs {
     pub what: ExportWhat,
     pub out: Option<std::path::PathBuf>,
     pub format: ExportFormat,
+    /// CSV: neutralise formula text (the finance reports' CSV always does).
+    pub excel_safe: bool,
     pub stream: Option<String>,
     pub run: Option<i64>,
     pub since: Option<String>,
@@ -25,6 +27,12 @@ pub struct ExportArgs {
 pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
     let reconciliation = args.what == ExportWhat::Reconciliation;
     let aging = args.what == ExportWhat::Invoices && args.outstanding;
+    if args.excel_safe && args.format != ExportFormat::Csv {
+        return Err(ConfigError::new(
+            "--excel-safe applies to CSV output only: JSON lines stay exact for programs, and xlsx holds text as text",
+        )
+        .into());
+    }
     if args.outstanding && args.what != ExportWhat::Invoices {
         return Err(ConfigError::new("--outstanding applies to `export invoices` only").into());
     }
@@ -71,7 +79,9 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
         );
     }
     let format = match args.format {
-        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Csv => Format::Csv {
+            excel_safe: args.excel_safe,
+        },
         ExportFormat::Json => Format::JsonLines,
         ExportFormat::Xlsx => {
             return Err(ConfigError::new(

@@ -115,17 +115,24 @@ pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::R
 
     let report = reconcile::reconcile(&invoices, &ledger, &rejected, args.as_of);
     info.settled_lines = Some(report.settled_lines);
-    for row in report
-        .rows
-        .iter()
-        .filter(|r| r.status == Status::DuplicateInErp)
-    {
-        tracing::warn!(
-            file = %shown,
-            line = row.erp_line.unwrap_or(0),
-            invoice = %row.invoice_number,
-            "Duplicate ledger line: the invoice is on an earlier line too; this one is not counted."
-        );
+    for row in &report.rows {
+        match row.status {
+            Status::DuplicateInErp => tracing::warn!(
+                file = %shown,
+                line = row.erp_line.unwrap_or(0),
+                invoice = %row.invoice_number,
+                "Duplicate ledger line: the invoice is on an earlier line too; this one is not counted."
+            ),
+            Status::CurrencyMismatch => tracing::warn!(
+                file = %shown,
+                line = row.erp_line.unwrap_or(0),
+                invoice = %row.invoice_number,
+                ahead_currency = %row.currency,
+                erp_currency = row.erp_currency.as_deref().unwrap_or(""),
+                "Currency mismatch: AHEAD and the ledger bill the invoice in different currencies; its amounts are in no total."
+            ),
+            _ => {}
+        }
     }
     let mut out = Output::open(args.out.as_deref())?;
     report::write_reconciliation(&report, &info, args.format, out.writer())?;
@@ -134,6 +141,7 @@ pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::R
         as_of = %args.as_of,
         matched = report.count(Status::Matched),
         amount_mismatch = report.count(Status::AmountMismatch),
+        currency_mismatch = report.count(Status::CurrencyMismatch),
         missing_in_erp = report.count(Status::MissingInErp),
         missing_in_ahead = report.count(Status::MissingInAhead),
         closed_in_ahead = report.count(Status::ClosedInAhead),

@@ -1,9 +1,11 @@
 //! Exports: the local mirror and the change log as CSV (RFC 4180, header row) or JSON lines;
 //! the finance reports (reconciliation, aging) in `report`, also as xlsx.
 //! Money stays exactly as AHEAD sent it (strings); nested values (lines, addresses) are written
-//! as JSON text in their CSV cell.
+//! as JSON text in their CSV cell. Text is written exactly too, unless CSV is asked to be
+//! `excel_safe` (see `formula`).
 
 mod columns;
+mod formula;
 pub mod report;
 
 use std::io::Write;
@@ -17,7 +19,10 @@ use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    Csv,
+    /// `excel_safe`: text a spreadsheet would run as a formula gets a `'` in front.
+    Csv {
+        excel_safe: bool,
+    },
     JsonLines,
 }
 
@@ -165,17 +170,23 @@ pub fn export_changes(
 
 /// Records out, as CSV rows under a header or as JSON lines.
 enum Sink<'a> {
-    Csv(Box<csv::Writer<&'a mut dyn Write>>),
+    Csv {
+        writer: Box<csv::Writer<&'a mut dyn Write>>,
+        excel_safe: bool,
+    },
     Json(&'a mut dyn Write),
 }
 
 impl<'a> Sink<'a> {
     fn new(format: Format, out: &'a mut dyn Write, columns: &[&str]) -> anyhow::Result<Sink<'a>> {
         Ok(match format {
-            Format::Csv => {
+            Format::Csv { excel_safe } => {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(columns)?;
-                Sink::Csv(Box::new(w))
+                Sink::Csv {
+                    writer: Box::new(w),
+                    excel_safe,
+                }
             }
             Format::JsonLines => Sink::Json(out),
         })
@@ -183,7 +194,14 @@ impl<'a> Sink<'a> {
 
     fn write(&mut self, record: &Map<String, Value>, columns: &[&str]) -> anyhow::Result<()> {
         match self {
-            Sink::Csv(w) => w.write_record(columns.iter().map(|c| cell(record.get(*c))))?,
+            Sink::Csv { writer, excel_safe } => {
+                let cells = columns.iter().map(|c| cell(record.get(*c)));
+                if *excel_safe {
+                    writer.write_record(cells.map(|c| formula::neutralise(&c).into_owned()))?
+                } else {
+                    writer.write_record(cells)?
+                }
+            }
             Sink::Json(out) => {
                 serde_json::to_writer(&mut **out, record)?;
                 out.write_all(b"\n")?;
@@ -194,7 +212,7 @@ impl<'a> Sink<'a> {
 
     fn flush(&mut self) -> anyhow::Result<()> {
         match self {
-            Sink::Csv(w) => w.flush()?,
+            Sink::Csv { writer, .. } => writer.flush()?,
             Sink::Json(out) => out.flush()?,
         }
         Ok(())

@@ -6,11 +6,14 @@
 //! - CSV: the detail table under its header row; then, each after an empty line, every totals
 //!   table under its own header row (the first cell names the table: `Totals by status`), and
 //!   last a `Report` table of facts (`As of`, `Mirror pulled at`, ...). No comment lines, so a
-//!   spreadsheet opens it as it is.
+//!   spreadsheet opens it as it is. Text that a spreadsheet would run as a formula (a vendor
+//!   `=HYPERLINK(...)`) is neutralised with a `'` in front (`formula::neutralise`); money,
+//!   counts and dates are never text, so they stay exactly as they are.
 //! - JSON lines: one object per line with a `section` field: `report` (the facts) first, then
 //!   `detail` rows, then `totals_by_status` / `totals_by_aging` rows. Money is an exact string.
 //! - xlsx: the detail on the first sheet; the facts and totals on a second sheet, `Totals`.
-//!   Money cells are numbers formatted `#,##0.00` (up to 4 places shown), dates are dates.
+//!   Money cells are numbers formatted `#,##0.00` (up to 4 places shown), dates are dates, and
+//!   text is written as a string cell, which a spreadsheet never runs as a formula.
 //!
 //! Money is `Decimal` until the last moment; only the xlsx writer turns it into the spreadsheet's
 //! own number type, cell by cell, after every sum has been made.
@@ -22,6 +25,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
+use super::formula;
 use crate::reconcile::{AgingRow, Report, Row, Total};
 
 /// The formats a finance report can be written in.
@@ -95,6 +99,7 @@ const RECONCILIATION: &[Col] = &[
     col("status", "Status"),
     col("invoice_number", "Invoice Number"),
     col("currency", "Currency"),
+    col("erp_currency", "ERP Currency"),
     col("ahead_balance", "AHEAD Balance Due"),
     col("erp_balance", "ERP Open Balance"),
     col("difference", "Difference (AHEAD - ERP)"),
@@ -155,6 +160,7 @@ fn detail_row(r: &Row) -> Vec<Cell> {
         text(r.status.as_str()),
         text(r.invoice_number.clone()),
         text(r.currency.clone()),
+        opt(r.erp_currency.clone(), Cell::Text),
         opt(r.ahead_balance, Cell::Money),
         opt(r.erp_balance, Cell::Money),
         opt(r.difference, Cell::Money),
@@ -334,6 +340,14 @@ fn cell_text(cell: &Cell) -> String {
     }
 }
 
+/// A CSV cell: as `cell_text`, with text a spreadsheet would run as a formula neutralised.
+fn cell_csv(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(s) => formula::neutralise(s).into_owned(),
+        other => cell_text(other),
+    }
+}
+
 fn cell_json(cell: &Cell) -> Value {
     match cell {
         Cell::Empty => Value::Null,
@@ -350,7 +364,7 @@ fn write_csv(doc: &Document, out: &mut dyn Write) -> anyhow::Result<()> {
             t.cols.iter().map(|c| c.title.to_string()).collect(),
             t.rows
                 .iter()
-                .map(|row| row.iter().map(cell_text).collect())
+                .map(|row| row.iter().map(cell_csv).collect())
                 .collect(),
         ));
     }
@@ -358,7 +372,7 @@ fn write_csv(doc: &Document, out: &mut dyn Write) -> anyhow::Result<()> {
         vec!["Report".to_string(), String::new()],
         doc.info
             .iter()
-            .map(|(_, title, value)| vec![title.to_string(), cell_text(value)])
+            .map(|(_, title, value)| vec![title.to_string(), cell_csv(value)])
             .collect(),
     ));
     for (i, (header, rows)) in tables.iter().enumerate() {
@@ -483,6 +497,48 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    /// A credit note whose PO number is a formula: the CSV neutralises the text and leaves
+    /// the money (negative), the days past due (negative) and the dates as they are; JSON lines
+    /// keep the text exactly.
+    #[test]
+    fn the_csv_neutralises_formula_text_and_keeps_numbers() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let invoice = crate::reconcile::Invoice {
+            number: "-CN-1".into(),
+            purchase_order_number: Some("=HYPERLINK(\"https://x.example\")".into()),
+            currency: "USD".into(),
+            invoice_date: Some(day("2026-11-01")),
+            due_date: Some(day("2026-12-05")),
+            total_amount: d("-12.50"),
+            amount_paid: d("0"),
+            balance_due: d("-12.50"),
+            status: "@open".into(),
+            closed: false,
+            closed_on: None,
+        };
+        let (rows, totals) = crate::reconcile::aging_view(&[invoice], day("2026-11-30"));
+        let info = ReportInfo::default();
+        let write = |format| {
+            let mut out = Vec::new();
+            write_outstanding(&rows, &totals, &info, format, &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let csv = write(ReportFormat::Csv);
+        let detail = csv.lines().nth(1).unwrap();
+        assert_eq!(
+            detail,
+            "'-CN-1,\"'=HYPERLINK(\"\"https://x.example\"\")\",USD,2026-11-01,2026-12-05,-5,current,'@open,-12.50,0.00,-12.50"
+        );
+        assert!(csv.contains("\ncurrent,USD,1,-12.50\n"), "{csv}");
+        let json = write(ReportFormat::JsonLines);
+        assert!(
+            json.contains(r#""purchase_order_number":"=HYPERLINK(\"https://x.example\")""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""invoice_number":"-CN-1""#), "{json}");
+    }
 
     #[test]
     fn money_text_is_exact_with_two_to_four_places() {

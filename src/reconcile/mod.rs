@@ -13,7 +13,9 @@
 //!   number is reported as `duplicate_in_erp` and left out of every money total, so nothing is
 //!   counted twice.
 //! - Money is `Decimal` throughout and totals are kept per currency: nothing is ever summed
-//!   across currencies.
+//!   across currencies. When the ledger states another currency than AHEAD for the same
+//!   invoice the pair is `currency_mismatch`: both currencies on the row, its amounts in no
+//!   money total and in no aging total; the status totals count it under the pair (`USD/EUR`).
 //! - The aging bucket uses AHEAD's due date when AHEAD knows the invoice, else the ledger's.
 
 use std::collections::{BTreeMap, HashMap};
@@ -67,8 +69,10 @@ pub struct RejectedLine {
 /// A row's verdict. The order here is the report's order: problems first, agreement last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
-    /// Both sides know the invoice and disagree on what is owed (or on its currency).
+    /// Both sides know the invoice, in the same currency, and disagree on what is owed.
     AmountMismatch,
+    /// Both sides know the invoice, each in another currency: the amounts cannot be compared.
+    CurrencyMismatch,
     /// AHEAD says it is outstanding; the ERP has no open line for it.
     MissingInErp,
     /// The ERP has an open line; AHEAD has never had the invoice.
@@ -84,8 +88,9 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::AmountMismatch,
+        Status::CurrencyMismatch,
         Status::MissingInErp,
         Status::MissingInAhead,
         Status::ClosedInAhead,
@@ -98,6 +103,7 @@ impl Status {
         match self {
             Status::Matched => "matched",
             Status::AmountMismatch => "amount_mismatch",
+            Status::CurrencyMismatch => "currency_mismatch",
             Status::MissingInErp => "missing_in_erp",
             Status::MissingInAhead => "missing_in_ahead",
             Status::ClosedInAhead => "closed_in_ahead",
@@ -106,9 +112,12 @@ impl Status {
         }
     }
 
-    /// Whether the row's money goes into the totals.
+    /// Whether the row's money goes into the totals (and the row into the aging totals).
     pub fn counted(self) -> bool {
-        !matches!(self, Status::DuplicateInErp | Status::LedgerRowRejected)
+        !matches!(
+            self,
+            Status::CurrencyMismatch | Status::DuplicateInErp | Status::LedgerRowRejected
+        )
     }
 }
 
@@ -182,13 +191,16 @@ pub struct Row {
     pub invoice_number: String,
     /// AHEAD's currency when known, else the ledger's; empty when neither says.
     pub currency: String,
+    /// The ledger line's currency, as the ledger states it; `None` when it does not (AHEAD's
+    /// is then assumed) or there is no ledger line.
+    pub erp_currency: Option<String>,
     pub ahead_balance: Option<Decimal>,
     pub erp_balance: Option<Decimal>,
     /// `ahead_balance - erp_balance`, when both are known and in the same currency.
     pub difference: Option<Decimal>,
     pub due_date: Option<NaiveDate>,
     pub days_past_due: Option<i64>,
-    /// `None` for rows that are not counted (duplicates, rejected rows).
+    /// `None` for duplicates and rejected rows.
     pub aging: Option<Aging>,
     pub invoice_date: Option<NaiveDate>,
     pub ahead_status: Option<String>,
@@ -207,6 +219,7 @@ impl Row {
             status,
             invoice_number,
             currency: String::new(),
+            erp_currency: None,
             ahead_balance: None,
             erp_balance: None,
             difference: None,
@@ -229,10 +242,12 @@ impl Row {
 pub struct Total {
     /// The status or aging bucket name.
     pub group: &'static str,
+    /// The rows' currency; for `currency_mismatch`, the pair `AHEAD/ERP` (`USD/EUR`).
     pub currency: String,
     pub count: u64,
     /// Sums over the rows that have the amount; `None` when no row of the group has one, and
-    /// always `None` for groups that are not counted (duplicates, rejected rows).
+    /// always `None` for groups that are not counted (currency mismatches, duplicates,
+    /// rejected rows).
     pub ahead_balance: Option<Decimal>,
     pub erp_balance: Option<Decimal>,
     pub difference: Option<Decimal>,
@@ -295,6 +310,7 @@ pub fn reconcile(
         if let Some(&(first, first_balance)) = first_line.get(&key) {
             let mut row = Row::blank(Status::DuplicateInErp, line.invoice_number.trim().into());
             row.currency = line.currency.clone().unwrap_or_default();
+            row.erp_currency = line.currency.clone();
             row.erp_balance = Some(line.open_balance);
             row.erp_line = Some(line.line);
             row.vendor = line.vendor.clone();
@@ -315,15 +331,12 @@ pub fn reconcile(
         let row = if let Some(inv) = outstanding.get(&key) {
             let mut row = invoice_row(Status::Matched, inv, as_of);
             fill_ledger(&mut row, line);
-            match &line.currency {
-                Some(c) if *c != inv.currency => {
-                    row.status = Status::AmountMismatch;
-                    row.note = format!(
-                        "currencies differ: AHEAD {}, ERP {c}; amounts not compared",
-                        inv.currency
-                    );
+            match other_currency(inv, line) {
+                Some(note) => {
+                    row.status = Status::CurrencyMismatch;
+                    row.note = note;
                 }
-                _ => {
+                None => {
                     let difference = inv.balance_due - line.open_balance;
                     row.difference = Some(difference);
                     if !difference.is_zero() {
@@ -336,16 +349,23 @@ pub fn reconcile(
             let mut row = invoice_row(Status::ClosedInAhead, inv, as_of);
             fill_ledger(&mut row, line);
             row.closed_on = inv.closed_on;
-            if line.currency.as_deref().is_none_or(|c| c == inv.currency) {
-                row.difference = Some(inv.balance_due - line.open_balance);
-            }
-            row.note = format!(
+            let closed = format!(
                 "AHEAD shows it {}{}",
                 inv.status,
                 inv.closed_on
                     .map(|d| format!(" since {d}"))
                     .unwrap_or_default()
             );
+            match other_currency(inv, line) {
+                Some(note) => {
+                    row.status = Status::CurrencyMismatch;
+                    row.note = format!("{note}; {closed}");
+                }
+                None => {
+                    row.difference = Some(inv.balance_due - line.open_balance);
+                    row.note = closed;
+                }
+            }
             row
         } else {
             let mut row = Row::blank(Status::MissingInAhead, line.invoice_number.trim().into());
@@ -394,7 +414,7 @@ pub fn reconcile(
     );
     let by_aging = totals(
         &rows,
-        |r| r.aging.map(Aging::as_str),
+        |r| r.aging.filter(|_| r.status.counted()).map(Aging::as_str),
         Aging::ALL.map(Aging::as_str),
     );
     Report {
@@ -417,11 +437,15 @@ fn totals<const N: usize>(
             continue;
         };
         let position = order.iter().position(|g| *g == group).unwrap_or(N);
+        let currency = match (row.status, &row.erp_currency) {
+            (Status::CurrencyMismatch, Some(erp)) => format!("{}/{erp}", row.currency),
+            _ => row.currency.clone(),
+        };
         let total = map
-            .entry((position, row.currency.clone()))
+            .entry((position, currency.clone()))
             .or_insert_with(|| Total {
                 group,
-                currency: row.currency.clone(),
+                currency,
                 count: 0,
                 ahead_balance: None,
                 erp_balance: None,
@@ -451,7 +475,19 @@ fn invoice_row(status: Status, inv: &Invoice, as_of: NaiveDate) -> Row {
     row
 }
 
+/// When the ledger line states another currency than AHEAD's invoice: the note saying so.
+fn other_currency(inv: &Invoice, line: &LedgerLine) -> Option<String> {
+    match &line.currency {
+        Some(c) if *c != inv.currency => Some(format!(
+            "currencies differ: AHEAD {}, ERP {c}; amounts not compared",
+            inv.currency
+        )),
+        _ => None,
+    }
+}
+
 fn fill_ledger(row: &mut Row, line: &LedgerLine) {
+    row.erp_currency = line.currency.clone();
     row.erp_balance = Some(line.open_balance);
     row.erp_line = Some(line.line);
     row.vendor = line.vendor.clone();

@@ -11,6 +11,7 @@
 //! | - | line 7 unreadable | ledger_row_rejected |
 //! | INV-6 EUR 20.00, due 12-10 | line 8 20.00 | matched, current (-10 days) |
 //! | INV-7 USD 40.00, due 11-01 | line 9 INV-7 0.00 | missing_in_erp (the ERP settled it), 1-30 |
+//! | INV-9 USD 60.00, due 11-20 | line 10 INV-9 EUR 55.00 | currency_mismatch, 1-30 (10 days), in no money total |
 
 use std::str::FromStr;
 
@@ -72,6 +73,7 @@ fn month_end() -> Report {
         paid,
         invoice("INV-6", "EUR", "20.00", "0", "2026-12-10"),
         invoice("INV-7", "USD", "40.00", "0", "2026-11-01"),
+        invoice("INV-9", "USD", "60.00", "0", "2026-11-20"),
     ];
     let ledger = vec![
         line(2, " inv-1 ", "USD", "100.00", "2026-11-30"),
@@ -81,6 +83,7 @@ fn month_end() -> Report {
         line(6, "INV-1", "USD", "100.00", "2026-11-30"),
         line(8, "INV-6", "EUR", "20.00", "2026-12-10"),
         line(9, "INV-7", "USD", "0.00", "2026-11-01"),
+        line(10, "INV-9", "EUR", "55.00", "2026-11-20"),
     ];
     let rejected = vec![RejectedLine {
         line: 7,
@@ -112,6 +115,7 @@ fn every_status_by_hand() {
     use Status::*;
     let want: Vec<Expected> = vec![
         (AmountMismatch, "INV-2", "USD", Some(15), Some(Days1To30)),
+        (CurrencyMismatch, "INV-9", "USD", Some(10), Some(Days1To30)),
         (MissingInErp, "INV-3", "EUR", Some(61), Some(Days61To90)),
         (MissingInErp, "INV-7", "USD", Some(29), Some(Days1To30)),
         (MissingInAhead, "INV-5", "EUR", Some(152), Some(Over90)),
@@ -133,23 +137,56 @@ fn every_status_by_hand() {
     let s = |v: &str| Some(v.to_string());
     let rows = &report.rows;
     assert_eq!(money(&rows[0]), (s("300.00"), s("500.00"), s("-200.00")));
-    assert_eq!(money(&rows[1]), (s("1000.50"), None, None));
-    assert_eq!(money(&rows[2]), (s("40.00"), None, None));
-    assert!(rows[2].note.contains("ledger line 9"), "{}", rows[2].note);
-    assert_eq!(money(&rows[3]), (None, s("75.25"), None));
-    assert_eq!(money(&rows[4]), (s("0.00"), s("250.00"), s("-250.00")));
-    assert_eq!(rows[4].closed_on, Some(day("2026-11-20")));
-    assert_eq!(rows[4].ahead_status.as_deref(), Some("paid"));
-    assert_eq!(money(&rows[5]), (None, s("100.00"), None));
+    // Both amounts shown, each in its own currency; no difference between them.
+    assert_eq!(money(&rows[1]), (s("60.00"), s("55.00"), None));
     assert_eq!(
-        rows[5].note,
+        rows[1].note,
+        "currencies differ: AHEAD USD, ERP EUR; amounts not compared"
+    );
+    assert_eq!(rows[1].erp_line, Some(10));
+    assert_eq!(money(&rows[2]), (s("1000.50"), None, None));
+    assert_eq!(money(&rows[3]), (s("40.00"), None, None));
+    assert!(rows[3].note.contains("ledger line 9"), "{}", rows[3].note);
+    assert_eq!(money(&rows[4]), (None, s("75.25"), None));
+    assert_eq!(money(&rows[5]), (s("0.00"), s("250.00"), s("-250.00")));
+    assert_eq!(rows[5].closed_on, Some(day("2026-11-20")));
+    assert_eq!(rows[5].ahead_status.as_deref(), Some("paid"));
+    assert_eq!(money(&rows[6]), (None, s("100.00"), None));
+    assert_eq!(
+        rows[6].note,
         "same invoice as ledger line 2; this line is not counted in any total"
     );
-    assert_eq!(rows[5].erp_line, Some(6));
-    assert!(rows[6].note.contains("misplaced"), "{}", rows[6].note);
-    assert_eq!(rows[6].erp_line, Some(7));
-    assert_eq!(money(&rows[7]), (s("100.00"), s("100.00"), s("0.00")));
-    assert_eq!(rows[7].erp_line, Some(2));
+    assert_eq!(rows[6].erp_line, Some(6));
+    assert!(rows[7].note.contains("misplaced"), "{}", rows[7].note);
+    assert_eq!(rows[7].erp_line, Some(7));
+    assert_eq!(money(&rows[8]), (s("100.00"), s("100.00"), s("0.00")));
+    assert_eq!(rows[8].erp_line, Some(2));
+    // The ledger's own currency, beside AHEAD's, wherever the ledger has a line that says it.
+    let currencies: Vec<(&str, &str, Option<&str>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.invoice_number.as_str(),
+                r.currency.as_str(),
+                r.erp_currency.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        currencies,
+        [
+            ("INV-2", "USD", Some("USD")),
+            ("INV-9", "USD", Some("EUR")),
+            ("INV-3", "EUR", None),
+            ("INV-7", "USD", None),
+            ("INV-5", "EUR", Some("EUR")),
+            ("INV-4", "USD", Some("USD")),
+            ("INV-1", "USD", Some("USD")),
+            ("INV-8", "", None),
+            ("INV-1", "USD", Some("USD")),
+            ("INV-6", "EUR", Some("EUR")),
+        ]
+    );
     assert_eq!(report.settled_lines, 1);
 }
 
@@ -175,6 +212,8 @@ fn totals_per_status_and_bucket_never_mix_currencies() {
             1,
             [Some("300.00"), Some("500.00"), Some("-200.00")],
         ),
+        // Counted under the pair of currencies, in no currency's money.
+        total("currency_mismatch", "USD/EUR", 1, [n, n, n]),
         total("missing_in_erp", "EUR", 1, [Some("1000.50"), n, n]),
         total("missing_in_erp", "USD", 1, [Some("40.00"), n, n]),
         total("missing_in_ahead", "EUR", 1, [n, Some("75.25"), n]),
@@ -201,6 +240,8 @@ fn totals_per_status_and_bucket_never_mix_currencies() {
         ),
     ];
     assert_eq!(report.by_status, by_status);
+    // INV-9 (USD 60.00 against EUR 55.00, 10 days late) is in no bucket: 1-30 USD is INV-2 and
+    // INV-7 alone.
     let by_aging = vec![
         total(
             "current",
@@ -272,17 +313,52 @@ fn a_duplicate_with_another_balance_says_so() {
 }
 
 #[test]
-fn currency_disagreement_is_a_mismatch_without_a_difference() {
-    let invoices = vec![invoice("INV-1", "USD", "100.00", "0", "2026-11-30")];
-    let ledger = vec![line(2, "INV-1", "CAD", "100.00", "2026-11-30")];
+fn a_currency_disagreement_is_its_own_status_in_no_money_total() {
+    let invoices = vec![invoice("INV-1", "USD", "100.00", "0", "2026-11-15")];
+    let ledger = vec![line(2, "INV-1", "CAD", "100.00", "2026-11-15")];
     let report = reconcile(&invoices, &ledger, &[], day("2026-11-30"));
-    assert_eq!(report.rows[0].status, Status::AmountMismatch);
-    assert_eq!(report.rows[0].difference, None);
-    assert!(
-        report.rows[0].note.contains("CAD"),
-        "{}",
-        report.rows[0].note
+    let row = &report.rows[0];
+    assert_eq!(row.status, Status::CurrencyMismatch);
+    assert_eq!(
+        (row.currency.as_str(), row.erp_currency.as_deref()),
+        ("USD", Some("CAD"))
     );
+    assert_eq!(
+        (row.ahead_balance, row.erp_balance, row.difference),
+        (Some(d("100.00")), Some(d("100.00")), None)
+    );
+    assert_eq!(row.aging, Some(Aging::Days1To30));
+    assert!(row.note.contains("CAD"), "{}", row.note);
+    assert_eq!(
+        report.by_status,
+        vec![total("currency_mismatch", "USD/CAD", 1, [None, None, None])]
+    );
+    assert_eq!(report.by_aging, vec![]);
+}
+
+#[test]
+fn a_closed_invoice_in_another_currency_is_a_currency_mismatch() {
+    let mut paid = invoice("INV-1", "USD", "100.00", "100.00", "2026-11-15");
+    paid.status = "paid".into();
+    paid.closed = true;
+    paid.closed_on = Some(day("2026-11-20"));
+    let ledger = vec![line(2, "INV-1", "EUR", "90.00", "2026-11-15")];
+    let report = reconcile(&[paid], &ledger, &[], day("2026-11-30"));
+    let row = &report.rows[0];
+    assert_eq!(row.status, Status::CurrencyMismatch);
+    assert_eq!(row.erp_currency.as_deref(), Some("EUR"));
+    assert_eq!(row.difference, None);
+    assert_eq!(row.closed_on, Some(day("2026-11-20")));
+    assert_eq!(row.ahead_status.as_deref(), Some("paid"));
+    assert_eq!(
+        row.note,
+        "currencies differ: AHEAD USD, ERP EUR; amounts not compared; AHEAD shows it paid since 2026-11-20"
+    );
+    assert_eq!(
+        report.by_status,
+        vec![total("currency_mismatch", "USD/EUR", 1, [None, None, None])]
+    );
+    assert_eq!(report.by_aging, vec![]);
 }
 
 #[test]

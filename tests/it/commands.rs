@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ahead_sync::pull::StreamKind;
+use ahead_sync::sandbox::NewInvoice;
 use ahead_sync::store::Store;
 
 use crate::pull::{mirror, server_truth};
@@ -85,6 +86,85 @@ async fn pull_then_export_through_the_binary() {
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--since"), "{}", text(&out));
+}
+
+/// Machine exports keep text exactly as AHEAD sent it, even text a spreadsheet would run as a
+/// formula; `--excel-safe` neutralises it in CSV (a `'` in front), leaving numbers and money
+/// as they are. JSON is never rewritten: `--excel-safe` with it is a usage error.
+#[tokio::test]
+async fn excel_safe_neutralises_formulas_in_csv_exports_only_when_asked() {
+    const PO: &str = "=HYPERLINK(\"https://attacker.example/\",\"open\")";
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    let doc = h
+        .sandbox
+        .control()
+        .create_invoice(&NewInvoice {
+            purchase_order_number: Some(PO.into()),
+            fulfillment_order_number: None,
+            lines: vec![("SRV-1U-X10".into(), 1)],
+            due_days: None,
+        })
+        .unwrap();
+    let number = doc["invoice_number"].as_str().unwrap().to_string();
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "invoices"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let export = |extra: &'static [&'static str]| {
+        let dir = h.dir.path().to_path_buf();
+        let mut args = vec!["--config", config, "export", "invoices"];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cmd_async(&dir, &refs).await
+        }
+    };
+    let row = |csv: &[u8]| -> std::collections::HashMap<String, String> {
+        let mut reader = csv::Reader::from_reader(csv);
+        let headers = reader.headers().unwrap().clone();
+        let record = reader
+            .records()
+            .map(Result::unwrap)
+            .find(|r| r.get(1) == Some(number.as_str()))
+            .expect("the invoice's row");
+        headers
+            .iter()
+            .zip(record.iter())
+            .map(|(h, v)| (h.to_string(), v.to_string()))
+            .collect()
+    };
+
+    let out = export(&[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let exact = row(&out.stdout);
+    assert_eq!(exact["purchase_order_number"], PO);
+
+    let out = export(&["--excel-safe"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let safe = row(&out.stdout);
+    assert_eq!(safe["purchase_order_number"], format!("'{PO}"));
+    // Everything else as it was: money, dates, the lines' JSON text.
+    for (column, value) in &exact {
+        if column != "purchase_order_number" {
+            assert_eq!(&safe[column], value, "{column}");
+        }
+    }
+    assert_eq!(safe["balance_due"], "1249.50");
+
+    let out = export(&["--format", "json", "--excel-safe"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--excel-safe"), "{}", text(&out));
+    let out = export(&["--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .any(|l| l.contains(&serde_json::to_string(PO).unwrap())),
+        "JSON keeps the PO number exactly"
+    );
 }
 
 #[tokio::test]

