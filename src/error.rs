@@ -86,7 +86,11 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
             return Exit::Locked;
         }
         if let Some(store) = cause.downcast_ref::<crate::store::StoreError>() {
-            if matches!(store, crate::store::StoreError::TooNew { .. }) {
+            if matches!(
+                store,
+                crate::store::StoreError::TooNew { .. }
+                    | crate::store::StoreError::OtherAhead { .. }
+            ) {
                 return Exit::Usage;
             }
         }

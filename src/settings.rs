@@ -171,6 +171,19 @@ pub struct ApiSettings {
 impl ApiSettings {
     /// The name tokens are stored under: the configured base URL (`sandbox` for the embedded one,
     /// whose port changes from run to run) and the client id.
+    /// The AHEAD a store used with these settings belongs to, as a person reads it: the
+    /// embedded sandbox (its world lives beside the store), or the base URL and the account.
+    pub fn identity(&self) -> String {
+        match &self.base_url {
+            BaseUrl::Sandbox => "the embedded AHEAD sandbox".to_string(),
+            BaseUrl::Remote(url) => format!(
+                "{} (client id {:?})",
+                url.as_str().trim_end_matches('/'),
+                self.client_id
+            ),
+        }
+    }
+
     pub fn token_key(&self) -> String {
         let base = match &self.base_url {
             BaseUrl::Sandbox => "sandbox".to_string(),

@@ -19,9 +19,21 @@ pub struct Context {
     sandbox: Option<Sandbox>,
 }
 
+/// Open the store for a command run with `settings`, refusing one that belongs to another AHEAD
+/// (exit 2). `adopt`: a store that belongs to none yet becomes this AHEAD's (commands that talk
+/// to AHEAD or receive from it); read-only commands only check.
+pub fn open_store(settings: &Settings, adopt: bool) -> anyhow::Result<Store> {
+    let store = Store::open(&settings.store_path)?;
+    let identity = settings.api.identity();
+    if store.claim_ahead(&identity, adopt)? {
+        tracing::debug!(store = %settings.store_path.display(), ahead = %identity, "The store now belongs to this AHEAD.");
+    }
+    Ok(store)
+}
+
 impl Context {
     pub async fn open(settings: &Settings) -> anyhow::Result<Context> {
-        let store = Store::open(&settings.store_path)?;
+        let store = open_store(settings, true)?;
         let (base_url, sandbox) = match &settings.api.base_url {
             BaseUrl::Remote(url) => (url.clone(), None),
             BaseUrl::Sandbox => {

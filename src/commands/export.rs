@@ -7,7 +7,6 @@ use crate::export::report::ReportFormat;
 use crate::export::{self, Format, MirrorExport, Output};
 use crate::pull::StreamKind;
 use crate::settings::Settings;
-use crate::store::Store;
 
 pub struct ExportArgs {
     pub what: ExportWhat,
@@ -119,7 +118,7 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
         Some(t) => Some(normalise_since(t)?),
         None => None,
     };
-    let store = Store::open(&settings.store_path)?;
+    let store = super::context::open_store(settings, false)?;
     let mut out = Output::open(args.out.as_deref())?;
     let written = match mirror {
         Some(what) => export::export_mirror(&store, what, format, out.writer())?,

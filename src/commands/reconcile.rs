@@ -107,7 +107,7 @@ pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::R
         );
     }
 
-    let store = Store::open(&settings.store_path)?;
+    let store = super::context::open_store(settings, false)?;
     let invoices = mirror_invoices(&store)?;
     let mut info = mirror_info(&store, settings)?;
     info.as_of = Some(args.as_of);
@@ -162,7 +162,7 @@ pub fn run_outstanding(
     format: ReportFormat,
     out: Option<&Path>,
 ) -> anyhow::Result<Exit> {
-    let store = Store::open(&settings.store_path)?;
+    let store = super::context::open_store(settings, false)?;
     let invoices = mirror_invoices(&store)?;
     let mut info = mirror_info(&store, settings)?;
     info.as_of = Some(as_of);

@@ -41,7 +41,7 @@ async fn serve(settings: &Settings, bind: Option<String>) -> anyhow::Result<Exit
             "--bind: {bind:?} is not an address such as 127.0.0.1:8787"
         ))
     })?;
-    let store = Store::open(&settings.store_path)?;
+    let store = super::context::open_store(settings, true)?;
     let secret = secret(settings, &store)?.ok_or_else(|| {
         ConfigError::new(
             "no webhook secret: set webhooks.secret (or AHEAD_SYNC__WEBHOOKS__SECRET), \

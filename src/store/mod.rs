@@ -7,6 +7,7 @@
 
 mod checkpoint;
 mod fingerprint;
+mod identity;
 mod ledger;
 mod migrations;
 mod mirror;
@@ -44,6 +45,17 @@ pub enum StoreError {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error(
+        "store {path} belongs to {stored}, but the configuration points at {configured}; its \
+         ledger, mirror and watermarks are true only of the server they came from. To fix: set \
+         store.path (or AHEAD_SYNC__STORE__PATH) to a new file for {configured}, or point the \
+         configuration back at {stored}"
+    )]
+    OtherAhead {
+        path: PathBuf,
+        stored: String,
+        configured: String,
     },
     #[error(
         "store {path} has schema version {found}, newer than this ahead-sync understands ({known}); \

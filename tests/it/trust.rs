@@ -424,3 +424,81 @@ fn a_named_csv_cut_inside_a_quoted_field_is_rejected() {
         text(&out)
     );
 }
+
+#[tokio::test]
+async fn a_store_made_against_one_ahead_refuses_another() {
+    let h = Harness::new().await;
+    // No configuration: the embedded sandbox, and a store beside it.
+    let out = cmd_async(h.dir.path(), &["pull", "inventory"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let po = root.join("tests/fixtures/purchase_orders.csv");
+    let mapping = root.join("mappings/purchase_orders.csv.toml");
+    // The same store, now pointed at another AHEAD.
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    for args in [
+        &["pull", "inventory"][..],
+        &["sync"],
+        &[
+            "push",
+            "purchase-orders",
+            po.to_str().unwrap(),
+            "--mapping",
+            mapping.to_str().unwrap(),
+        ],
+        &["export", "orders"],
+        &["webhooks", "list"],
+    ] {
+        let out = cmd_async(h.dir.path(), &[&["--config", config][..], args].concat()).await;
+        let said = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(
+            said.contains("the embedded AHEAD sandbox"),
+            "{args:?}: {said}"
+        );
+        assert!(
+            said.contains(h.sandbox.base_url().trim_end_matches('/')),
+            "{args:?}: {said}"
+        );
+        assert!(said.contains("store.path"), "names the fix: {said}");
+    }
+    assert_eq!(
+        h.sandbox.control().requests_to("POST /v2/purchase_orders"),
+        0,
+        "nothing was sent to the other AHEAD"
+    );
+    // A store of its own for the other AHEAD works.
+    let body = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("ahead-sync.db", "other.db");
+    std::fs::write(config, body).unwrap();
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "inventory"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn a_store_from_before_stores_knew_their_ahead_adopts_the_next_one() {
+    let h = Harness::new().await;
+    let db = h.dir.path().join("ahead-sync.db");
+    {
+        // As an earlier release left it: data, and no AHEAD recorded.
+        let store = ahead_sync::store::Store::open(&db).unwrap();
+        store.begin_run("pull inventory", "", 1).unwrap();
+        assert_eq!(store.ahead_identity().unwrap(), None);
+    }
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "inventory"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let store = ahead_sync::store::Store::open(&db).unwrap();
+    let identity = store.ahead_identity().unwrap().unwrap();
+    assert!(
+        identity.contains(h.sandbox.base_url().trim_end_matches('/')),
+        "{identity}"
+    );
+    // From then on, the embedded sandbox (no configuration file) is another AHEAD.
+    std::fs::remove_file(config).unwrap();
+    let out = cmd_async(h.dir.path(), &["pull", "inventory"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
