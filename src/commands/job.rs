@@ -65,9 +65,10 @@ where
             .finish_run(run, outcome_word(done.exit), &done.stats, now_unix())?,
         Err(e) => {
             let exit = exit_for(e);
+            let error = format!("{e:#}");
             ctx.store
-                .finish_run(run, outcome_word(exit), &RunStats::default(), now_unix())?;
-            tracing::error!(job, run, error = %format!("{e:#}"), "Job failed.");
+                .fail_run(run, outcome_word(exit), &error, now_unix())?;
+            tracing::error!(job, run, error = %error, "Job failed.");
         }
     }
     result

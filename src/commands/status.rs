@@ -28,10 +28,12 @@ pub fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
             "obtained_at": crate::time::from_unix(t.obtained_at),
         })
     });
+    let failures = store.last_failures()?;
     let jobs: Vec<Value> = store
         .job_summaries()?
         .into_iter()
         .map(|(last, success)| {
+            let failure = failures.iter().find(|f| f.job == last.job);
             let waiting = if last.job.starts_with("push ") {
                 store.rejections_waiting(&last.job).ok()
             } else {
@@ -41,6 +43,12 @@ pub fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
                 "job": last.job,
                 "last_run": run_json(&last),
                 "last_success": success.as_ref().map(run_json),
+                "last_failure": failure.map(|f| json!({
+                    "run": f.id,
+                    "started_at": crate::time::from_unix(f.started_at),
+                    "outcome": f.outcome,
+                    "error": f.error,
+                })),
                 "rejected_rows_waiting": waiting,
             })
         })
@@ -136,6 +144,15 @@ fn print_text(r: &Value) {
                 _ => String::new(),
             },
         );
+        if let Some(f) = j["last_failure"].as_object() {
+            println!(
+                "{:<28} last failure: run {} at {}: {}",
+                "",
+                f["run"],
+                f["started_at"].as_str().unwrap_or(""),
+                f["error"].as_str().unwrap_or("")
+            );
+        }
     }
     if let Some(c) = r["webhooks"]["counters"]
         .as_object()

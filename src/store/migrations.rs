@@ -113,6 +113,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     UPDATE snapshots SET hash = ahead_fingerprint(body);
     "#,
+    // 8: the first line of the error that ended a failed run, for `status`.
+    r#"
+    ALTER TABLE runs ADD COLUMN error TEXT;
+    "#,
 ];
 
 /// The version a fully migrated file has.

@@ -37,6 +37,8 @@ pub struct RunRecord {
     pub ended_at: Option<i64>,
     pub outcome: Option<String>,
     pub stats: RunStats,
+    /// The first line of the error that ended the run, when it failed.
+    pub error: Option<String>,
 }
 
 impl Store {
@@ -84,6 +86,40 @@ impl Store {
             )
         })
         .map(|_| ())
+    }
+
+    /// Record that a run ended with an error: its outcome word and the error's first line.
+    pub fn fail_run(
+        &self,
+        run: i64,
+        outcome: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let first_line = error.lines().next().unwrap_or("");
+        self.with(|conn| {
+            conn.execute(
+                "UPDATE runs SET ended_at = ?2, outcome = ?3, error = ?4 WHERE id = ?1",
+                params![run, now, outcome, first_line],
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// Per job: its last run that ended with an error.
+    pub fn last_failures(&self) -> Result<Vec<RunRecord>, StoreError> {
+        let ids: Vec<i64> = self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT max(id) FROM runs WHERE error IS NOT NULL GROUP BY job ORDER BY job",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.run(id)?);
+        }
+        Ok(out)
     }
 
     /// Per job: its last run and its last successful run (outcome `ok` or `rejected`).
@@ -137,7 +173,7 @@ impl Store {
     pub fn run(&self, run: i64) -> Result<Option<RunRecord>, StoreError> {
         self.with(|conn| {
             conn.query_row(
-                "SELECT id, job, args, started_at, ended_at, outcome, stats FROM runs WHERE id = ?1",
+                "SELECT id, job, args, started_at, ended_at, outcome, stats, error FROM runs WHERE id = ?1",
                 [run],
                 |r| {
                     Ok(RunRecord {
@@ -148,6 +184,7 @@ impl Store {
                         ended_at: r.get(4)?,
                         outcome: r.get(5)?,
                         stats: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+                        error: r.get(7)?,
                     })
                 },
             )

@@ -104,6 +104,23 @@ async fn a_wrong_base_url_names_the_url_and_the_os_error_and_stops_sync_at_once(
         .filter(|(last, _)| last.job.starts_with("pull "))
         .count();
     assert_eq!(pulls, 1, "only the first pull of the sync ran");
+    // `status` says why each job last failed, in text and JSON.
+    let out = cmd_async(h.dir.path(), &["--config", config, "status", "--json"]).await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let job = status["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job"] == "pull inventory")
+        .unwrap()
+        .clone();
+    let error = job["last_failure"]["error"].as_str().unwrap();
+    assert!(error.contains("connection refused"), "{job}");
+    assert!(!error.contains('\n'));
+    assert_eq!(job["last_failure"]["run"], job["last_run"]["run"]);
+    let out = cmd_async(h.dir.path(), &["--config", config, "status"]).await;
+    assert!(text(&out).contains("last failure: run"), "{}", text(&out));
+    assert!(text(&out).contains("connection refused"), "{}", text(&out));
     // Three attempts with 10 ms backoff each, not minutes of retries.
     assert!(
         started.elapsed() < Duration::from_secs(30),
