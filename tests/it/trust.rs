@@ -519,3 +519,131 @@ async fn a_store_from_before_stores_knew_their_ahead_adopts_the_next_one() {
     let out = cmd_async(h.dir.path(), &["pull", "inventory"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+const WEBHOOK_SECRET: &str = "wh-secret-trust-4d1e";
+
+/// Start the binary with `args`; stderr piped.
+fn spawn(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .arg("--no-progress")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AHEAD_SYNC") {
+            command.env_remove(key);
+        }
+    }
+    command.spawn().unwrap()
+}
+
+#[tokio::test]
+async fn different_jobs_the_receiver_and_status_share_one_store_at_the_same_moment() {
+    use std::io::BufRead;
+    let h = Harness::new().await;
+    let (config, inbox) = inbox_config(
+        &h,
+        &format!("[push]\nsettle_secs = 0\n[webhooks]\nsecret = \"{WEBHOOK_SECRET}\""),
+    );
+    let dir = h.dir.path().to_path_buf();
+    // The webhook receiver, running throughout.
+    let mut receiver = spawn(
+        &dir,
+        &[
+            "--config",
+            &config,
+            "--log-format",
+            "json",
+            "webhooks",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    );
+    let mut lines = std::io::BufReader::new(receiver.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the receiver logs its address")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "Webhook receiver listening." {
+            break v["address"].as_str().unwrap().to_string();
+        }
+    };
+    let url = format!("http://{address}/webhooks/ahead");
+    let http = crate::util::http();
+    const ROUNDS: u32 = 6;
+    for round in 0..ROUNDS {
+        let file = inbox.join(format!("round-{round}.csv"));
+        std::fs::write(
+            &file,
+            format!("{PO_HEADER}{}", po_rows(round * 10..round * 10 + 4)),
+        )
+        .unwrap();
+        let jobs: Vec<Vec<&str>> = vec![
+            vec!["pull", "invoices"],
+            vec!["pull", "shipments"],
+            vec!["pull", "inventory", "--full"],
+            vec!["pull", "purchase-orders"],
+            vec!["push", "purchase-orders"],
+            vec!["backfill", "invoices", "--since", "2026-01-01"],
+            vec!["status", "--json"],
+        ];
+        let children: Vec<(String, std::process::Child)> = jobs
+            .iter()
+            .map(|args| {
+                let all = [&["--config", config.as_str()][..], args].concat();
+                (args.join(" "), spawn(&dir, &all))
+            })
+            .collect();
+        // Deliveries arrive while the jobs run.
+        for n in 0..10 {
+            let id = round * 100 + n;
+            let body = serde_json::to_vec(&serde_json::json!({
+                "id": format!("evt_trust_{id}"),
+                "event": "fulfillment_order.updated",
+                "created_at": "2026-11-01T00:00:00Z",
+                "data": {"id": 900_000 + id, "order_number": format!("SO-TRUST-{id}"), "status": "open",
+                    "ship_method": "ups_ground", "lines": [], "created_at": "2026-11-01T00:00:00Z",
+                    "updated_at": "2026-11-01T00:00:00Z"},
+            }))
+            .unwrap();
+            let signature = ahead_sync::webhooks::verify::sign(WEBHOOK_SECRET.as_bytes(), &body);
+            let status = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-ahead-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status.as_u16(), 200, "round {round} delivery {n}");
+        }
+        for (name, child) in children {
+            let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: `{name}` failed beside the others: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(inbox.join(format!("done/round-{round}.csv")).exists());
+    }
+    let store = ahead_sync::store::Store::open(&dir.join("ahead-sync.db")).unwrap();
+    for (last, _) in store.job_summaries().unwrap() {
+        if last.job != "webhooks serve" {
+            assert_eq!(last.outcome.as_deref(), Some("ok"), "{}", last.job);
+        }
+    }
+    unsafe { libc::kill(receiver.id() as i32, libc::SIGTERM) };
+    let status = receiver.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
