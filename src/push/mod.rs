@@ -87,50 +87,84 @@ pub async fn push(
     files: &[InputFile],
     options: &PushOptions,
 ) -> anyhow::Result<PushReport> {
-    let PushOptions {
-        dry_run,
-        concurrency,
-        settle,
-    } = *options;
+    let job = Push {
+        client,
+        store,
+        run,
+        mapping,
+        options: *options,
+    };
     let mut report = PushReport::default();
     for file in files {
+        match take(file, mapping, options.settle)? {
+            Taken::Ready(bytes, seen) => job.push_file(file, &bytes, seen, &mut report).await?,
+            Taken::Wait(why) => {
+                tracing::info!(file = %file.path.display(), reason = %why, "Inbox file left for a later run.");
+                report.files_waiting += 1;
+            }
+            Taken::Refused(why) => job.refuse(file, why, &mut report)?,
+        }
+    }
+    Ok(report)
+}
+
+/// One push run: what every file of it shares.
+struct Push<'a> {
+    client: &'a ApiClient,
+    store: &'a Store,
+    run: i64,
+    mapping: &'a Mapping,
+    options: PushOptions,
+}
+
+impl Push<'_> {
+    /// The word for what happened, or for a dry run what would.
+    fn verb(&self, done: &'static str, would: &'static str) -> &'static str {
+        if self.options.dry_run {
+            would
+        } else {
+            done
+        }
+    }
+
+    /// A file rejected as a whole before it is read (a symbolic link in the inbox).
+    fn refuse(&self, file: &InputFile, why: String, report: &mut PushReport) -> anyhow::Result<()> {
+        let rejection = Rejection {
+            file: file.path.display().to_string(),
+            line: 1,
+            segment: None,
+            order: None,
+            field: None,
+            reason: why,
+        };
+        let verb = self.verb("rejected ", "would reject");
+        report.plan.push(format!("{verb} {rejection}"));
+        report.stats.rejected += 1;
+        if !self.options.dry_run {
+            let rejected = std::slice::from_ref(&rejection);
+            record_rejections(self.store, self.run, self.mapping.kind, rejected)?;
+            settle_file(&file.path, rejected)?;
+            report.files_failed += 1;
+        }
+        report.rejections.push(rejection);
+        Ok(())
+    }
+
+    /// Map, check and send one file's orders, then settle the file.
+    async fn push_file(
+        &self,
+        file: &InputFile,
+        bytes: &[u8],
+        seen: Option<inbox::Seen>,
+        report: &mut PushReport,
+    ) -> anyhow::Result<()> {
+        let shown = file.path.display().to_string();
         let name = file
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let shown = file.path.display().to_string();
-        let (bytes, seen) = match take(file, mapping, settle)? {
-            Taken::Ready(bytes, seen) => (bytes, seen),
-            Taken::Wait(why) => {
-                tracing::info!(file = %shown, reason = %why, "Inbox file left for a later run.");
-                report.files_waiting += 1;
-                continue;
-            }
-            Taken::Refused(why) => {
-                let rejection = Rejection {
-                    file: shown.clone(),
-                    line: 1,
-                    segment: None,
-                    order: None,
-                    field: None,
-                    reason: why,
-                };
-                report.plan.push(format!(
-                    "{} {rejection}",
-                    if dry_run { "would reject" } else { "rejected " }
-                ));
-                report.stats.rejected += 1;
-                if !dry_run {
-                    record_rejections(store, run, mapping.kind, std::slice::from_ref(&rejection))?;
-                    settle_file(&file.path, std::slice::from_ref(&rejection))?;
-                    report.files_failed += 1;
-                }
-                report.rejections.push(rejection);
-                continue;
-            }
-        };
-        let (orders, mut rejections) = match read_orders(mapping, &shown, &bytes) {
+        let (orders, mut rejections) = match read_orders(self.mapping, &shown, bytes) {
             Ok(read) => (read.orders, read.rejections),
             Err(MappingError::FailFile { rejection }) => (Vec::new(), vec![rejection]),
             Err(e @ (MappingError::MissingColumn { .. } | MappingError::Unreadable { .. })) => {
@@ -138,88 +172,94 @@ pub async fn push(
             }
             Err(e) => return Err(e.into()),
         };
-        let (orders, unknown) = check_items(client, orders).await?;
+        let (orders, unknown) = check_items(self.client, orders).await?;
         rejections.extend(unknown);
-        let mut file_failed = 0;
         let outcomes = send_batches(
-            client,
-            store,
-            mapping.kind,
+            self.client,
+            self.store,
+            self.mapping.kind,
             &name,
             orders,
-            dry_run,
-            concurrency,
+            self.options.dry_run,
+            self.options.concurrency,
         )
         .await?;
         let mut present: HashSet<String> =
             rejections.iter().filter_map(|r| r.order.clone()).collect();
-        let verb = |done: &'static str, would: &'static str| if dry_run { would } else { done };
+        let mut failed = 0;
         for (order, outcome) in outcomes {
-            report.stats.rows_read += 1;
             present.insert(order.number.clone());
-            let place = format!("{}:{}", shown, order.line);
-            let line = match outcome {
-                Ok(Outcome::Created) => {
-                    report.stats.created += 1;
-                    format!(
-                        "{} {} ({place})",
-                        verb("created  ", "would create"),
-                        order.number
-                    )
-                }
-                Ok(Outcome::Updated) => {
-                    report.stats.updated += 1;
-                    format!(
-                        "{} {} ({place})",
-                        verb("updated  ", "would update"),
-                        order.number
-                    )
-                }
-                Ok(Outcome::Unchanged) => {
-                    report.stats.unchanged += 1;
-                    format!("unchanged {} ({place})", order.number)
-                }
+            let (counter, verb) = match outcome {
                 Ok(Outcome::Rejected(list)) => {
                     rejections.extend(list);
                     continue;
                 }
                 Err(e) => {
-                    file_failed += 1;
-                    tracing::error!(order = %order.number, file = %shown, error = %crate::error::Chain(&e), "Order not pushed; it will be tried again.");
-                    format!(
-                        "failed    {} ({place}): {}",
-                        order.number,
-                        crate::error::Chain(&e)
-                    )
+                    failed += 1;
+                    self.failed(&shown, &order, &e, report);
+                    continue;
                 }
+                Ok(Outcome::Created) => (
+                    &mut report.stats.created,
+                    self.verb("created  ", "would create"),
+                ),
+                Ok(Outcome::Updated) => (
+                    &mut report.stats.updated,
+                    self.verb("updated  ", "would update"),
+                ),
+                Ok(Outcome::Unchanged) => (&mut report.stats.unchanged, "unchanged"),
             };
-            report.plan.push(line);
-        }
-        if !dry_run && mapping.cancel_removed && file_failed == 0 {
-            report.cancelled +=
-                send::cancel_removed(client, store, mapping.kind, &name, &present).await?;
-        }
-        report.failed += file_failed;
-        rejections.sort_by_key(|r| r.line);
-        report.stats.rejected += rejections.len() as u64;
-        for r in &rejections {
+            *counter += 1;
+            report.stats.rows_read += 1;
             report
                 .plan
-                .push(format!("{} {r}", verb("rejected ", "would reject")));
+                .push(format!("{verb} {} ({shown}:{})", order.number, order.line));
         }
-        if !dry_run {
-            record_rejections(store, run, mapping.kind, &rejections)?;
-            if seen
-                .as_ref()
-                .is_some_and(|seen| !seen.unchanged(&file.path))
-            {
+        if !self.options.dry_run && self.mapping.cancel_removed && failed == 0 {
+            report.cancelled +=
+                send::cancel_removed(self.client, self.store, self.mapping.kind, &name, &present)
+                    .await?;
+        }
+        report.failed += failed;
+        self.finish_file(file, seen, rejections, failed, report)
+    }
+
+    /// An order that could not be sent this time; its file stays for the next run.
+    fn failed(&self, shown: &str, order: &SourceOrder, e: &SendError, report: &mut PushReport) {
+        report.stats.rows_read += 1;
+        let error = crate::error::Chain(e);
+        tracing::error!(order = %order.number, file = %shown, error = %error, "Order not pushed; it will be tried again.");
+        report.plan.push(format!(
+            "failed    {} ({shown}:{}): {error}",
+            order.number, order.line
+        ));
+    }
+
+    /// Record the file's rejections and move it out of the inbox, unless some orders must be
+    /// tried again or it was written to while it was pushed.
+    fn finish_file(
+        &self,
+        file: &InputFile,
+        seen: Option<inbox::Seen>,
+        mut rejections: Vec<Rejection>,
+        failed: u64,
+        report: &mut PushReport,
+    ) -> anyhow::Result<()> {
+        rejections.sort_by_key(|r| r.line);
+        report.stats.rejected += rejections.len() as u64;
+        let verb = self.verb("rejected ", "would reject");
+        report
+            .plan
+            .extend(rejections.iter().map(|r| format!("{verb} {r}")));
+        if !self.options.dry_run {
+            record_rejections(self.store, self.run, self.mapping.kind, &rejections)?;
+            if seen.is_some_and(|seen| !seen.unchanged(&file.path)) {
                 // Written to while it was pushed: what was read went out, the rest is read by
                 // the next run (orders already sent are unchanged then and cost nothing).
-                tracing::warn!(file = %shown, "Inbox file changed while it was pushed; left in the inbox for the next run.");
+                tracing::warn!(file = %file.path.display(), "Inbox file changed while it was pushed; left in the inbox for the next run.");
                 report.files_waiting += 1;
-            } else if file.from_inbox && file_failed == 0 {
-                let failed = settle_file(&file.path, &rejections)?;
-                if failed {
+            } else if file.from_inbox && failed == 0 {
+                if settle_file(&file.path, &rejections)? {
                     report.files_failed += 1;
                 } else {
                     report.files_done += 1;
@@ -227,8 +267,8 @@ pub async fn push(
             }
         }
         report.rejections.extend(rejections);
+        Ok(())
     }
-    Ok(report)
 }
 
 /// Orders are sent in batches: one query reads the ledger rows of a batch, one transaction marks
