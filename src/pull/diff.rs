@@ -31,10 +31,20 @@ pub struct Head<'a> {
     pub status: Option<Cow<'a, str>>,
 }
 
+/// A record that cannot be read as the contract describes it.
+#[derive(Debug, thiserror::Error)]
+pub enum BadRecord {
+    #[error("a record is not what the contract describes: {0}")]
+    Received(#[source] serde_json::Error),
+    #[error("stored record: {0}")]
+    Stored(#[source] serde_json::Error),
+    #[error("received record: {0}")]
+    Changed(#[source] serde_json::Error),
+}
+
 impl<'a> Head<'a> {
-    pub fn parse(raw: &'a str) -> Result<Head<'a>, String> {
-        serde_json::from_str(raw)
-            .map_err(|e| format!("a record is not what the contract describes: {e}"))
+    pub fn parse(raw: &'a str) -> Result<Head<'a>, BadRecord> {
+        serde_json::from_str(raw).map_err(BadRecord::Received)
     }
 }
 
@@ -68,11 +78,9 @@ impl FieldDiff {
 
 /// The top-level fields whose values differ, with their old and new values. `updated_at` is
 /// left out unless nothing else changed (it moves with every change and says nothing itself).
-pub fn changed_fields(old: &str, new: &str) -> Result<FieldDiff, String> {
-    let old: Map<String, Value> =
-        serde_json::from_str(old).map_err(|e| format!("stored record: {e}"))?;
-    let new: Map<String, Value> =
-        serde_json::from_str(new).map_err(|e| format!("received record: {e}"))?;
+pub fn changed_fields(old: &str, new: &str) -> Result<FieldDiff, BadRecord> {
+    let old: Map<String, Value> = serde_json::from_str(old).map_err(BadRecord::Stored)?;
+    let new: Map<String, Value> = serde_json::from_str(new).map_err(BadRecord::Changed)?;
     let mut names = Vec::new();
     let mut before = Map::new();
     let mut after = Map::new();

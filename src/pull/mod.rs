@@ -95,6 +95,12 @@ pub enum PullError {
     Api(#[from] ApiError),
     #[error("writing to the store failed")]
     Store(#[from] StoreError),
+    #[error("pull {stream}")]
+    Page {
+        stream: &'static str,
+        #[source]
+        source: page::PageError,
+    },
     #[error("pull {stream}: {detail}")]
     Data {
         stream: &'static str,
@@ -304,13 +310,12 @@ async fn run_pass(
                 async move {
                     let page = page.map_err(PullError::from)?;
                     tokio::task::spawn_blocking(move || {
-                        let metas =
-                            page::prepare(stream_kind, &page.rows, eager).map_err(|detail| {
-                                PullError::Data {
-                                    stream: stream_kind.name(),
-                                    detail,
-                                }
-                            })?;
+                        let metas = page::prepare(stream_kind, &page.rows, eager).map_err(|e| {
+                            PullError::Page {
+                                stream: stream_kind.name(),
+                                source: e.into(),
+                            }
+                        })?;
                         Ok::<_, PullError>((page, metas))
                     })
                     .await
@@ -344,18 +349,18 @@ async fn run_pass(
             let before = written(&state.stats);
             state
                 .apply(&store, &page.rows, &metas, true)
-                .map_err(|detail| PullError::Data {
+                .map_err(|source| PullError::Page {
                     stream: state.stream.name(),
-                    detail,
+                    source,
                 })?;
             let wrote = written(&state.stats) - before;
             eager.store(2 * wrote > page.count, Ordering::Relaxed);
         }
         state
             .finish_ranges(&store)
-            .map_err(|detail| PullError::Data {
+            .map_err(|source| PullError::Page {
                 stream: state.stream.name(),
-                detail,
+                source,
             })?;
         Ok(state)
     });
@@ -408,7 +413,7 @@ async fn resolve_candidates(
             state,
             PassState::new(stream, state.run, state.at.clone(), false, None),
         );
-        let back = tokio::task::spawn_blocking(move || -> Result<PassState, String> {
+        let back = tokio::task::spawn_blocking(move || -> Result<PassState, page::PageError> {
             let was_whole = moved.whole_set;
             moved.whole_set = false;
             let metas = page::prepare(stream, &rows, true)?;
@@ -422,9 +427,9 @@ async fn resolve_candidates(
             stream: stream.name(),
             detail: e.to_string(),
         })?;
-        *state = back.map_err(|detail| PullError::Data {
+        *state = back.map_err(|source| PullError::Page {
             stream: stream.name(),
-            detail,
+            source,
         })?;
     }
     Ok(())

@@ -6,9 +6,20 @@ use std::collections::HashMap;
 
 use serde_json::value::RawValue;
 
-use super::diff::{changed_fields, fingerprint, Head};
+use super::diff::{changed_fields, fingerprint, BadRecord, Head};
 use super::streams::{StreamKind, CLOSED};
-use crate::store::{Change, ChangeKind, PageWrite, RunStats, Store, Stored, StoredHash, Upsert};
+use crate::store::{
+    Change, ChangeKind, PageWrite, RunStats, Store, StoreError, Stored, StoredHash, Upsert,
+};
+
+/// Why a page could not be applied. Each keeps its cause in the source chain.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("cannot apply the page to the store")]
+    Store(#[from] StoreError),
+    #[error("cannot read a record of the page")]
+    Record(#[from] BadRecord),
+}
 
 /// What the diff needs of one record, read from its raw JSON. Prepared on the fetching side, so
 /// parsing and hashing run beside the writer thread rather than on it.
@@ -31,7 +42,7 @@ pub struct HeadInfo {
 }
 
 impl HeadInfo {
-    fn read(stream: StreamKind, raw: &str) -> Result<HeadInfo, String> {
+    fn read(stream: StreamKind, raw: &str) -> Result<HeadInfo, BadRecord> {
         let head = Head::parse(raw)?;
         Ok(HeadInfo {
             updated_at: head.updated_at.as_deref().map(str::to_string),
@@ -44,7 +55,7 @@ impl HeadInfo {
 
 impl RowMeta {
     /// The row's head fields, read now if they were not read when it was prepared.
-    pub fn head(&self, stream: StreamKind, raw: &str) -> Result<Cow<'_, HeadInfo>, String> {
+    pub fn head(&self, stream: StreamKind, raw: &str) -> Result<Cow<'_, HeadInfo>, BadRecord> {
         match &self.head {
             Some(head) => Ok(Cow::Borrowed(head)),
             None => HeadInfo::read(stream, raw).map(Cow::Owned),
@@ -57,7 +68,7 @@ pub fn prepare(
     stream: StreamKind,
     rows: &[Box<RawValue>],
     eager: bool,
-) -> Result<Vec<RowMeta>, String> {
+) -> Result<Vec<RowMeta>, BadRecord> {
     rows.iter()
         .map(|raw| {
             let raw = raw.get();
@@ -183,7 +194,7 @@ impl PassState {
         rows: &[Box<RawValue>],
         metas: &[RowMeta],
         ordered: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), PageError> {
         let ids: Vec<i64> = metas.iter().map(|m| m.id).collect();
         let page_hi = ids.iter().copied().max();
         if ordered {
@@ -200,9 +211,7 @@ impl PassState {
         let mut stored: Stored = match (ordered && self.whole_set, page_hi) {
             (true, Some(hi)) if self.range_start.is_none_or(|a| hi > a) => {
                 let after = self.range_start.replace(hi);
-                let mut stored = store
-                    .stored_in_range(name, after, Some(hi))
-                    .map_err(|e| e.to_string())?;
+                let mut stored = store.stored_in_range(name, after, Some(hi))?;
                 // Stored records in the range that the page did not bring back.
                 let mut sorted_ids = ids.clone();
                 sorted_ids.sort_unstable();
@@ -220,9 +229,7 @@ impl PassState {
                     .filter(|id| after.is_some_and(|a| *id <= a))
                     .collect();
                 if !behind.is_empty() {
-                    let found = store
-                        .stored_for(name, &behind, false)
-                        .map_err(|e| e.to_string())?;
+                    let found = store.stored_for(name, &behind, false)?;
                     stored.rows.extend(found.rows);
                 }
                 stored
@@ -230,9 +237,7 @@ impl PassState {
             // Not a whole-set pass, or nothing new in id order (a repeated or empty page): only
             // the rows themselves. An incremental pull's rows are mostly changed ones, so their
             // stored bodies, which the diff needs, come in the same read.
-            _ => store
-                .stored_for(name, &ids, !self.whole_set)
-                .map_err(|e| e.to_string())?,
+            _ => store.stored_for(name, &ids, !self.whole_set)?,
         };
         // Every stored `updated_at` read here came from the server earlier (a pull or a
         // webhook), so it may move the watermark like the rows of this page; for unchanged rows
@@ -277,8 +282,7 @@ impl PassState {
                 .filter(|id| find(*id).is_none_or(|s| s.body.is_none()))
                 .collect();
             let bodies: HashMap<i64, String> = store
-                .snapshot_bodies(self.stream.name(), &missing)
-                .map_err(|e| e.to_string())?
+                .snapshot_bodies(self.stream.name(), &missing)?
                 .into_iter()
                 .collect();
             for (i, id) in updated {
@@ -309,9 +313,7 @@ impl PassState {
                 write.upserts.push(self.upsert(meta, &head, raw));
             }
         }
-        store
-            .write_page(self.stream.name(), self.run, &self.at, &write)
-            .map_err(|e| e.to_string())
+        Ok(store.write_page(self.stream.name(), self.run, &self.at, &write)?)
     }
 
     fn saw_updated_at(&mut self, u: &str) {
@@ -336,14 +338,12 @@ impl PassState {
     }
 
     /// Stored records after the last page that the pass did not reach.
-    pub fn finish_ranges(&mut self, store: &Store) -> Result<(), String> {
+    pub fn finish_ranges(&mut self, store: &Store) -> Result<(), PageError> {
         if !self.whole_set {
             return Ok(());
         }
         let after = self.range_start;
-        let rest = store
-            .stored_in_range(self.stream.name(), after, None)
-            .map_err(|e| e.to_string())?;
+        let rest = store.stored_in_range(self.stream.name(), after, None)?;
         for s in rest.rows {
             if self.expected_state.is_none_or(|st| st == s.state) {
                 self.candidates.push(s);
@@ -353,11 +353,9 @@ impl PassState {
     }
 
     /// Remove records a look-up proved gone, each with its change, in one transaction.
-    pub fn remove(&mut self, store: &Store, gone: &[StoredHash]) -> Result<(), String> {
+    pub fn remove(&mut self, store: &Store, gone: &[StoredHash]) -> Result<(), PageError> {
         let ids: Vec<i64> = gone.iter().map(|s| s.id).collect();
-        let keys = store
-            .snapshot_keys(self.stream.name(), &ids)
-            .map_err(|e| e.to_string())?;
+        let keys = store.snapshot_keys(self.stream.name(), &ids)?;
         let mut write = PageWrite::default();
         for (id, key) in keys {
             self.stats.removed += 1;
@@ -369,9 +367,7 @@ impl PassState {
                 String::new(),
             ));
         }
-        store
-            .write_page(self.stream.name(), self.run, &self.at, &write)
-            .map_err(|e| e.to_string())
+        Ok(store.write_page(self.stream.name(), self.run, &self.at, &write)?)
     }
 }
 

@@ -59,7 +59,7 @@ pub fn apply(
     let raw = data.get();
     let head = match Head::parse(raw) {
         Ok(h) => h,
-        Err(e) => return Ok(Applied::Ignored(e)),
+        Err(e) => return Ok(Applied::Ignored(e.to_string())),
     };
     let Some(stream) = stream_of(event, &head) else {
         return Ok(Applied::Ignored(format!("event {event} is not mirrored")));
@@ -84,12 +84,9 @@ pub fn apply(
                 .pop()
                 .map(|(_, b)| b)
                 .unwrap_or_else(|| "{}".into());
-            changed_fields(&old, raw)?.into_change(
-                ChangeKind::Updated,
-                head.id,
-                key.clone(),
-                detail,
-            )
+            changed_fields(&old, raw)
+                .map_err(|e| e.to_string())?
+                .into_change(ChangeKind::Updated, head.id, key.clone(), detail)
         }
     };
     let write = PageWrite {
