@@ -25,6 +25,7 @@ pub mod export;
 pub mod lock;
 pub mod logging;
 pub mod mapping;
+pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod reconcile;

@@ -96,7 +96,7 @@ pub async fn pull_recorded(
             .progress_chars("=> "),
         );
         bar.set_prefix(job.clone());
-        bar
+        std::sync::Arc::new(bar) as std::sync::Arc<dyn crate::progress::Progress>
     });
     let mut outcome = None;
     let slot = &mut outcome;

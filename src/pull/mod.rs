@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use indicatif::ProgressBar;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -171,7 +170,7 @@ pub async fn pull(
     mode: Mode,
     settings: &PullSettings,
     run: i64,
-    progress: Option<ProgressBar>,
+    progress: crate::progress::Observer,
 ) -> Result<PullOutcome, PullError> {
     let started = Instant::now();
     let before = snapshot_stats(client.stats());
@@ -246,8 +245,8 @@ pub async fn pull(
         store.write_page(stream.name(), run, &state.at, &write)?;
     }
     checkpoints.finish()?;
-    if let Some(bar) = &progress {
-        bar.finish_and_clear();
+    if let Some(progress) = &progress {
+        progress.finish();
     }
     let after = snapshot_stats(client.stats());
     let mut stats = state.stats;
@@ -284,7 +283,7 @@ async fn run_pass(
     query: &Query,
     settings: &PullSettings,
     mut state: PassState,
-    progress: Option<ProgressBar>,
+    progress: crate::progress::Observer,
 ) -> Result<PassState, PullError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Page, Vec<page::RowMeta>), PullError>>(
         settings.concurrency.max(1) + 1,
@@ -341,9 +340,9 @@ async fn run_pass(
             let (page, metas) = page?;
             state.observe(page.total_results, page.shifted, page.offset);
             state.stats.pages += 1;
-            if let Some(bar) = &progress {
-                bar.set_length(page.total_results);
-                bar.inc(page.count);
+            if let Some(progress) = &progress {
+                progress.set_total(page.total_results);
+                progress.advance(page.count);
             }
             let written = |s: &RunStats| s.created + s.updated + s.closed;
             let before = written(&state.stats);

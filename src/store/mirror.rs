@@ -337,17 +337,6 @@ impl Store {
         })
     }
 
-    /// Count a pull that moved no watermark (nothing new), so "full every N runs" still counts it.
-    pub fn count_incremental(&self, stream: &str) -> Result<(), StoreError> {
-        self.with(|conn| {
-            conn.execute(
-                "UPDATE watermarks SET incrementals = incrementals + 1 WHERE stream = ?1",
-                [stream],
-            )
-        })
-        .map(|_| ())
-    }
-
     /// Whether the store holds any snapshot of a stream.
     pub fn has_snapshots(&self, stream: &str) -> Result<bool, StoreError> {
         self.with(|conn| {
