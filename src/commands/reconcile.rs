@@ -3,17 +3,15 @@
 //! how old the mirror is, and writes the report.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::error::{ConfigError, Exit};
 use crate::export::report::{self, ReportFormat, ReportInfo};
 use crate::export::Output;
-use crate::mapping::{self, Mapping, MappingError, OrderKind, SourceRecord};
-use crate::reconcile::{self, Invoice, LedgerLine, RejectedLine, Status};
+use crate::mapping::{self, Mapping, MappingError, OrderKind};
+use crate::reconcile::{self, invoice_from, ledger_line, Invoice, RejectedLine, Status};
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -93,7 +91,7 @@ pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::R
                     .get("invoice_number")
                     .and_then(Value::as_str)
                     .map(str::to_string),
-                reason,
+                reason: reason.to_string(),
             }),
         }
     }
@@ -222,98 +220,9 @@ fn mirror_invoices(store: &Store) -> anyhow::Result<Vec<Invoice>> {
     Ok(invoices)
 }
 
-/// An invoice from its mirrored body. `state` is `closed` for invoices that left the
-/// outstanding set (their body holds the final status and amounts).
-pub fn invoice_from(state: &str, body: &str) -> Result<Invoice, String> {
-    let v: Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let money = |k: &str| -> Result<Decimal, String> {
-        match v.get(k) {
-            None | Some(Value::Null) => Ok(Decimal::ZERO),
-            Some(Value::String(s)) => {
-                Decimal::from_str(s).map_err(|_| format!("{k}: {s:?} is not an amount"))
-            }
-            // Never through f64: the number's own text.
-            Some(Value::Number(n)) => {
-                Decimal::from_str(&n.to_string()).map_err(|_| format!("{k}: {n} is not an amount"))
-            }
-            Some(other) => Err(format!("{k}: {other} is not an amount")),
-        }
-    };
-    let date = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .and_then(|t| t.get(..10))
-            .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
-    };
-    let number = text("invoice_number").ok_or("it has no invoice_number")?;
-    let status = text("status").unwrap_or_default();
-    let closed = state == "closed" || matches!(status.as_str(), "paid" | "void");
-    Ok(Invoice {
-        number,
-        purchase_order_number: text("purchase_order_number"),
-        currency: text("currency").unwrap_or_default(),
-        invoice_date: date("invoice_date"),
-        due_date: date("due_date"),
-        total_amount: money("total_amount")?,
-        amount_paid: money("amount_paid")?,
-        balance_due: money("balance_due")?,
-        status,
-        closed,
-        closed_on: if closed { date("updated_at") } else { None },
-    })
-}
-
-/// A ledger line from a record the mapping engine accepted (money as exact strings, dates as
-/// `YYYY-MM-DD`).
-fn ledger_line(record: &SourceRecord) -> Result<LedgerLine, String> {
-    let text = |k: &str| {
-        record
-            .values
-            .get(k)
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    let money = |k: &str| -> Result<Option<Decimal>, String> {
-        text(k)
-            .map(|s| Decimal::from_str(&s).map_err(|_| format!("{k}: {s:?} is not an amount")))
-            .transpose()
-    };
-    let date = |k: &str| text(k).and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok());
-    Ok(LedgerLine {
-        line: record.line,
-        invoice_number: text("invoice_number").ok_or("invoice_number: is required")?,
-        vendor: text("vendor"),
-        purchase_order_number: text("purchase_order_number"),
-        invoice_date: date("invoice_date"),
-        due_date: date("due_date"),
-        amount: money("amount")?,
-        amount_paid: money("amount_paid")?,
-        open_balance: money("open_balance")?.ok_or("open_balance: is required")?,
-        currency: text("currency"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mirrored_invoices_read_exactly() {
-        let body = r#"{"invoice_number":"INV-1","purchase_order_number":"PO-1","currency":"USD",
-            "invoice_date":"2026-10-01","due_date":"2026-10-31","total_amount":"3310.75",
-            "amount_paid":"1000.00","balance_due":"2310.75","status":"partially_paid",
-            "updated_at":"2026-11-02T10:00:00Z"}"#;
-        let inv = invoice_from("", body).unwrap();
-        assert_eq!(inv.balance_due.to_string(), "2310.75");
-        assert!(!inv.closed);
-        assert_eq!(inv.closed_on, None);
-        let paid = body.replace("partially_paid", "paid");
-        let inv = invoice_from("closed", &paid).unwrap();
-        assert!(inv.closed);
-        assert_eq!(inv.closed_on.unwrap().to_string(), "2026-11-02");
-        assert!(invoice_from("", r#"{"balance_due":"1"}"#).is_err());
-    }
 
     #[test]
     fn as_of_is_a_date() {

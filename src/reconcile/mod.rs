@@ -18,7 +18,11 @@
 //!   money total and in no aging total; the status totals count it under the pair (`USD/EUR`).
 //! - The aging bucket uses AHEAD's due date when AHEAD knows the invoice, else the ledger's.
 
+mod read;
+
 use std::collections::{BTreeMap, HashMap};
+
+pub use read::{invoice_from, ledger_line, ReadError};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
