@@ -259,14 +259,16 @@ impl Settings {
             }
         };
         let mut builder = config::Config::builder();
+        let mut text = None;
         if let Some(path) = &file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let read = std::fs::read_to_string(path).map_err(|e| {
                 ConfigError::new(format!(
                     "cannot read configuration file {}: {e}",
                     path.display()
                 ))
             })?;
-            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+            builder = builder.add_source(config::File::from_str(&read, config::FileFormat::Toml));
+            text = Some(read);
         }
         let env: HashMap<String, String> = env
             .iter()
@@ -293,7 +295,11 @@ impl Settings {
             .and_then(|p| p.parent())
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        Settings::from_raw(raw, file, &base_dir)
+        let settings = Settings::from_raw(raw, file, &base_dir)?;
+        if let (Some(path), Some(text)) = (&settings.config_file, &text) {
+            warn_if_exposed(path, text);
+        }
+        Ok(settings)
     }
 
     /// Validate and derive. Relative paths are resolved against the configuration file's folder
@@ -514,6 +520,77 @@ impl Settings {
     }
 }
 
+/// The keys that hold secrets, which are better kept in the environment than in the file.
+/// `api.secret_token` is the legacy MBX signing secret (product.md); this release refuses it as
+/// an unknown key before the check is reached, and the check needs no change once it is read.
+const SECRET_KEYS: [(&str, &str); 3] = [
+    ("api", "client_secret"),
+    ("api", "secret_token"),
+    ("webhooks", "secret"),
+];
+
+/// A configuration file that holds secrets and that other users may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposedSecrets {
+    /// The permission bits, e.g. `0o644`.
+    pub mode: u32,
+    /// The secret keys the file itself sets (`api.client_secret`, ...), never their values.
+    pub keys: Vec<String>,
+}
+
+/// The secret keys the file's own text sets to something (the environment is not looked at:
+/// a secret there is not on disk in this file).
+pub fn secret_keys_in(text: &str) -> Vec<String> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    SECRET_KEYS
+        .iter()
+        .filter(|(section, key)| {
+            table
+                .get(*section)
+                .and_then(|s| s.get(*key))
+                .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()))
+        })
+        .map(|(section, key)| format!("{section}.{key}"))
+        .collect()
+}
+
+/// Whether `path`, whose text is `text`, holds secrets and is readable by its group or by
+/// others. Always `None` where there are no Unix permission bits.
+pub fn exposed_secrets(path: &Path, text: &str) -> Option<ExposedSecrets> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        if mode & 0o044 == 0 {
+            return None;
+        }
+        let keys = secret_keys_in(text);
+        (!keys.is_empty()).then_some(ExposedSecrets { mode, keys })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, text);
+        None
+    }
+}
+
+/// Warn (not fail: the run still does its job) when the configuration file gives its secrets to
+/// every user of the machine.
+fn warn_if_exposed(path: &Path, text: &str) {
+    if let Some(exposed) = exposed_secrets(path, text) {
+        tracing::warn!(
+            file = %path.display(),
+            mode = %format!("{:04o}", exposed.mode),
+            keys = %exposed.keys.join(","),
+            fix = %format!("chmod 600 {}", path.display()),
+            "The configuration file holds secrets and other users can read it; to fix: \
+             chmod 600 the file, or move the secrets to AHEAD_SYNC__* environment variables."
+        );
+    }
+}
+
 /// `ahead-sync.db` -> `ahead-sync.sandbox.json`, in the same folder.
 pub fn sandbox_state_path(store: &Path) -> PathBuf {
     let stem = store
@@ -668,6 +745,54 @@ mod tests {
         let e =
             Settings::load(Some(Path::new("/nonexistent/x.toml")), &HashMap::new()).unwrap_err();
         assert!(e.message.contains("/nonexistent/x.toml"));
+    }
+
+    #[test]
+    fn secret_keys_are_found_in_the_file_itself() {
+        let table = [
+            ("", vec![]),
+            ("[api]\npage_size = 5\n", vec![]),
+            ("[api]\nclient_secret = \"s\"\n", vec!["api.client_secret"]),
+            ("[api]\nclient_secret = \"\"\n", vec![]),
+            ("[api]\nsecret_token = \"t\"\n", vec!["api.secret_token"]),
+            (
+                "[api]\nclient_secret = \"s\"\n[webhooks]\nsecret = \"w\"\n",
+                vec!["api.client_secret", "webhooks.secret"],
+            ),
+            ("[webhooks]\nbind = \"127.0.0.1:1\"\n", vec![]),
+            ("not toml [", vec![]),
+        ];
+        for (text, want) in table {
+            assert_eq!(secret_keys_in(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_file_with_secrets_readable_by_others_is_exposed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ahead-sync.toml");
+        let secret = "[api]\nclient_secret = \"s3cr3t\"\n";
+        let table = [
+            (secret, 0o644, Some(0o644)),
+            (secret, 0o640, Some(0o640)),
+            (secret, 0o604, Some(0o604)),
+            (secret, 0o600, None),
+            (secret, 0o400, None),
+            ("[api]\npage_size = 5\n", 0o644, None),
+        ];
+        for (text, mode, want) in table {
+            let _ = std::fs::remove_file(&path);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let exposed = exposed_secrets(&path, text);
+            assert_eq!(exposed.as_ref().map(|e| e.mode), want, "{text:?} {mode:o}");
+            if let Some(e) = exposed {
+                assert_eq!(e.keys, vec!["api.client_secret"]);
+                assert!(!format!("{e:?}").contains("s3cr3t"));
+            }
+        }
     }
 
     #[test]

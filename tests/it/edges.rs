@@ -69,3 +69,46 @@ async fn a_log_value_with_a_space_is_quoted() {
         "plain values stay bare: {stderr}"
     );
 }
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A configuration file holding the client secret and readable by every user is warned about,
+/// with the fix, and without the secret.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_config_file_with_a_secret_readable_by_others_is_warned_about() {
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let shown = config.display().to_string();
+    set_mode(&config, 0o644);
+    let out = cmd_async(h.dir.path(), &["--config", &shown, "status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = stderr
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains(&format!("chmod 600 {shown}")))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warning.contains(&format!("file={shown}")), "{warning}");
+    assert!(warning.contains("api.client_secret"), "{warning}");
+    assert!(
+        !text(&out).contains(crate::util::CLIENT_SECRET),
+        "{}",
+        text(&out)
+    );
+
+    set_mode(&config, 0o600);
+    let out = cmd_async(h.dir.path(), &["--config", &shown, "status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("chmod 600"), "{}", text(&out));
+
+    // Readable by others but holding no secret: nothing to say.
+    std::fs::write(&config, "[store]\npath = \"ahead-sync.db\"\n").unwrap();
+    set_mode(&config, 0o644);
+    let out = cmd_async(h.dir.path(), &["--config", &shown, "status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("chmod 600"), "{}", text(&out));
+}
