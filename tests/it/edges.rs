@@ -71,6 +71,12 @@ async fn a_log_value_with_a_space_is_quoted() {
 }
 
 #[cfg(unix)]
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -111,4 +117,39 @@ async fn a_config_file_with_a_secret_readable_by_others_is_warned_about() {
     let out = cmd_async(h.dir.path(), &["--config", &shown, "status"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(!text(&out).contains("chmod 600"), "{}", text(&out));
+}
+
+/// A store whose mode was widened (a copy, a restore) is made private again, with one warning.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_store_file_with_another_mode_is_set_to_0600_with_one_warning() {
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    set_mode(&config, 0o600);
+    let config = config.to_str().unwrap();
+    let store = h.dir.path().join("ahead-sync.db");
+    assert_eq!(mode_of(&store), 0o600);
+    set_mode(&store, 0o644);
+    let out = cmd_async(h.dir.path(), &["--config", config, "status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("now 0600"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(&format!("file={}", store.display()))
+            && warnings[0].contains("was=0644"),
+        "{stderr}"
+    );
+    assert_eq!(mode_of(&store), 0o600);
+
+    let out = cmd_async(h.dir.path(), &["--config", config, "status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !text(&out).contains("0600"),
+        "once fixed, silent: {}",
+        text(&out)
+    );
 }
