@@ -153,3 +153,22 @@ async fn a_store_file_with_another_mode_is_set_to_0600_with_one_warning() {
         text(&out)
     );
 }
+
+/// The embedded sandbox's world file holds its live tokens: private from the start, even when
+/// a temporary file from an earlier save was left with a wider mode.
+#[cfg(unix)]
+#[test]
+fn the_embedded_sandbox_world_file_is_created_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ahead-sync.toml"), "[sandbox]\nitems = 5\n").unwrap();
+    let stale = dir.path().join("ahead-sync.sandbox.tmp");
+    std::fs::write(&stale, "{}").unwrap();
+    set_mode(&stale, 0o644);
+    let out = crate::util::cmd(dir.path(), &["pull", "shipments"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let world = dir.path().join("ahead-sync.sandbox.json");
+    assert_eq!(mode_of(&world), 0o600);
+    assert!(!stale.exists(), "the temporary file was renamed into place");
+    let saved = std::fs::read_to_string(&world).unwrap();
+    assert!(saved.contains("\"auth\""), "the file holds the tokens");
+}
