@@ -111,7 +111,7 @@ pub fn export_mirror(
     for (stream, order) in parts {
         let result = store.for_each_snapshot(stream.name(), |_, _, body| {
             let mut record: Map<String, Value> = serde_json::from_str(body)
-                .map_err(|e| format!("a stored {} record is not JSON: {e}", stream.name()))?;
+                .with_context(|| format!("a stored {} record is not JSON", stream.name()))?;
             if let Some((kind, number_field)) = order {
                 let number = record.get(number_field).cloned().unwrap_or(Value::Null);
                 let mut with_kind = Map::new();
@@ -121,9 +121,9 @@ pub fn export_mirror(
                 record = with_kind;
             }
             n += 1;
-            sink.write(&record, &columns).map_err(|e| e.to_string())
+            sink.write(&record, &columns)
         })?;
-        result.map_err(anyhow::Error::msg)?;
+        result?;
     }
     sink.flush()?;
     Ok(n)
@@ -161,9 +161,9 @@ pub fn export_changes(
         record.insert("before".into(), json(row.before));
         record.insert("after".into(), json(row.after));
         n += 1;
-        sink.write(&record, &columns).map_err(|e| e.to_string())
+        sink.write(&record, &columns)
     })?;
-    result.map_err(anyhow::Error::msg)?;
+    result?;
     sink.flush()?;
     Ok(n)
 }
