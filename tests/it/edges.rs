@@ -172,3 +172,72 @@ fn the_embedded_sandbox_world_file_is_created_0600() {
     let saved = std::fs::read_to_string(&world).unwrap();
     assert!(saved.contains("\"auth\""), "the file holds the tokens");
 }
+
+/// `export … | head`: the reader takes a line and closes the pipe. That ends the export, quietly
+/// and successfully, as it ends any well-behaved command in a pipeline.
+#[tokio::test]
+async fn an_export_whose_reader_closes_the_pipe_exits_0_quietly() {
+    use std::io::BufRead;
+    let sandbox = ahead_sync::sandbox::Sandbox::start_local(ahead_sync::sandbox::SandboxConfig {
+        items: 2_000,
+        ..crate::util::sandbox_config()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let h = Harness {
+        store: ahead_sync::store::Store::open(&dir.path().join("ahead-sync.db")).unwrap(),
+        dir,
+        sandbox,
+        sleeper: Default::default(),
+    };
+    let config = h.write_config("page_size = 1000");
+    let config = config.to_str().unwrap().to_string();
+    let out = cmd_async(h.dir.path(), &["--config", &config, "pull", "inventory"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for what in [&["inventory"][..], &["changes", "--format", "json"]] {
+        // The premise: far more than a pipe holds (64 KiB on Linux unless a program enlarges
+        // its own), so the export is still writing when the reader goes away.
+        let whole = h.dir.path().join("whole.out");
+        let args = [&["--config", config.as_str(), "export"][..], what].concat();
+        let out = cmd_async(
+            h.dir.path(),
+            &[&args[..], &["--out", whole.to_str().unwrap()]].concat(),
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let size = std::fs::metadata(&whole).unwrap().len();
+        assert!(size > 512 << 10, "{what:?}: {size} bytes, {}", text(&out));
+
+        let dir = h.dir.path().to_path_buf();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (first, status, stderr) = tokio::task::spawn_blocking(move || {
+            let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
+                .current_dir(&dir)
+                .args(&args)
+                .arg("--no-progress")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+            let mut first = String::new();
+            reader.read_line(&mut first).unwrap();
+            drop(reader);
+            let out = child.wait_with_output().unwrap();
+            (
+                first,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+        .await
+        .unwrap();
+        assert!(!first.is_empty(), "{what:?}: {stderr}");
+        assert_eq!(status.code(), Some(0), "{what:?}: {stderr}");
+        assert!(
+            !stderr.to_lowercase().contains("error"),
+            "{what:?}: {stderr}"
+        );
+    }
+}
