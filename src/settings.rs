@@ -107,7 +107,10 @@ pub struct RawStore {
 #[serde(deny_unknown_fields)]
 pub struct RawPush {
     pub settle_secs: Option<i64>,
+    /// `[push.purchase_orders]`, or `[push.purchase-orders]` as the command line spells it.
+    #[serde(alias = "purchase-orders")]
     pub purchase_orders: Option<RawPushJob>,
+    #[serde(alias = "fulfillment-orders")]
     pub fulfillment_orders: Option<RawPushJob>,
 }
 
@@ -792,6 +795,26 @@ mod tests {
                 assert_eq!(e.keys, vec!["api.client_secret"]);
                 assert!(!format!("{e:?}").contains("s3cr3t"));
             }
+        }
+    }
+
+    #[test]
+    fn push_sections_take_either_spelling() {
+        for (section, key) in [
+            ("purchase_orders", "purchase_orders"),
+            ("purchase-orders", "purchase_orders"),
+            ("fulfillment_orders", "fulfillment_orders"),
+            ("fulfillment-orders", "fulfillment_orders"),
+        ] {
+            let s = load_toml(&format!("[push.{section}]\ninbox = \"in/x\"\n"), &[]).unwrap();
+            let job = match key {
+                "purchase_orders" => &s.purchase_orders,
+                _ => &s.fulfillment_orders,
+            };
+            assert!(
+                job.inbox.as_ref().is_some_and(|p| p.ends_with("in/x")),
+                "[push.{section}]"
+            );
         }
     }
 

@@ -241,3 +241,105 @@ async fn an_export_whose_reader_closes_the_pipe_exits_0_quietly() {
         );
     }
 }
+
+/// `purchase-orders` is how the command line spells a stream, `purchase_orders` how the store,
+/// the change log and the configuration do: each is accepted wherever a stream is named.
+#[tokio::test]
+async fn stream_and_order_names_take_either_spelling_everywhere() {
+    let h = Harness::new().await;
+    let config = inbox_config(&h);
+    let run = |args: Vec<String>| {
+        let dir = h.dir.path().to_path_buf();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cmd_async(&dir, &refs).await
+        }
+    };
+    let with_config = |args: &[&str]| -> Vec<String> {
+        ["--config", config.as_str()]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    for name in ["purchase_orders", "fulfillment_orders"] {
+        let out = run(with_config(&["pull", name])).await;
+        assert_eq!(out.status.code(), Some(0), "pull {name}: {}", text(&out));
+        let out = run(with_config(&["backfill", name, "--since", "2026-01-01"])).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "backfill {name}: {}",
+            text(&out)
+        );
+    }
+    for (name, fixture, mapping) in [
+        (
+            "purchase_orders",
+            "purchase_orders.csv",
+            "purchase_orders.csv.toml",
+        ),
+        (
+            "fulfillment_orders",
+            "fulfillment_orders.csv",
+            "fulfillment_orders.csv.toml",
+        ),
+    ] {
+        let file = repo(&format!("tests/fixtures/{fixture}"));
+        let mapping = repo(&format!("mappings/{mapping}"));
+        let out = run(with_config(&[
+            "push",
+            name,
+            file.to_str().unwrap(),
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--dry-run",
+        ]))
+        .await;
+        assert_eq!(out.status.code(), Some(0), "push {name}: {}", text(&out));
+        assert!(
+            text(&out).contains("would create"),
+            "push {name}: {}",
+            text(&out)
+        );
+    }
+
+    let inbox = h.dir.path().join("inbox/po");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::copy(
+        repo("tests/fixtures/purchase_orders.csv"),
+        inbox.join("po.csv"),
+    )
+    .unwrap();
+    let out = run(with_config(&["push", "purchase_orders"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut exported = Vec::new();
+    for stream in ["purchase-orders", "purchase_orders"] {
+        let out = run(with_config(&["export", "changes", "--stream", stream])).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--stream {stream}: {}",
+            text(&out)
+        );
+        exported.push(String::from_utf8(out.stdout).unwrap());
+    }
+    assert_eq!(exported[0], exported[1]);
+    assert!(exported[0].contains(",purchase_orders,"), "{}", exported[0]);
+
+    let schedules = h.dir.path().join("schedules");
+    std::fs::create_dir_all(&schedules).unwrap();
+    std::fs::write(
+        schedules.join("orders.toml"),
+        "[[job]]\nname = \"po\"\ncommand = \"pull purchase_orders\"\ncron = \"@hourly\"\n\
+         [[job]]\nname = \"fo\"\ncommand = \"pull fulfillment-orders\"\ncron = \"@hourly\"\n\
+         [[job]]\nname = \"push-po\"\ncommand = \"push purchase_orders\"\ncron = \"@hourly\"\n\
+         [[job]]\nname = \"push-fo\"\ncommand = \"push fulfillment_orders\"\nargs = [\"--dry-run\"]\ncron = \"@hourly\"\n",
+    )
+    .unwrap();
+    let out = run(with_config(&["schedules"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for job in ["po", "fo", "push-po", "push-fo"] {
+        assert!(text(&out).contains(job), "{job}: {}", text(&out));
+    }
+}
