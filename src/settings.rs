@@ -19,6 +19,10 @@ pub const ENV_PREFIX: &str = "AHEAD_SYNC";
 /// The configuration file read when `--config` is not given (missing = built-in defaults).
 pub const DEFAULT_CONFIG_FILE: &str = "ahead-sync.toml";
 
+/// `api.max_response_bytes` unless configured: 64 MiB, far more than a full page (1000 records)
+/// of any stream, and little enough that a runaway answer cannot exhaust the machine's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 << 20;
+
 /// Credentials the embedded sandbox accepts when the configuration names none.
 pub const SANDBOX_CLIENT_ID: &str = "sandbox-client";
 pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-secret";
@@ -95,6 +99,8 @@ pub struct RawApi {
     pub retry_max_ms: Option<i64>,
     /// A `Retry-After` longer than this is not waited for: the request fails instead.
     pub max_retry_after_secs: Option<i64>,
+    /// An answer larger than this fails its request instead of being read.
+    pub max_response_bytes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +175,8 @@ pub struct ApiSettings {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub max_retry_after: Duration,
+    /// `api.max_response_bytes`: the most of one answer that is read (and held in memory).
+    pub max_response_bytes: u64,
 }
 
 impl ApiSettings {
@@ -412,6 +420,13 @@ impl Settings {
                 86_400,
                 "api.max_retry_after_secs",
             )? as u64),
+            max_response_bytes: in_range(
+                api.max_response_bytes,
+                DEFAULT_MAX_RESPONSE_BYTES,
+                1024,
+                1 << 40,
+                "api.max_response_bytes",
+            )? as u64,
         };
         let store_path = resolve(raw.store.path.as_deref().unwrap_or("ahead-sync.db"));
         let push_job = |job: Option<RawPushJob>| {
@@ -645,6 +660,7 @@ mod tests {
         assert_eq!(s.api.page_size, 500);
         assert_eq!(s.api.concurrency, 4);
         assert_eq!(s.api.max_attempts, 8);
+        assert_eq!(s.api.max_response_bytes, 64 << 20);
         assert_eq!(s.store_path, PathBuf::from("ahead-sync.db"));
         assert_eq!(
             s.sandbox.state_path,
@@ -716,6 +732,18 @@ mod tests {
         assert!(e.message.contains("api.base_url"), "{e}");
         let e = load_toml("[webhooks]\nbind = \"nowhere\"\n", &[]).unwrap_err();
         assert!(e.message.contains("webhooks.bind"), "{e}");
+    }
+
+    #[test]
+    fn max_response_bytes_is_configurable_and_checked() {
+        let s = load_toml("[api]\nmax_response_bytes = 4096\n", &[]).unwrap();
+        assert_eq!(s.api.max_response_bytes, 4096);
+        let s = load_toml("", &[("AHEAD_SYNC__API__MAX_RESPONSE_BYTES", "1048576")]).unwrap();
+        assert_eq!(s.api.max_response_bytes, 1 << 20);
+        for bad in ["0", "1023", "-1", "\"lots\""] {
+            let e = load_toml(&format!("[api]\nmax_response_bytes = {bad}\n"), &[]).unwrap_err();
+            assert!(e.message.contains("api.max_response_bytes"), "{bad}: {e}");
+        }
     }
 
     #[test]

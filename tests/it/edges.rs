@@ -343,3 +343,262 @@ async fn stream_and_order_names_take_either_spelling_everywhere() {
         assert!(text(&out).contains(job), "{job}: {}", text(&out));
     }
 }
+
+/// How a stand-in AHEAD answers too much.
+#[derive(Debug, Clone, Copy)]
+enum Huge {
+    /// No Content-Length: body until the connection closes, which the server does only after
+    /// 256 MiB, 4096 times the limit the tests set (endless as far as the client can tell, and
+    /// bounded so that a client which fails to cut it off fails the test instead of the machine).
+    Endless,
+    /// `Content-Length: 1610612736` (1.5 GB), a few bytes of it, then nothing until the client
+    /// goes away.
+    Declared,
+}
+
+/// A stand-in for AHEAD on loopback: grants and tokens as AHEAD gives them (unless the token
+/// answer is `token`), and every other answer `api`.
+struct HugeAhead {
+    base_url: String,
+    /// `METHOD /path` of every request, in order.
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// (`METHOD /path`, body bytes the server wrote) of each answer, sent once its connection
+    /// is over: for a huge answer, once the client has hung up.
+    finished: tokio::sync::mpsc::UnboundedReceiver<(String, u64)>,
+}
+
+impl HugeAhead {
+    async fn start(token: Option<Huge>, api: Huge) -> HugeAhead {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, finished) = tokio::sync::mpsc::unbounded_channel();
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (seen, tx) = (seen.clone(), tx.clone());
+                tokio::spawn(async move {
+                    if let Some(done) = answer(socket, token, api, &seen).await {
+                        let _ = tx.send(done);
+                    }
+                });
+            }
+        });
+        HugeAhead {
+            base_url,
+            requests,
+            finished,
+        }
+    }
+
+    fn requests_to(&self, route: &str) -> usize {
+        let requests = self.requests.lock().unwrap();
+        requests.iter().filter(|r| *r == route).count()
+    }
+}
+
+/// One request on one connection (every answer says `Connection: close`).
+async fn answer(
+    mut socket: tokio::net::TcpStream,
+    token: Option<Huge>,
+    api: Huge,
+    seen: &std::sync::Mutex<Vec<String>>,
+) -> Option<(String, u64)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The request head, then its body (read whole, so closing never resets the answer).
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        request.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        let n = socket.read(&mut buf).await.ok().filter(|n| *n > 0)?;
+        request.extend_from_slice(&buf[..n]);
+    }
+    let mut words = head.split(' ');
+    let method = words.next().unwrap_or("").to_string();
+    let target = words.next().unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let route = format!("{method} {path}");
+    seen.lock().unwrap().push(route.clone());
+    let huge = match path {
+        "/oauth/authorize" => {
+            let state = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("state="))
+                .unwrap_or("");
+            let head = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {}?code=grant-1&state={state}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n",
+                crate::util::REDIRECT_URI
+            );
+            socket.write_all(head.as_bytes()).await.ok()?;
+            return Some((route, 0));
+        }
+        "/oauth/token" => match token {
+            Some(huge) => huge,
+            None => {
+                let body = r#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600,"refresh_token":"rt-1"}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                socket.write_all(head.as_bytes()).await.ok()?;
+                return Some((route, body.len() as u64));
+            }
+        },
+        _ => api,
+    };
+    let chunk = vec![b' '; 64 << 10];
+    let mut sent = 0u64;
+    match huge {
+        Huge::Endless => {
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_ok() {
+                // Until the client hangs up (the write fails then).
+                while sent < 256 << 20 && socket.write_all(&chunk).await.is_ok() {
+                    sent += chunk.len() as u64;
+                }
+            }
+        }
+        Huge::Declared => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                        Content-Length: 1610612736\r\nConnection: close\r\n\r\n";
+            if socket.write_all(head.as_bytes()).await.is_ok()
+                && socket.write_all(&chunk[..4096]).await.is_ok()
+            {
+                sent = 4096;
+                // Nothing more, until the client hangs up.
+                while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+            }
+        }
+    }
+    Some((route, sent))
+}
+
+/// A guard against a hang, not a measurement: the client must hang up long before this.
+async fn finished(fake: &mut HugeAhead) -> (String, u64) {
+    tokio::time::timeout(std::time::Duration::from_secs(60), fake.finished.recv())
+        .await
+        .expect("the client hung up on the huge answer")
+        .unwrap()
+}
+
+/// An endless answer is cut off at `api.max_response_bytes`, once, with an error that says
+/// which request, the limit, and the key to raise.
+#[tokio::test]
+async fn an_endless_api_answer_is_cut_off_at_the_limit() {
+    let h = Harness::new().await;
+    let mut fake = HugeAhead::start(None, Huge::Endless).await;
+    let client = h.client_with(ahead_sync::api::ClientConfig {
+        base_url: fake.base_url.parse().unwrap(),
+        max_response_bytes: 64 << 10,
+        ..h.config()
+    });
+    let error = client.get("/v2/inventory", None).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ahead_sync::api::ApiError::TooLarge {
+                limit: 65536,
+                declared: None,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("GET /v2/inventory")
+            && message.contains("65536 bytes")
+            && message.contains("raise api.max_response_bytes"),
+        "{message}"
+    );
+    // The grant and the token, then the answer that never ends.
+    let mut huge = finished(&mut fake).await;
+    while huge.0 != "GET /v2/inventory" {
+        huge = finished(&mut fake).await;
+    }
+    // What the server got into the socket before the client hung up: the limit plus what
+    // loopback buffers hold, nowhere near the endless whole.
+    assert!(huge.1 < 64 << 20, "{} bytes sent", huge.1);
+    assert_eq!(fake.requests_to("GET /v2/inventory"), 1, "not retried");
+    assert!(h.waits().is_empty(), "no backoff: {:?}", h.waits());
+}
+
+/// A token answer is capped the same way.
+#[tokio::test]
+async fn an_endless_token_answer_is_cut_off_at_the_limit() {
+    let h = Harness::new().await;
+    let mut fake = HugeAhead::start(Some(Huge::Endless), Huge::Endless).await;
+    let client = h.client_with(ahead_sync::api::ClientConfig {
+        base_url: fake.base_url.parse().unwrap(),
+        max_response_bytes: 64 << 10,
+        ..h.config()
+    });
+    let error = client.login().await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            ahead_sync::api::ApiError::TooLarge { path, limit: 65536, .. } if path == "/oauth/token"
+        ),
+        "{error}"
+    );
+    let mut huge = finished(&mut fake).await;
+    while huge.0 != "POST /oauth/token" {
+        huge = finished(&mut fake).await;
+    }
+    assert!(huge.1 < 64 << 20, "{} bytes sent", huge.1);
+    assert_eq!(fake.requests_to("POST /oauth/token"), 1, "not retried");
+    assert_eq!(fake.requests_to("GET /v2/inventory"), 0);
+}
+
+/// Through the binary: `api.max_response_bytes` from the configuration, and an answer whose
+/// Content-Length is over it is refused before its body is read.
+#[tokio::test]
+async fn a_declared_length_over_the_configured_limit_fails_the_pull_at_once() {
+    let h = Harness::new().await;
+    let fake = HugeAhead::start(None, Huge::Declared).await;
+    let config = h.dir.path().join("huge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{}\"\nclient_id = \"{}\"\nclient_secret = \"{}\"\n\
+             redirect_uri = \"{}\"\nmax_response_bytes = 65536\n[store]\npath = \"huge.db\"\n",
+            fake.base_url,
+            crate::util::CLIENT_ID,
+            crate::util::CLIENT_SECRET,
+            crate::util::REDIRECT_URI
+        ),
+    )
+    .unwrap();
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", config.to_str().unwrap(), "pull", "inventory"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("GET /v2/inventory: the answer is larger than api.max_response_bytes (65536 bytes): its Content-Length is 1610612736"),
+        "{stderr}"
+    );
+    assert_eq!(fake.requests_to("GET /v2/inventory"), 1, "not retried");
+}
