@@ -118,6 +118,7 @@ fn client(url: &str, store: &Store, concurrency: usize) -> ApiClient {
                 max: Duration::from_secs(5),
                 max_retry_after: Duration::from_secs(60),
             },
+            max_response_bytes: 64 << 20,
         },
         store.clone(),
     )

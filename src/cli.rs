@@ -209,18 +209,25 @@ pub struct SandboxArgs {
     pub redirect_uri: Option<String>,
 }
 
+/// A pull stream as typed. The store, the change log and `export changes --stream` spell the
+/// names with `_`, the command line with `-`: both are accepted everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Stream {
     Inventory,
     Invoices,
     Shipments,
+    #[value(alias = "purchase_orders")]
     PurchaseOrders,
+    #[value(alias = "fulfillment_orders")]
     FulfillmentOrders,
 }
 
+/// An order kind as typed, in either spelling (see [`Stream`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OrderKind {
+    #[value(alias = "purchase_orders")]
     PurchaseOrders,
+    #[value(alias = "fulfillment_orders")]
     FulfillmentOrders,
 }
 
@@ -274,6 +281,49 @@ mod tests {
     #[test]
     fn the_cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn stream_and_order_names_take_either_spelling() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("ahead-sync").chain(args.iter().copied()))
+                .map(|cli| cli.command)
+                .map_err(|e| e.to_string())
+        };
+        for (hyphen, underscore, stream, kind) in [
+            (
+                "purchase-orders",
+                "purchase_orders",
+                Stream::PurchaseOrders,
+                OrderKind::PurchaseOrders,
+            ),
+            (
+                "fulfillment-orders",
+                "fulfillment_orders",
+                Stream::FulfillmentOrders,
+                OrderKind::FulfillmentOrders,
+            ),
+        ] {
+            for name in [hyphen, underscore] {
+                assert!(
+                    matches!(parse(&["pull", name]), Ok(Command::Pull { stream: s, .. }) if s == stream),
+                    "pull {name}"
+                );
+                assert!(
+                    matches!(
+                        parse(&["backfill", name, "--since", "2026-01-01"]),
+                        Ok(Command::Backfill { stream: s, .. }) if s == stream
+                    ),
+                    "backfill {name}"
+                );
+                assert!(
+                    matches!(parse(&["push", name, "--dry-run"]), Ok(Command::Push { kind: k, .. }) if k == kind),
+                    "push {name}"
+                );
+            }
+        }
+        assert!(parse(&["pull", "purchase orders"]).is_err());
+        assert!(parse(&["push", "inventory"]).is_err());
     }
 
     #[test]

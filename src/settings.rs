@@ -19,6 +19,10 @@ pub const ENV_PREFIX: &str = "AHEAD_SYNC";
 /// The configuration file read when `--config` is not given (missing = built-in defaults).
 pub const DEFAULT_CONFIG_FILE: &str = "ahead-sync.toml";
 
+/// `api.max_response_bytes` unless configured: 64 MiB, far more than a full page (1000 records)
+/// of any stream, and little enough that a runaway answer cannot exhaust the machine's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 << 20;
+
 /// Credentials the embedded sandbox accepts when the configuration names none.
 pub const SANDBOX_CLIENT_ID: &str = "sandbox-client";
 pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-secret";
@@ -95,6 +99,8 @@ pub struct RawApi {
     pub retry_max_ms: Option<i64>,
     /// A `Retry-After` longer than this is not waited for: the request fails instead.
     pub max_retry_after_secs: Option<i64>,
+    /// An answer larger than this fails its request instead of being read.
+    pub max_response_bytes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,7 +113,10 @@ pub struct RawStore {
 #[serde(deny_unknown_fields)]
 pub struct RawPush {
     pub settle_secs: Option<i64>,
+    /// `[push.purchase_orders]`, or `[push.purchase-orders]` as the command line spells it.
+    #[serde(alias = "purchase-orders")]
     pub purchase_orders: Option<RawPushJob>,
+    #[serde(alias = "fulfillment-orders")]
     pub fulfillment_orders: Option<RawPushJob>,
 }
 
@@ -166,6 +175,8 @@ pub struct ApiSettings {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub max_retry_after: Duration,
+    /// `api.max_response_bytes`: the most of one answer that is read (and held in memory).
+    pub max_response_bytes: u64,
 }
 
 impl ApiSettings {
@@ -272,14 +283,16 @@ impl Settings {
             }
         };
         let mut builder = config::Config::builder();
+        let mut text = None;
         if let Some(path) = &file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let read = std::fs::read_to_string(path).map_err(|e| {
                 ConfigError::new(format!(
                     "cannot read configuration file {}: {e}",
                     path.display()
                 ))
             })?;
-            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+            builder = builder.add_source(config::File::from_str(&read, config::FileFormat::Toml));
+            text = Some(read);
         }
         let env: HashMap<String, String> = env
             .iter()
@@ -306,7 +319,11 @@ impl Settings {
             .and_then(|p| p.parent())
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        Settings::from_raw(raw, file, &base_dir)
+        let settings = Settings::from_raw(raw, file, &base_dir)?;
+        if let (Some(path), Some(text)) = (&settings.config_file, &text) {
+            warn_if_exposed(path, text);
+        }
+        Ok(settings)
     }
 
     /// Validate and derive. Relative paths are resolved against the configuration file's folder
@@ -416,6 +433,13 @@ impl Settings {
                 86_400,
                 "api.max_retry_after_secs",
             )? as u64),
+            max_response_bytes: in_range(
+                api.max_response_bytes,
+                DEFAULT_MAX_RESPONSE_BYTES,
+                1024,
+                1 << 40,
+                "api.max_response_bytes",
+            )? as u64,
         };
         let store_path = resolve(raw.store.path.as_deref().unwrap_or("ahead-sync.db"));
         let push_job = |job: Option<RawPushJob>| {
@@ -527,6 +551,77 @@ impl Settings {
     }
 }
 
+/// The keys that hold secrets, which are better kept in the environment than in the file.
+/// `api.secret_token` is the legacy MBX signing secret (product.md); this release refuses it as
+/// an unknown key before the check is reached, and the check needs no change once it is read.
+const SECRET_KEYS: [(&str, &str); 3] = [
+    ("api", "client_secret"),
+    ("api", "secret_token"),
+    ("webhooks", "secret"),
+];
+
+/// A configuration file that holds secrets and that other users may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposedSecrets {
+    /// The permission bits, e.g. `0o644`.
+    pub mode: u32,
+    /// The secret keys the file itself sets (`api.client_secret`, ...), never their values.
+    pub keys: Vec<String>,
+}
+
+/// The secret keys the file's own text sets to something (the environment is not looked at:
+/// a secret there is not on disk in this file).
+pub fn secret_keys_in(text: &str) -> Vec<String> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    SECRET_KEYS
+        .iter()
+        .filter(|(section, key)| {
+            table
+                .get(*section)
+                .and_then(|s| s.get(*key))
+                .is_some_and(|v| v.as_str().is_none_or(|s| !s.is_empty()))
+        })
+        .map(|(section, key)| format!("{section}.{key}"))
+        .collect()
+}
+
+/// Whether `path`, whose text is `text`, holds secrets and is readable by its group or by
+/// others. Always `None` where there are no Unix permission bits.
+pub fn exposed_secrets(path: &Path, text: &str) -> Option<ExposedSecrets> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        if mode & 0o044 == 0 {
+            return None;
+        }
+        let keys = secret_keys_in(text);
+        (!keys.is_empty()).then_some(ExposedSecrets { mode, keys })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, text);
+        None
+    }
+}
+
+/// Warn (not fail: the run still does its job) when the configuration file gives its secrets to
+/// every user of the machine.
+fn warn_if_exposed(path: &Path, text: &str) {
+    if let Some(exposed) = exposed_secrets(path, text) {
+        tracing::warn!(
+            file = %path.display(),
+            mode = %format!("{:04o}", exposed.mode),
+            keys = %exposed.keys.join(","),
+            fix = %format!("chmod 600 {}", path.display()),
+            "The configuration file holds secrets and other users can read it; to fix: \
+             chmod 600 the file, or move the secrets to AHEAD_SYNC__* environment variables."
+        );
+    }
+}
+
 /// `ahead-sync.db` -> `ahead-sync.sandbox.json`, in the same folder.
 pub fn sandbox_state_path(store: &Path) -> PathBuf {
     let stem = store
@@ -578,6 +673,7 @@ mod tests {
         assert_eq!(s.api.page_size, 500);
         assert_eq!(s.api.concurrency, 4);
         assert_eq!(s.api.max_attempts, 8);
+        assert_eq!(s.api.max_response_bytes, 64 << 20);
         assert_eq!(s.store_path, PathBuf::from("ahead-sync.db"));
         assert_eq!(
             s.sandbox.state_path,
@@ -652,6 +748,18 @@ mod tests {
     }
 
     #[test]
+    fn max_response_bytes_is_configurable_and_checked() {
+        let s = load_toml("[api]\nmax_response_bytes = 4096\n", &[]).unwrap();
+        assert_eq!(s.api.max_response_bytes, 4096);
+        let s = load_toml("", &[("AHEAD_SYNC__API__MAX_RESPONSE_BYTES", "1048576")]).unwrap();
+        assert_eq!(s.api.max_response_bytes, 1 << 20);
+        for bad in ["0", "1023", "-1", "\"lots\""] {
+            let e = load_toml(&format!("[api]\nmax_response_bytes = {bad}\n"), &[]).unwrap_err();
+            assert!(e.message.contains("api.max_response_bytes"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn remote_api_needs_credentials() {
         let e = load_toml("[api]\nbase_url = \"https://api.mbx.com\"\n", &[]).unwrap_err();
         assert!(e.message.contains("api.client_id"), "{e}");
@@ -681,6 +789,74 @@ mod tests {
         let e =
             Settings::load(Some(Path::new("/nonexistent/x.toml")), &HashMap::new()).unwrap_err();
         assert!(e.message.contains("/nonexistent/x.toml"));
+    }
+
+    #[test]
+    fn secret_keys_are_found_in_the_file_itself() {
+        let table = [
+            ("", vec![]),
+            ("[api]\npage_size = 5\n", vec![]),
+            ("[api]\nclient_secret = \"s\"\n", vec!["api.client_secret"]),
+            ("[api]\nclient_secret = \"\"\n", vec![]),
+            ("[api]\nsecret_token = \"t\"\n", vec!["api.secret_token"]),
+            (
+                "[api]\nclient_secret = \"s\"\n[webhooks]\nsecret = \"w\"\n",
+                vec!["api.client_secret", "webhooks.secret"],
+            ),
+            ("[webhooks]\nbind = \"127.0.0.1:1\"\n", vec![]),
+            ("not toml [", vec![]),
+        ];
+        for (text, want) in table {
+            assert_eq!(secret_keys_in(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_file_with_secrets_readable_by_others_is_exposed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ahead-sync.toml");
+        let secret = "[api]\nclient_secret = \"s3cr3t\"\n";
+        let table = [
+            (secret, 0o644, Some(0o644)),
+            (secret, 0o640, Some(0o640)),
+            (secret, 0o604, Some(0o604)),
+            (secret, 0o600, None),
+            (secret, 0o400, None),
+            ("[api]\npage_size = 5\n", 0o644, None),
+        ];
+        for (text, mode, want) in table {
+            let _ = std::fs::remove_file(&path);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let exposed = exposed_secrets(&path, text);
+            assert_eq!(exposed.as_ref().map(|e| e.mode), want, "{text:?} {mode:o}");
+            if let Some(e) = exposed {
+                assert_eq!(e.keys, vec!["api.client_secret"]);
+                assert!(!format!("{e:?}").contains("s3cr3t"));
+            }
+        }
+    }
+
+    #[test]
+    fn push_sections_take_either_spelling() {
+        for (section, key) in [
+            ("purchase_orders", "purchase_orders"),
+            ("purchase-orders", "purchase_orders"),
+            ("fulfillment_orders", "fulfillment_orders"),
+            ("fulfillment-orders", "fulfillment_orders"),
+        ] {
+            let s = load_toml(&format!("[push.{section}]\ninbox = \"in/x\"\n"), &[]).unwrap();
+            let job = match key {
+                "purchase_orders" => &s.purchase_orders,
+                _ => &s.fulfillment_orders,
+            };
+            assert!(
+                job.inbox.as_ref().is_some_and(|p| p.ends_with("in/x")),
+                "[push.{section}]"
+            );
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use reqwest::header::LOCATION;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::client::{Sleeper, Stats};
+use super::client::{read_body, BodyError, Sleeper, Stats};
 use super::contract::{self, OAuthError, TokenAnswer};
 use super::error::{transport_detail, with_last_error, ApiError};
 use super::retry::{self, Decision, Outcome, RetryPolicy};
@@ -44,6 +44,8 @@ pub(crate) struct Auth {
     pub retry: RetryPolicy,
     /// The whole-request timeout, named when a token request times out.
     pub timeout: Duration,
+    /// The most of a token answer that is read (`api.max_response_bytes`, as for the API).
+    pub max_response_bytes: u64,
     pub sleeper: Arc<dyn Sleeper>,
     pub stats: Arc<Stats>,
     /// The token this process uses; `None` until first needed (then loaded from the store).
@@ -223,7 +225,11 @@ impl Auth {
             .await?;
         let status = response.status().as_u16();
         if status == 401 {
-            let body = response.text().await.unwrap_or_default();
+            // Only shown in the message: what cannot be read (or is too large) is left out.
+            let body = read_body(response, self.max_response_bytes)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             return Err(ApiError::Credentials {
                 detail: format!(
                     "GET {path} answered 401 ({}) for client id {:?}",
@@ -274,10 +280,19 @@ impl Auth {
             })
             .await?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
+        let body = read_body(response, self.max_response_bytes)
             .await
-            .map_err(|e| self.protocol("POST", path, format!("reading the answer: {e}")))?;
+            .map_err(|e| match e {
+                BodyError::TooLarge { declared } => ApiError::TooLarge {
+                    method: "POST".into(),
+                    path: path.into(),
+                    limit: self.max_response_bytes,
+                    declared,
+                },
+                BodyError::Transport(e) => {
+                    self.protocol("POST", path, format!("reading the answer: {e}"))
+                }
+            })?;
         if status == 200 {
             return serde_json::from_slice::<TokenAnswer>(&body).map_err(|e| {
                 TokenFailure::Fatal(self.protocol("POST", path, format!("bad token answer: {e}")))

@@ -79,6 +79,9 @@ pub struct ClientConfig {
     pub page_size: u32,
     pub refresh_margin: Duration,
     pub retry: RetryPolicy,
+    /// The most of one answer that is read (`api.max_response_bytes`); a larger one fails its
+    /// request with [`ApiError::TooLarge`] instead of being held in memory.
+    pub max_response_bytes: u64,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -146,6 +149,7 @@ impl ApiClient {
             margin: config.refresh_margin,
             retry: config.retry.clone(),
             timeout: config.timeout,
+            max_response_bytes: config.max_response_bytes,
             sleeper: sleeper.clone(),
             stats: stats.clone(),
             state: Mutex::new(None),
@@ -332,19 +336,26 @@ impl ApiClient {
                         .get(RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-                    match response.bytes().await {
-                        Ok(bytes) => (
+                    match read_body(response, inner.config.max_response_bytes).await {
+                        Ok(body) => (
                             Outcome::Status(status),
-                            Some(Answer {
-                                status,
-                                body: bytes.to_vec(),
-                            }),
+                            Some(Answer { status, body }),
                             retry_after,
                             String::new(),
                         ),
+                        // Final, whatever the status: the same request would get the same
+                        // answer. A POST's row stays `sending`, so it is looked up, never re-sent.
+                        Err(BodyError::TooLarge { declared }) => {
+                            return Err(ApiError::TooLarge {
+                                method: method.to_string(),
+                                path: path.into(),
+                                limit: inner.config.max_response_bytes,
+                                declared,
+                            })
+                        }
                         // The status arrived but the body did not: for a POST that is as
                         // ambiguous as no answer at all.
-                        Err(e) => (
+                        Err(BodyError::Transport(e)) => (
                             Outcome::Lost,
                             None,
                             None,
@@ -416,6 +427,36 @@ impl ApiClient {
             }
         }
     }
+}
+
+/// Why an answer's body could not be read.
+pub(crate) enum BodyError {
+    /// Larger than the limit. `declared` is its `Content-Length` when that is what said so.
+    TooLarge { declared: Option<u64> },
+    /// The connection failed or timed out in the middle of the body.
+    Transport(reqwest::Error),
+}
+
+/// Read an answer's body, never more than `limit` bytes of it: a `Content-Length` over the limit
+/// is refused before anything is read, and a body without one is cut off as soon as it passes
+/// the limit (dropping the response closes the connection, so the rest is never received).
+pub(crate) async fn read_body(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, BodyError> {
+    let declared = response.content_length();
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge { declared });
+    }
+    // Room for what was declared, within reason: a limit may be set far above any real answer.
+    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(16 << 20) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyError::TooLarge { declared: None });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn describe(outcome: Outcome, detail: &str) -> String {

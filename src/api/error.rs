@@ -64,6 +64,26 @@ pub enum ApiError {
         detail: String,
     },
 
+    /// The answer was larger than `api.max_response_bytes`: reading stopped at the limit (or
+    /// before it began, when `Content-Length` said so). Not retried: the same request gets the
+    /// same answer.
+    #[error(
+        "{method} {path}: the answer is larger than api.max_response_bytes ({limit} bytes){}. \
+         To fix: raise api.max_response_bytes (or AHEAD_SYNC__API__MAX_RESPONSE_BYTES){}",
+        match declared {
+            Some(n) => format!(": its Content-Length is {n}, so it was not read"),
+            None => ", so reading stopped there".to_string(),
+        },
+        if path.starts_with("/v2/") { ", or ask for smaller pages with api.page_size" } else { "" }
+    )]
+    TooLarge {
+        method: String,
+        path: String,
+        limit: u64,
+        /// The answer's `Content-Length`, when it declared one.
+        declared: Option<u64>,
+    },
+
     /// Building a request failed before anything was sent (bad URL, client setup).
     #[error("cannot send {method} {path}: {detail}")]
     Setup {
@@ -153,6 +173,35 @@ fn describe(errors: &[ErrorItem]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_too_large_answer_names_the_path_the_limit_and_the_key() {
+        let e = ApiError::TooLarge {
+            method: "GET".into(),
+            path: "/v2/inventory".into(),
+            limit: 65536,
+            declared: Some(1 << 30),
+        };
+        assert_eq!(
+            e.to_string(),
+            "GET /v2/inventory: the answer is larger than api.max_response_bytes (65536 bytes): \
+             its Content-Length is 1073741824, so it was not read. To fix: raise \
+             api.max_response_bytes (or AHEAD_SYNC__API__MAX_RESPONSE_BYTES), or ask for smaller \
+             pages with api.page_size"
+        );
+        let e = ApiError::TooLarge {
+            method: "POST".into(),
+            path: "/oauth/token".into(),
+            limit: 65536,
+            declared: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "POST /oauth/token: the answer is larger than api.max_response_bytes (65536 bytes), \
+             so reading stopped there. To fix: raise api.max_response_bytes \
+             (or AHEAD_SYNC__API__MAX_RESPONSE_BYTES)"
+        );
+    }
 
     #[test]
     fn status_errors_name_the_fields() {

@@ -131,5 +131,6 @@ pub fn client_config(settings: &Settings, base_url: Url) -> ClientConfig {
             max: api.retry_max,
             max_retry_after: api.max_retry_after,
         },
+        max_response_bytes: api.max_response_bytes,
     }
 }

@@ -24,6 +24,20 @@ pub struct ExportArgs {
 }
 
 pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
+    let to_stdout = args.out.is_none();
+    match write(settings, args) {
+        // `export … | head`: the reader has what it wanted. Rust ignores SIGPIPE, so the write
+        // fails with EPIPE instead of the process being killed; finish quietly, as a process
+        // killed by SIGPIPE would have.
+        Err(e) if to_stdout && export::is_broken_pipe(&e) => {
+            tracing::debug!("Standard output was closed by its reader; export stopped.");
+            Ok(Exit::Ok)
+        }
+        result => result,
+    }
+}
+
+fn write(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
     let reconciliation = args.what == ExportWhat::Reconciliation;
     let aging = args.what == ExportWhat::Invoices && args.outstanding;
     if args.excel_safe && args.format != ExportFormat::Csv {

@@ -209,14 +209,12 @@ fn mirror_info(store: &Store, settings: &Settings) -> anyhow::Result<ReportInfo>
 
 fn mirror_invoices(store: &Store) -> anyhow::Result<Vec<Invoice>> {
     let mut invoices = Vec::new();
-    store
-        .for_each_snapshot("invoices", |id, state, body| {
-            let invoice = invoice_from(state, body)
-                .map_err(|e| format!("the mirrored invoice {id} cannot be read: {e}"))?;
-            invoices.push(invoice);
-            Ok(())
-        })?
-        .map_err(anyhow::Error::msg)?;
+    store.for_each_snapshot("invoices", |id, state, body| {
+        let invoice = invoice_from(state, body)
+            .map_err(|e| anyhow::anyhow!("the mirrored invoice {id} cannot be read: {e}"))?;
+        invoices.push(invoice);
+        Ok(())
+    })??;
     Ok(invoices)
 }
 

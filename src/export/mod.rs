@@ -73,6 +73,26 @@ impl Output {
     }
 }
 
+/// Whether an export failed only because the reader of its output went away: the pipe was
+/// closed (`ahead-sync export changes | head`). That is how such a pipeline ends, not an error.
+/// csv and serde_json keep an I/O error inside their own rather than as its source, so both
+/// are looked into.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    error.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == BrokenPipe;
+        }
+        if let Some(csv) = cause.downcast_ref::<csv::Error>() {
+            return matches!(csv.kind(), csv::ErrorKind::Io(io) if io.kind() == BrokenPipe);
+        }
+        cause
+            .downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind)
+            == Some(BrokenPipe)
+    })
+}
+
 /// What a mirror export holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MirrorExport {
@@ -111,7 +131,7 @@ pub fn export_mirror(
     for (stream, order) in parts {
         let result = store.for_each_snapshot(stream.name(), |_, _, body| {
             let mut record: Map<String, Value> = serde_json::from_str(body)
-                .map_err(|e| format!("a stored {} record is not JSON: {e}", stream.name()))?;
+                .with_context(|| format!("a stored {} record is not JSON", stream.name()))?;
             if let Some((kind, number_field)) = order {
                 let number = record.get(number_field).cloned().unwrap_or(Value::Null);
                 let mut with_kind = Map::new();
@@ -121,9 +141,9 @@ pub fn export_mirror(
                 record = with_kind;
             }
             n += 1;
-            sink.write(&record, &columns).map_err(|e| e.to_string())
+            sink.write(&record, &columns)
         })?;
-        result.map_err(anyhow::Error::msg)?;
+        result?;
     }
     sink.flush()?;
     Ok(n)
@@ -161,9 +181,9 @@ pub fn export_changes(
         record.insert("before".into(), json(row.before));
         record.insert("after".into(), json(row.after));
         n += 1;
-        sink.write(&record, &columns).map_err(|e| e.to_string())
+        sink.write(&record, &columns)
     })?;
-    result.map_err(anyhow::Error::msg)?;
+    result?;
     sink.flush()?;
     Ok(n)
 }
@@ -227,5 +247,63 @@ fn cell(value: Option<&Value>) -> String {
         Some(Value::Bool(b)) => b.to_string(),
         Some(Value::Number(n)) => n.to_string(),
         Some(other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer whose reader has gone away.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_recognised_through_every_writer() {
+        let io = |kind: std::io::ErrorKind| anyhow::Error::new(std::io::Error::from(kind));
+        let mut record = Map::new();
+        record.insert("a".into(), Value::from("x"));
+        let through = |format: Format| {
+            let mut out = ClosedPipe;
+            let mut sink = Sink::new(format, &mut out, &["a"])?;
+            sink.write(&record, &["a"])?;
+            sink.flush()
+        };
+        let table: Vec<(&str, anyhow::Error, bool)> = vec![
+            ("io", io(std::io::ErrorKind::BrokenPipe), true),
+            (
+                "io with context",
+                io(std::io::ErrorKind::BrokenPipe).context("cannot write"),
+                true,
+            ),
+            (
+                "csv sink",
+                through(Format::Csv { excel_safe: false }).unwrap_err(),
+                true,
+            ),
+            ("json sink", through(Format::JsonLines).unwrap_err(), true),
+            (
+                "another io error",
+                io(std::io::ErrorKind::StorageFull),
+                false,
+            ),
+            (
+                "a json syntax error",
+                serde_json::from_str::<Value>("{").unwrap_err().into(),
+                false,
+            ),
+            ("a message", anyhow::anyhow!("broken pipe"), false),
+        ];
+        for (what, error, want) in table {
+            assert_eq!(is_broken_pipe(&error), want, "{what}: {error:#}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! The state file: the whole world plus live credentials, as one JSON document.
 //!
 //! Saved on stop (to a temporary file renamed into place, so a crash mid-write never leaves
-//! half a world), loaded on start. The sandbox clock offset is saved too, so time a test
-//! advanced is not given back by a restart.
+//! half a world; mode 0600 from its creation, since it holds live tokens), loaded on start.
+//! The sandbox clock offset is saved too, so time a test advanced is not given back by a
+//! restart.
 
 use std::path::Path;
 
@@ -49,13 +50,29 @@ pub fn save(
         auth,
     };
     let tmp = path.with_extension("tmp");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let file = create_private(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
     serde_json::to_writer(&mut w, &saved).context("cannot encode the sandbox state")?;
     std::io::Write::flush(&mut w)?;
     drop(w);
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+/// Create (or truncate) `path` readable by its owner only. The mode is set on the handle too:
+/// a temporary file left by an older release keeps its mode when merely reopened.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 /// Loads a state file; Ok(None) when there is none yet (first start).

@@ -360,12 +360,14 @@ impl Store {
         .map(|n| n as u64)
     }
 
-    /// Visit every snapshot body of a stream in id order, without loading them all.
+    /// Visit every snapshot body of a stream in id order, without loading them all. The first
+    /// error `f` returns stops the visit and comes back as it was (the inner result), so a
+    /// caller can still tell what it was (a closed output pipe, say).
     pub fn for_each_snapshot(
         &self,
         stream: &str,
-        mut f: impl FnMut(i64, &str, &str) -> Result<(), String>,
-    ) -> Result<Result<(), String>, StoreError> {
+        mut f: impl FnMut(i64, &str, &str) -> anyhow::Result<()>,
+    ) -> Result<anyhow::Result<()>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn
                 .prepare("SELECT id, state, body FROM snapshots WHERE stream = ?1 ORDER BY id")?;
@@ -382,14 +384,15 @@ impl Store {
         })
     }
 
-    /// Visit change log rows, oldest first, filtered by stream, run or time.
+    /// Visit change log rows, oldest first, filtered by stream, run or time; `f`'s first error
+    /// stops the visit and comes back as it was.
     pub fn for_each_change(
         &self,
         stream: Option<&str>,
         run: Option<i64>,
         since: Option<&str>,
-        mut f: impl FnMut(ExportRow) -> Result<(), String>,
-    ) -> Result<Result<(), String>, StoreError> {
+        mut f: impl FnMut(ExportRow) -> anyhow::Result<()>,
+    ) -> Result<anyhow::Result<()>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT seq, run, at, stream, record_id, key, change, fields, before, after, detail FROM changes

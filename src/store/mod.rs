@@ -150,6 +150,10 @@ impl Store {
 
 /// Create the file with mode 0600 before SQLite opens it, so tokens are never world-readable,
 /// not even for an instant. SQLite gives its -wal and -shm files the same mode.
+///
+/// A file that already exists with another mode (copied, restored from a backup, created by
+/// an older release or by hand) is set to 0600, with a warning naming it: the next open finds
+/// it private and says nothing.
 fn create_private(path: &Path) -> Result<(), StoreError> {
     let err = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -165,7 +169,49 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path).map_err(err)?;
+    let file = options.open(path).map_err(err)?;
+    #[cfg(unix)]
+    {
+        make_private(path, &file).map_err(err)?;
+        // A WAL left by a run of the lax file holds the same tokens.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            let side = PathBuf::from(side);
+            if let Ok(file) = std::fs::File::open(&side) {
+                make_private(&side, &file).map_err(err)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(file);
+    Ok(())
+}
+
+/// Set an open store file to mode 0600 if it is not, warning once (the fix is what stops
+/// the warning from repeating). A file this user cannot change (owned by another) is warned
+/// about and left: refusing to run would not make it private either.
+#[cfg(unix)]
+fn make_private(path: &Path, file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file.metadata()?.permissions().mode() & 0o7777;
+    if mode == 0o600 {
+        return Ok(());
+    }
+    match file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
+        Ok(()) => tracing::warn!(
+            file = %path.display(),
+            was = %format!("{mode:04o}"),
+            "The store holds tokens and was not private; its mode is now 0600."
+        ),
+        Err(error) => tracing::warn!(
+            file = %path.display(),
+            mode = %format!("{mode:04o}"),
+            %error,
+            fix = %format!("chmod 600 {}", path.display()),
+            "The store holds tokens and is not private, and its mode cannot be changed by this user."
+        ),
+    }
     Ok(())
 }
 
@@ -187,6 +233,31 @@ mod tests {
             .unwrap();
         assert_eq!(journal, "wal");
         assert_eq!(store.schema_version().unwrap(), migrations::latest());
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn an_existing_store_with_another_mode_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let wal = dir.path().join("s.db-wal");
+        for (file, mode) in [
+            (&path, 0o644),
+            (&path, 0o666),
+            (&path, 0o640),
+            (&wal, 0o644),
+        ] {
+            if !file.exists() {
+                std::fs::write(file, b"").unwrap();
+            }
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+            let store = Store::open(&path).unwrap();
+            let now = std::fs::metadata(file).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(now, 0o600, "{} was {mode:o}", file.display());
+            drop(store);
+        }
     }
 
     /// A job that reads before it writes, while another process holds the write lock, waits

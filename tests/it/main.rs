@@ -6,6 +6,7 @@ mod auth;
 mod client;
 mod commands;
 mod daemon;
+mod edges;
 mod mapping;
 mod pull;
 mod push;

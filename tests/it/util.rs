@@ -87,6 +87,7 @@ impl Harness {
                 max: Duration::from_secs(5),
                 max_retry_after: Duration::from_secs(120),
             },
+            max_response_bytes: 64 << 20,
         }
     }
 

@@ -167,3 +167,64 @@ fn the_shipped_example_loads() {
         ]
     );
 }
+
+#[test]
+fn stream_and_order_names_take_either_spelling() {
+    let (jobs, problems) = parse(
+        r#"
+        [[job]]
+        name = "po-hyphen"
+        command = "pull purchase-orders"
+        cron = "@hourly"
+
+        [[job]]
+        name = "po-underscore"
+        command = "pull purchase_orders"
+        cron = "@hourly"
+
+        [[job]]
+        name = "fo-underscore"
+        command = "pull fulfillment_orders"
+        cron = "@hourly"
+
+        [[job]]
+        name = "push-po"
+        command = "push purchase_orders"
+        args = ["--dry-run"]
+        cron = "@hourly"
+
+        [[job]]
+        name = "push-fo"
+        command = "push fulfillment_orders"
+        cron = "@hourly"
+        "#,
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let commands: Vec<Command> = jobs.iter().map(Job::cli_command).collect();
+    assert!(matches!(
+        commands[..],
+        [
+            Command::Pull {
+                stream: Stream::PurchaseOrders,
+                ..
+            },
+            Command::Pull {
+                stream: Stream::PurchaseOrders,
+                ..
+            },
+            Command::Pull {
+                stream: Stream::FulfillmentOrders,
+                ..
+            },
+            Command::Push {
+                kind: OrderKind::PurchaseOrders,
+                dry_run: true,
+                ..
+            },
+            Command::Push {
+                kind: OrderKind::FulfillmentOrders,
+                ..
+            },
+        ]
+    ));
+}
