@@ -116,6 +116,12 @@ impl Harness {
             ),
         )
         .unwrap();
+        // It holds the client secret: private, as a user's should be.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         path
     }
 }
