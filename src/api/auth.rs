@@ -8,7 +8,7 @@
 //! concurrent run may already have rotated the refresh token (which kills ours).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 use reqwest::header::LOCATION;
@@ -21,14 +21,7 @@ use super::error::{transport_detail, with_last_error, ApiError};
 use super::retry::{self, Decision, Outcome, RetryPolicy};
 use crate::secret::Secret;
 use crate::store::{Store, StoredToken};
-
-/// Seconds since the Unix epoch, by the wall clock.
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use crate::time::now_unix;
 
 pub(crate) struct Auth {
     pub http: reqwest::Client,

@@ -12,7 +12,6 @@ mod pages;
 pub mod query;
 pub mod retry;
 
-pub use auth::now_unix;
 pub use client::{ApiClient, ClientConfig, Sleeper, Stats, TokioSleeper};
 pub use error::ApiError;
 pub use pages::{pages, Page};

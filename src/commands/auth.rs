@@ -1,11 +1,11 @@
 //! `auth login | status | logout`.
 
 use super::context::Context;
-use crate::api::now_unix;
 use crate::cli::AuthAction;
 use crate::error::Exit;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::time::now_unix;
 
 pub async fn run(settings: &Settings, action: AuthAction) -> anyhow::Result<Exit> {
     match action {

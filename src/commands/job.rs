@@ -4,11 +4,11 @@
 use std::future::Future;
 
 use super::context::Context;
-use crate::api::now_unix;
 use crate::error::{exit_for, Exit};
 use crate::lock;
 use crate::settings::Settings;
 use crate::store::RunStats;
+use crate::time::now_unix;
 
 /// What a job body reports when it completes.
 pub struct JobDone {

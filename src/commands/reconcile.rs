@@ -176,7 +176,7 @@ pub fn run_outstanding(
 /// failure: the report still goes out, saying so).
 fn mirror_info(store: &Store, settings: &Settings) -> anyhow::Result<ReportInfo> {
     let last = store.last_success_at(INVOICES_PULL_JOB)?;
-    let now = crate::api::now_unix();
+    let now = crate::time::now_unix();
     let limit = settings.reconciliation.stale_after.as_secs() as i64;
     let pulled_at = last.map(crate::time::from_unix);
     let stale = match last {

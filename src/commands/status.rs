@@ -2,10 +2,10 @@
 
 use serde_json::{json, Value};
 
-use crate::api::now_unix;
 use crate::error::Exit;
 use crate::settings::Settings;
 use crate::store::{RunRecord, Store};
+use crate::time::now_unix;
 
 pub fn run(settings: &Settings, as_json: bool) -> anyhow::Result<Exit> {
     let store = Store::open(&settings.store_path)?;

@@ -20,9 +20,10 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::api::contract::resource;
-use crate::api::{now_unix, ApiClient, Query};
+use crate::api::{ApiClient, Query};
 use crate::mapping::{read_orders, Mapping, MappingError, OrderKind, Rejection, SourceOrder};
 use crate::store::{Change, ChangeKind, LedgerWrite, PageWrite, RunStats, Store};
+use crate::time::now_unix;
 pub use inbox::{inbox_files, settle_file, take, Taken};
 use send::Outgoing;
 pub use send::{ledger_write, Outcome, SendError};

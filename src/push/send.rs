@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use super::{resource_of, stream_of};
-use crate::api::{now_unix, ApiClient, ApiError, Query};
+use crate::api::{ApiClient, ApiError, Query};
 use crate::mapping::{OrderKind, Rejection, SourceOrder};
 use crate::store::{LedgerEntry, LedgerWrite, Store, StoreError};
+use crate::time::now_unix;
 
 /// Why an order could not be sent this time; it is tried again on the next run. Each variant
 /// keeps its cause in the source chain, so a credentials failure still decides the exit code.

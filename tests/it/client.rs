@@ -185,7 +185,7 @@ async fn a_token_near_expiry_is_refreshed_before_use() {
     client.login().await.unwrap();
     // Ten seconds left, margin five minutes: refresh before sending anything.
     h.store
-        .set_token_expiry("it", ahead_sync::api::now_unix() + 10)
+        .set_token_expiry("it", ahead_sync::time::now_unix() + 10)
         .unwrap();
     let fresh = h.client();
     fresh.authenticate().await.unwrap();
