@@ -18,18 +18,18 @@ pub fn from_unix(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats() {
-        assert_eq!(super::from_unix(1_445_412_480), "2015-10-21T07:28:00Z");
-    }
-}
-
 /// Seconds since the Unix epoch, by the wall clock.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats() {
+        assert_eq!(super::from_unix(1_445_412_480), "2015-10-21T07:28:00Z");
+    }
 }
