@@ -13,9 +13,11 @@
 //! - `reconcile`: AHEAD's outstanding invoices against the ERP's AP ledger: matching, aging,
 //!   totals (pure).
 //! - `schedule`: crontab lines in time zones, schedule files, and the daemon's loop.
-//! - `sandbox`: the embedded AHEAD simulator; shares no types with `api`.
 //! - `webhooks`: the receiver for AHEAD's order events, feeding the mirror.
 //! - `secret`: a string type that never prints its value.
+//!
+//! The embedded AHEAD simulator is a crate of its own (`sandbox/`, `ahead_sandbox`), used through
+//! `commands::embedded` when the default `sandbox` feature is on; it shares no code with `api`.
 
 pub mod api;
 pub mod cli;
@@ -29,7 +31,6 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 pub mod reconcile;
-pub mod sandbox;
 pub mod schedule;
 pub mod secret;
 pub mod settings;

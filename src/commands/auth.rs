@@ -30,6 +30,7 @@ async fn login(settings: &Settings) -> anyhow::Result<Exit> {
         anyhow::Ok(Exit::Ok)
     }
     .await;
+    ctx.adopt_after(&result)?;
     ctx.close().await?;
     result
 }

@@ -1,12 +1,11 @@
 //! What most commands need: the store, and a client for the configured API, starting the
 //! embedded sandbox first when `api.base_url = "sandbox"`.
 
-use anyhow::Context as _;
 use url::Url;
 
+use super::embedded::Embedded;
 use crate::api::retry::RetryPolicy;
 use crate::api::{ApiClient, ClientConfig};
-use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::settings::{BaseUrl, Settings};
 use crate::store::Store;
 
@@ -16,32 +15,31 @@ pub struct Context {
     client: Option<ApiClient>,
     /// The in-process sandbox, when the configuration asks for it; stopped (and its world
     /// saved beside the store) by [`Context::close`].
-    sandbox: Option<Sandbox>,
+    sandbox: Option<Embedded>,
+    /// The AHEAD this context talks to, which the store adopts once a job has reached it.
+    identity: Option<String>,
 }
 
 /// Open the store for a command run with `settings`, refusing one that belongs to another AHEAD
-/// (exit 2). `adopt`: a store that belongs to none yet becomes this AHEAD's (commands that talk
-/// to AHEAD or receive from it); read-only commands only check.
+/// (exit 2). `adopt`: a store that belongs to none yet becomes this AHEAD's (the webhook
+/// receiver); other commands only check, and the store adopts the AHEAD once a job reached it
+/// ([`Context::adopt_after`]), so a mistyped base URL never claims a store.
 pub fn open_store(settings: &Settings, adopt: bool) -> anyhow::Result<Store> {
     let store = Store::open(&settings.store_path)?;
     let identity = settings.api.identity();
     if store.claim_ahead(&identity, adopt)? {
-        tracing::debug!(store = %settings.store_path.display(), ahead = %identity, "The store now belongs to this AHEAD.");
+        tracing::debug!(ahead = %identity, "The store now belongs to this AHEAD.");
     }
     Ok(store)
 }
 
 impl Context {
     pub async fn open(settings: &Settings) -> anyhow::Result<Context> {
-        let store = open_store(settings, true)?;
+        let store = open_store(settings, false)?;
         let (base_url, sandbox) = match &settings.api.base_url {
             BaseUrl::Remote(url) => (url.clone(), None),
             BaseUrl::Sandbox => {
-                let sandbox = Sandbox::start_local(sandbox_config(settings))
-                    .await
-                    .context("cannot start the embedded AHEAD sandbox")?;
-                let url = Url::parse(&sandbox.base_url())?;
-                tracing::debug!(base_url = %url, "Embedded AHEAD sandbox started.");
+                let (sandbox, url) = Embedded::start(settings).await?;
                 (url, Some(sandbox))
             }
         };
@@ -50,6 +48,7 @@ impl Context {
             store,
             client: Some(client),
             sandbox,
+            identity: Some(settings.api.identity()),
         })
     }
 
@@ -59,7 +58,24 @@ impl Context {
             store,
             client: None,
             sandbox: None,
+            identity: None,
         }
+    }
+
+    /// After a job: unless it failed because AHEAD could not be reached or refused the
+    /// credentials, the store now belongs to this AHEAD (if it belonged to none).
+    pub fn adopt_after<T>(&self, result: &anyhow::Result<T>) -> anyhow::Result<()> {
+        let Some(identity) = &self.identity else {
+            return Ok(());
+        };
+        let reached = match result {
+            Ok(_) => true,
+            Err(e) => !crate::error::stops_sync(e),
+        };
+        if reached && self.store.claim_ahead(identity, true)? {
+            tracing::debug!(ahead = %identity, "The store now belongs to this AHEAD.");
+        }
+        Ok(())
     }
 
     /// The client's wire counters so far, when there is a client.
@@ -85,31 +101,10 @@ impl Context {
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
-        if let Some(sandbox) = self.sandbox {
-            sandbox
-                .stop()
-                .await
-                .context("stopping the embedded AHEAD sandbox")?;
+        match self.sandbox {
+            Some(sandbox) => sandbox.stop().await,
+            None => Ok(()),
         }
-        Ok(())
-    }
-}
-
-/// The in-process sandbox accepts the configured credentials and keeps its world in its own
-/// file beside the store.
-pub fn sandbox_config(settings: &Settings) -> SandboxConfig {
-    SandboxConfig {
-        seed: settings.sandbox.seed,
-        items: settings.sandbox.items,
-        client_id: settings.api.client_id.clone(),
-        client_secret: settings.api.client_secret.expose().to_string(),
-        redirect_uri: settings
-            .api
-            .redirect_uri
-            .clone()
-            .unwrap_or_else(|| crate::settings::SANDBOX_REDIRECT_URI.into()),
-        state_path: Some(settings.sandbox.state_path.clone()),
-        ..SandboxConfig::default()
     }
 }
 

@@ -51,6 +51,7 @@ where
     let run = ctx.store.begin_run(job, args, now_unix())?;
     let before = ctx.wire_counts();
     let mut result = body(run).await;
+    ctx.adopt_after(&result)?;
     if let (Ok(done), Some(before), Some(after)) = (&mut result, before, ctx.wire_counts()) {
         // Jobs that do not count their own requests (pushes) get the client's counts.
         if done.stats.requests == 0 {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod context;
 pub mod daemon;
+pub mod embedded;
 pub mod export;
 pub mod job;
 pub mod pull;

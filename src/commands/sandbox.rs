@@ -1,12 +1,12 @@
 //! `sandbox`: serve the embedded AHEAD sandbox on its own.
 
-use anyhow::Context as _;
-
 use crate::cli::SandboxArgs;
 use crate::error::{ConfigError, Exit};
-use crate::sandbox::SandboxConfig;
 
+#[cfg(feature = "sandbox")]
 pub async fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
+    use ahead_sandbox::SandboxConfig;
+    use anyhow::Context as _;
     let bind = args.bind.parse().map_err(|_| {
         ConfigError::new(format!(
             "--bind: {:?} is not an address such as 127.0.0.1:8080",
@@ -22,8 +22,16 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
         redirect_uri: args.redirect_uri.unwrap_or(defaults.redirect_uri.clone()),
         ..defaults
     };
-    crate::sandbox::run_standalone(config, bind)
+    ahead_sandbox::run_standalone(config, bind)
         .await
         .context("the sandbox stopped with an error")?;
     Ok(Exit::Ok)
+}
+
+#[cfg(not(feature = "sandbox"))]
+pub async fn run(_args: SandboxArgs) -> anyhow::Result<Exit> {
+    Err(ConfigError::new(
+        "this ahead-sync was built without the embedded sandbox (the `sandbox` feature)",
+    )
+    .into())
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use ahead_sandbox::NewInvoice;
 use ahead_sync::pull::StreamKind;
-use ahead_sync::sandbox::NewInvoice;
 use ahead_sync::store::Store;
 
 use crate::pull::{mirror, server_truth};

@@ -178,7 +178,7 @@ fn the_embedded_sandbox_world_file_is_created_0600() {
 #[tokio::test]
 async fn an_export_whose_reader_closes_the_pipe_exits_0_quietly() {
     use std::io::BufRead;
-    let sandbox = ahead_sync::sandbox::Sandbox::start_local(ahead_sync::sandbox::SandboxConfig {
+    let sandbox = ahead_sandbox::Sandbox::start_local(ahead_sandbox::SandboxConfig {
         items: 2_000,
         ..crate::util::sandbox_config()
     })

@@ -249,7 +249,7 @@ trait Lookups {
     fn requests_to_lookups(&self) -> u64;
 }
 
-impl Lookups for ahead_sync::sandbox::Counters {
+impl Lookups for ahead_sandbox::Counters {
     fn requests_to_lookups(&self) -> u64 {
         self.requests
             .get("GET /v2/fulfillment_orders")

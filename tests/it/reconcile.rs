@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use ahead_sync::sandbox::NewInvoice;
+use ahead_sandbox::NewInvoice;
 use ahead_sync::store::RunStats;
 use calamine::{Data, Reader, Xlsx};
 use chrono::NaiveDate;

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ahead_sync::sandbox::{NewInvoice, Sandbox, SandboxConfig};
+use ahead_sandbox::{NewInvoice, Sandbox, SandboxConfig};
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use reqwest::{Client, Method, StatusCode};
@@ -1477,7 +1477,7 @@ async fn run_standalone_serves_on_the_given_address() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let task = tokio::spawn(ahead_sync::sandbox::run_standalone(small(), addr));
+    let task = tokio::spawn(ahead_sandbox::run_standalone(small(), addr));
     let http = http();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {

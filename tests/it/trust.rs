@@ -121,6 +121,13 @@ async fn a_wrong_base_url_names_the_url_and_the_os_error_and_stops_sync_at_once(
     let out = cmd_async(h.dir.path(), &["--config", config, "status"]).await;
     assert!(text(&out).contains("last failure: run"), "{}", text(&out));
     assert!(text(&out).contains("connection refused"), "{}", text(&out));
+    // The mistyped URL never reached an AHEAD, so it did not claim the store: fixed, it works.
+    let body = std::fs::read_to_string(config)
+        .unwrap()
+        .replace(&format!("http://127.0.0.1:{port}"), &h.sandbox.base_url());
+    std::fs::write(config, body).unwrap();
+    let out = cmd_async(h.dir.path(), &["--config", config, "pull", "inventory"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // Three attempts with 10 ms backoff each, not minutes of retries.
     assert!(
         started.elapsed() < Duration::from_secs(30),

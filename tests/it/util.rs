@@ -8,9 +8,9 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ahead_sandbox::{Sandbox, SandboxConfig};
 use ahead_sync::api::retry::RetryPolicy;
 use ahead_sync::api::{ApiClient, ClientConfig, Sleeper};
-use ahead_sync::sandbox::{Sandbox, SandboxConfig};
 use ahead_sync::secret::Secret;
 use ahead_sync::store::Store;
 

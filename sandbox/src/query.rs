@@ -313,7 +313,7 @@ fn matching<R: Row>(world: &World, rows: &[R], q: &Query) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::rules::INVOICE_FIELDS;
+    use crate::rules::INVOICE_FIELDS;
 
     fn p(q: &str) -> Result<Query, String> {
         parse(Some(q), INVOICE_FIELDS, rules::PAGE_CAP)

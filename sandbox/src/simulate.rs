@@ -238,7 +238,7 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::seed::{seed, EPOCH};
+    use crate::seed::{seed, EPOCH};
 
     #[test]
     fn same_world_same_elapsed_same_changes() {

@@ -393,7 +393,7 @@ pub async fn cancel(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::seed;
+    use crate::seed;
 
     fn fields(errors: Vec<ApiError>) -> Vec<String> {
         errors

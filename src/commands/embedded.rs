@@ -1,0 +1,78 @@
+//! The embedded AHEAD sandbox, started in-process when `api.base_url = "sandbox"`. It is its own
+//! crate (`ahead-sandbox`), behind the default `sandbox` feature: a build without it talks only
+//! to a real AHEAD, and says so when the configuration asks for the sandbox.
+
+use url::Url;
+
+use crate::settings::Settings;
+
+/// A running in-process sandbox.
+#[cfg(feature = "sandbox")]
+pub struct Embedded(ahead_sandbox::Sandbox);
+
+/// Without the `sandbox` feature no sandbox can be running: this type has no values.
+#[cfg(not(feature = "sandbox"))]
+pub enum Embedded {}
+
+#[cfg(feature = "sandbox")]
+impl Embedded {
+    /// Start the sandbox for `settings`; returns it and its base URL.
+    pub async fn start(settings: &Settings) -> anyhow::Result<(Embedded, Url)> {
+        use anyhow::Context as _;
+        let sandbox = ahead_sandbox::Sandbox::start_local(config(settings))
+            .await
+            .context("cannot start the embedded AHEAD sandbox")?;
+        let url = Url::parse(&sandbox.base_url())?;
+        tracing::debug!(base_url = %url, "Embedded AHEAD sandbox started.");
+        Ok((Embedded(sandbox), url))
+    }
+
+    /// Stop it, saving its world beside the store.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        self.0
+            .stop()
+            .await
+            .context("stopping the embedded AHEAD sandbox")
+    }
+}
+
+#[cfg(not(feature = "sandbox"))]
+impl Embedded {
+    pub async fn start(_settings: &Settings) -> anyhow::Result<(Embedded, Url)> {
+        Err(unavailable().into())
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        match self {}
+    }
+}
+
+/// What a build without the sandbox says when it is asked for one.
+#[cfg(not(feature = "sandbox"))]
+pub fn unavailable() -> crate::error::ConfigError {
+    crate::error::ConfigError::new(
+        "api.base_url is \"sandbox\" (the default), but this ahead-sync was built without the \
+         embedded sandbox: set api.base_url (or AHEAD_SYNC__API__BASE_URL) to your AHEAD, e.g. \
+         https://api.mbx.com",
+    )
+}
+
+/// The in-process sandbox accepts the configured credentials and keeps its world in its own
+/// file beside the store.
+#[cfg(feature = "sandbox")]
+fn config(settings: &Settings) -> ahead_sandbox::SandboxConfig {
+    ahead_sandbox::SandboxConfig {
+        seed: settings.sandbox.seed,
+        items: settings.sandbox.items,
+        client_id: settings.api.client_id.clone(),
+        client_secret: settings.api.client_secret.expose().to_string(),
+        redirect_uri: settings
+            .api
+            .redirect_uri
+            .clone()
+            .unwrap_or_else(|| crate::settings::SANDBOX_REDIRECT_URI.into()),
+        state_path: Some(settings.sandbox.state_path.clone()),
+        ..ahead_sandbox::SandboxConfig::default()
+    }
+}
