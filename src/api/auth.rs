@@ -7,24 +7,24 @@
 //! new token. Across processes the store is the arbiter: before refreshing we re-read it, since a
 //! concurrent run may already have rotated the refresh token (which kills ours).
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rand::Rng;
 use reqwest::header::LOCATION;
+use reqwest::Method;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::client::{read_body, BodyError, Sleeper, Stats};
 use super::contract::{self, OAuthError, TokenAnswer};
-use super::error::{transport_detail, with_last_error, ApiError};
-use super::retry::{self, Decision, Outcome, RetryPolicy};
+use super::error::ApiError;
+use super::transport::Transport;
 use crate::secret::Secret;
 use crate::store::{Store, StoredToken};
 use crate::time::now_unix;
 
 pub(crate) struct Auth {
-    pub http: reqwest::Client,
+    /// The request loop, shared with the API calls.
+    pub transport: Transport,
     pub base: Url,
     pub client_id: String,
     pub client_secret: Secret,
@@ -34,13 +34,6 @@ pub(crate) struct Auth {
     pub key: String,
     /// Refresh when the access token has less than this left.
     pub margin: Duration,
-    pub retry: RetryPolicy,
-    /// The whole-request timeout, named when a token request times out.
-    pub timeout: Duration,
-    /// The most of a token answer that is read (`api.max_response_bytes`, as for the API).
-    pub max_response_bytes: u64,
-    pub sleeper: Arc<dyn Sleeper>,
-    pub stats: Arc<Stats>,
     /// The token this process uses; `None` until first needed (then loaded from the store).
     pub state: Mutex<Option<StoredToken>>,
 }
@@ -133,7 +126,7 @@ impl Auth {
         ];
         match self.token_request(&form).await {
             Ok(answer) => {
-                self.stats.bump(&self.stats.refreshes);
+                self.transport.stats.bump(&self.transport.stats.refreshes);
                 tracing::info!("Access token refreshed.");
                 *state = Some(self.save(answer)?);
                 Ok(())
@@ -163,7 +156,7 @@ impl Auth {
         ];
         match self.token_request(&form).await {
             Ok(answer) => {
-                self.stats.bump(&self.stats.grants);
+                self.transport.stats.bump(&self.transport.stats.grants);
                 tracing::info!("Obtained new tokens through an authorization grant.");
                 Ok(self.save(answer)?)
             }
@@ -213,16 +206,16 @@ impl Auth {
             }
             pairs.append_pair("state", &state);
         }
-        let response = self
-            .with_retries("GET", path, || self.http.get(url.clone()).send())
+        let http = &self.transport.http;
+        let answer = self
+            .transport
+            .send(&Method::GET, path, &url, true, &mut 0, || {
+                http.get(url.clone())
+            })
             .await?;
-        let status = response.status().as_u16();
+        let status = answer.status;
         if status == 401 {
-            // Only shown in the message: what cannot be read (or is too large) is left out.
-            let body = read_body(response, self.max_response_bytes)
-                .await
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
+            let body = String::from_utf8_lossy(&answer.body);
             return Err(ApiError::Credentials {
                 detail: format!(
                     "GET {path} answered 401 ({}) for client id {:?}",
@@ -238,8 +231,8 @@ impl Auth {
                 format!("expected a 302 redirect, got HTTP {status}"),
             ));
         }
-        let location = response
-            .headers()
+        let location = answer
+            .headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| self.protocol("GET", path, "302 without a Location header".into()))?;
@@ -257,7 +250,9 @@ impl Auth {
         if echoed.as_deref() != Some(state.as_str()) {
             return Err(self.protocol("GET", path, "the redirect did not echo our state".into()));
         }
-        self.stats.bump(&self.stats.authorizations);
+        self.transport
+            .stats
+            .bump(&self.transport.stats.authorizations);
         code.map(Secret::new)
             .ok_or_else(|| self.protocol("GET", path, "the redirect carries no code".into()))
     }
@@ -267,25 +262,14 @@ impl Auth {
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenAnswer, TokenFailure> {
         let path = contract::TOKEN_PATH;
         let url = self.url(path)?;
-        let response = self
-            .with_retries("POST", path, || {
-                self.http.post(url.clone()).form(form).send()
+        let http = &self.transport.http;
+        let answer = self
+            .transport
+            .send(&Method::POST, path, &url, true, &mut 0, || {
+                http.post(url.clone()).form(form)
             })
             .await?;
-        let status = response.status().as_u16();
-        let body = read_body(response, self.max_response_bytes)
-            .await
-            .map_err(|e| match e {
-                BodyError::TooLarge { declared } => ApiError::TooLarge {
-                    method: "POST".into(),
-                    path: path.into(),
-                    limit: self.max_response_bytes,
-                    declared,
-                },
-                BodyError::Transport(e) => {
-                    self.protocol("POST", path, format!("reading the answer: {e}"))
-                }
-            })?;
+        let (status, body) = (answer.status, answer.body);
         if status == 200 {
             return serde_json::from_slice::<TokenAnswer>(&body).map_err(|e| {
                 TokenFailure::Fatal(self.protocol("POST", path, format!("bad token answer: {e}")))
@@ -313,78 +297,6 @@ impl Auth {
                     if error.is_empty() { "" } else { &error }
                 ),
             ))),
-        }
-    }
-
-    /// Send with the shared retry policy (429, 5xx and network errors); any other answer is
-    /// returned for the caller to read.
-    async fn with_retries<F, Fut>(
-        &self,
-        method: &str,
-        path: &str,
-        send: F,
-    ) -> Result<reqwest::Response, ApiError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
-    {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.stats.bump(&self.stats.requests);
-            let (outcome, response, detail) = match send().await {
-                Ok(r) => (Outcome::Status(r.status().as_u16()), Some(r), String::new()),
-                Err(e) if e.is_connect() => (
-                    Outcome::ConnectFailed,
-                    None,
-                    transport_detail(&e, self.timeout),
-                ),
-                Err(e) => (Outcome::Lost, None, transport_detail(&e, self.timeout)),
-            };
-            let retry_after = response
-                .as_ref()
-                .and_then(|r| r.headers().get(reqwest::header::RETRY_AFTER))
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-            let jitter = rand::rng().random::<f64>();
-            match retry::decide(&self.retry, attempt, true, outcome, retry_after, jitter) {
-                Decision::Retry(wait) => {
-                    self.stats.bump(&self.stats.retries);
-                    tracing::warn!(
-                        method,
-                        path,
-                        ?outcome,
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "Retrying token request."
-                    );
-                    self.sleeper.sleep(wait).await;
-                }
-                Decision::Unreachable(attempts) => {
-                    return Err(ApiError::Unreachable {
-                        url: self.url(path)?.to_string(),
-                        reason: detail,
-                        attempts,
-                    })
-                }
-                Decision::GiveUp(reason) => {
-                    return Err(ApiError::Exhausted {
-                        method: method.into(),
-                        path: path.into(),
-                        reason: with_last_error(reason, &detail),
-                    })
-                }
-                Decision::Done | Decision::Refresh | Decision::Ambiguous => match response {
-                    Some(r) => return Ok(r),
-                    None => {
-                        return Err(ApiError::Exhausted {
-                            method: method.into(),
-                            path: path.into(),
-                            reason: detail,
-                        })
-                    }
-                },
-            }
         }
     }
 

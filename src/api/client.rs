@@ -1,13 +1,13 @@
-//! The request loop: bearer token, send, classify, and carry out what `retry::decide` says.
+//! The AHEAD client: typed calls over the request loop (`transport`), with the bearer token
+//! and its refresh on a 401.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use rand::Rng;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -15,9 +15,10 @@ use url::Url;
 
 use super::auth::Auth;
 use super::contract::{self, Envelope};
-use super::error::{transport_detail, with_last_error, ApiError};
+use super::error::ApiError;
 use super::query::Query;
-use super::retry::{self, Decision, Outcome, RetryPolicy};
+use super::retry::RetryPolicy;
+use super::transport::{Answer, Transport};
 use crate::secret::Secret;
 use crate::store::{Store, StoredToken};
 
@@ -102,17 +103,10 @@ pub struct ApiClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
     config: ClientConfig,
     auth: Auth,
+    transport: Transport,
     stats: Arc<Stats>,
-    sleeper: Arc<dyn Sleeper>,
-}
-
-/// A raw answer: status and body, after retries and refreshes.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
 }
 
 impl ApiClient {
@@ -138,8 +132,16 @@ impl ApiClient {
                 detail: e.to_string(),
             })?;
         let stats = Arc::new(Stats::default());
+        let transport = Transport {
+            http,
+            retry: config.retry.clone(),
+            timeout: config.timeout,
+            max_response_bytes: config.max_response_bytes,
+            stats: stats.clone(),
+            sleeper,
+        };
         let auth = Auth {
-            http: http.clone(),
+            transport: transport.clone(),
             base: config.base_url.clone(),
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
@@ -147,20 +149,14 @@ impl ApiClient {
             store,
             key: config.token_key.clone(),
             margin: config.refresh_margin,
-            retry: config.retry.clone(),
-            timeout: config.timeout,
-            max_response_bytes: config.max_response_bytes,
-            sleeper: sleeper.clone(),
-            stats: stats.clone(),
             state: Mutex::new(None),
         };
         Ok(ApiClient {
             inner: Arc::new(Inner {
-                http,
                 config,
                 auth,
+                transport,
                 stats,
-                sleeper,
             }),
         })
     }
@@ -283,7 +279,8 @@ impl ApiClient {
         }
     }
 
-    /// Send until an answer is final, refreshing on 401 and backing off on 429/5xx/network.
+    /// Send until an answer is final (see [`Transport::send`]), refreshing the token on a 401
+    /// and replaying, twice at most.
     async fn execute(
         &self,
         method: Method,
@@ -306,164 +303,39 @@ impl ApiClient {
         let mut refreshes = 0;
         loop {
             let (token, generation) = inner.auth.bearer().await?;
-            attempt += 1;
-            let mut request = inner
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token.expose());
-            if let Some(q) = &q {
-                request = request.query(&[(contract::QUERY_PARAM, q)]);
-            }
-            if let Some(body) = &body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            inner.stats.bump(&inner.stats.requests);
-            let timeout = inner.config.timeout;
-            let (outcome, answer, retry_after, detail) = match request.send().await {
-                Err(e) if e.is_connect() => (
-                    Outcome::ConnectFailed,
-                    None,
-                    None,
-                    transport_detail(&e, timeout),
-                ),
-                Err(e) => (Outcome::Lost, None, None, transport_detail(&e, timeout)),
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let retry_after = response
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-                    match read_body(response, inner.config.max_response_bytes).await {
-                        Ok(body) => (
-                            Outcome::Status(status),
-                            Some(Answer { status, body }),
-                            retry_after,
-                            String::new(),
-                        ),
-                        // Final, whatever the status: the same request would get the same
-                        // answer. A POST's row stays `sending`, so it is looked up, never re-sent.
-                        Err(BodyError::TooLarge { declared }) => {
-                            return Err(ApiError::TooLarge {
-                                method: method.to_string(),
-                                path: path.into(),
-                                limit: inner.config.max_response_bytes,
-                                declared,
-                            })
-                        }
-                        // The status arrived but the body did not: for a POST that is as
-                        // ambiguous as no answer at all.
-                        Err(BodyError::Transport(e)) => (
-                            Outcome::Lost,
-                            None,
-                            None,
-                            format!(
-                                "HTTP {status}, body lost: {}",
-                                transport_detail(&e, timeout)
-                            ),
-                        ),
-                    }
+            let build = || {
+                let mut request = inner
+                    .transport
+                    .http
+                    .request(method.clone(), url.clone())
+                    .bearer_auth(token.expose());
+                if let Some(q) = &q {
+                    request = request.query(&[(contract::QUERY_PARAM, q)]);
                 }
+                if let Some(body) = &body {
+                    request = request
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(body.clone());
+                }
+                request
             };
-            let jitter = rand::rng().random::<f64>();
-            match retry::decide(
-                &inner.config.retry,
-                attempt,
-                idempotent,
-                outcome,
-                retry_after,
-                jitter,
-            ) {
-                Decision::Done => return Ok(answer.expect("Done is only decided for an answer")),
-                Decision::Refresh => {
-                    inner.stats.bump(&inner.stats.unauthorized);
-                    refreshes += 1;
-                    attempt -= 1;
-                    if refreshes > 2 {
-                        let answer = answer.expect("401 is an answer");
-                        return Err(self.final_error(&method, path, answer));
-                    }
-                    tracing::debug!(%method, path, "Token refused (401); refreshing and replaying.");
-                    inner.auth.unauthorized(generation).await?;
-                }
-                Decision::Retry(wait) => {
-                    inner.stats.bump(&inner.stats.retries);
-                    if outcome == Outcome::Status(contract::status::TOO_MANY_REQUESTS) {
-                        inner.stats.bump(&inner.stats.rate_limited);
-                    }
-                    tracing::warn!(
-                        %method,
-                        path,
-                        outcome = %describe(outcome, &detail),
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "Retrying request."
-                    );
-                    inner.sleeper.sleep(wait).await;
-                }
-                Decision::Ambiguous => {
-                    return Err(ApiError::Ambiguous {
-                        method: method.to_string(),
-                        path: path.into(),
-                        detail: describe(outcome, &detail),
-                    })
-                }
-                Decision::Unreachable(attempts) => {
-                    return Err(ApiError::Unreachable {
-                        url: url.to_string(),
-                        reason: detail,
-                        attempts,
-                    })
-                }
-                Decision::GiveUp(reason) => {
-                    return Err(ApiError::Exhausted {
-                        method: method.to_string(),
-                        path: path.into(),
-                        reason: with_last_error(reason, &detail),
-                    });
-                }
+            let answer = inner
+                .transport
+                .send(&method, path, &url, idempotent, &mut attempt, build)
+                .await?;
+            if answer.status != contract::status::UNAUTHORIZED {
+                return Ok(answer);
             }
+            // A refused token does not count as an attempt.
+            inner.stats.bump(&inner.stats.unauthorized);
+            attempt -= 1;
+            refreshes += 1;
+            if refreshes > 2 {
+                return Err(self.final_error(&method, path, answer));
+            }
+            tracing::debug!(%method, path, "Token refused (401); refreshing and replaying.");
+            inner.auth.unauthorized(generation).await?;
         }
-    }
-}
-
-/// Why an answer's body could not be read.
-pub(crate) enum BodyError {
-    /// Larger than the limit. `declared` is its `Content-Length` when that is what said so.
-    TooLarge { declared: Option<u64> },
-    /// The connection failed or timed out in the middle of the body.
-    Transport(reqwest::Error),
-}
-
-/// Read an answer's body, never more than `limit` bytes of it: a `Content-Length` over the limit
-/// is refused before anything is read, and a body without one is cut off as soon as it passes
-/// the limit (dropping the response closes the connection, so the rest is never received).
-pub(crate) async fn read_body(
-    mut response: reqwest::Response,
-    limit: u64,
-) -> Result<Vec<u8>, BodyError> {
-    let declared = response.content_length();
-    if declared.is_some_and(|n| n > limit) {
-        return Err(BodyError::TooLarge { declared });
-    }
-    // Room for what was declared, within reason: a limit may be set far above any real answer.
-    let mut body = Vec::with_capacity(declared.unwrap_or(0).min(16 << 20) as usize);
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(BodyError::TooLarge { declared: None });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-fn describe(outcome: Outcome, detail: &str) -> String {
-    match outcome {
-        Outcome::Status(code) => format!("HTTP {code}"),
-        Outcome::ConnectFailed => format!("connection failed: {detail}"),
-        Outcome::Lost => format!("no answer: {detail}"),
     }
 }
 

@@ -11,6 +11,7 @@ mod error;
 mod pages;
 pub mod query;
 pub mod retry;
+mod transport;
 
 pub use client::{ApiClient, ClientConfig, Sleeper, Stats, TokioSleeper};
 pub use error::ApiError;
