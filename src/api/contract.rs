@@ -89,8 +89,12 @@ pub const INVALID_CLIENT: &str = "invalid_client";
 
 /// Status codes and what they mean for a retry [settled].
 pub mod status {
+    /// The request itself is wrong (a push rejects the order).
+    pub const BAD_REQUEST: u16 = 400;
     /// Auth: refresh the token and replay.
     pub const UNAUTHORIZED: u16 = 401;
+    /// No such record.
+    pub const NOT_FOUND: u16 = 404;
     /// Duplicate external reference; `results` holds the existing record.
     pub const CONFLICT: u16 = 409;
     /// Validation; one error per bad field.

@@ -22,7 +22,7 @@ use serde_json::Value;
 use crate::api::contract::resource;
 use crate::api::{ApiClient, Query};
 use crate::mapping::{read_orders, Mapping, MappingError, OrderKind, Rejection, SourceOrder};
-use crate::store::{Change, ChangeKind, LedgerWrite, PageWrite, RunStats, Store};
+use crate::store::{Change, ChangeKind, LedgerState, LedgerWrite, PageWrite, RunStats, Store};
 use crate::time::now_unix;
 pub use inbox::{inbox_files, settle_file, take, Taken};
 use send::Outgoing;
@@ -309,7 +309,7 @@ async fn send_batches(
                     kind,
                     file,
                     &o.order,
-                    "sending",
+                    LedgerState::Sending,
                     &o.hash,
                     None,
                     o.json.clone(),

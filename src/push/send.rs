@@ -5,9 +5,10 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use super::{resource_of, stream_of};
+use crate::api::contract::status;
 use crate::api::{ApiClient, ApiError, Query};
 use crate::mapping::{OrderKind, Rejection, SourceOrder};
-use crate::store::{LedgerEntry, LedgerWrite, Store, StoreError};
+use crate::store::{LedgerEntry, LedgerState, LedgerWrite, Store, StoreError};
 use crate::time::now_unix;
 
 /// Why an order could not be sent this time; it is tried again on the next run. Each variant
@@ -41,10 +42,10 @@ pub type Sent = Result<(Outcome, Option<LedgerWrite>), SendError>;
 /// What a push would do with `order` (`--dry-run`): decided from its ledger row alone.
 pub fn plan(entry: Option<&LedgerEntry>, order: &SourceOrder) -> Outcome {
     match entry {
-        Some(e) if e.state == "sent" && e.content_hash == order.content_hash() => {
+        Some(e) if e.state == LedgerState::Sent && e.content_hash == order.content_hash() => {
             Outcome::Unchanged
         }
-        Some(e) if e.state == "sent" => Outcome::Updated,
+        Some(e) if e.state == LedgerState::Sent => Outcome::Updated,
         _ => Outcome::Created,
     }
 }
@@ -52,7 +53,7 @@ pub fn plan(entry: Option<&LedgerEntry>, order: &SourceOrder) -> Outcome {
 /// Whether an order with this ledger row is sent by POST: it was never sent, or AHEAD refused
 /// it before. Those are the rows a batch marks `sending` before any of them goes out.
 pub fn needs_post(entry: Option<&LedgerEntry>) -> bool {
-    entry.is_none_or(|e| e.state == "rejected")
+    entry.is_none_or(|e| e.state == LedgerState::Rejected)
 }
 
 /// An order as it goes out: its canonical JSON (what is POSTed and kept in the ledger) and that
@@ -81,7 +82,7 @@ struct Row<'a> {
 }
 
 impl Row<'_> {
-    fn write(&self, state: &str, content_hash: &str, id: Option<i64>) -> LedgerWrite {
+    fn write(&self, state: LedgerState, content_hash: &str, id: Option<i64>) -> LedgerWrite {
         ledger_write(
             self.kind,
             self.file,
@@ -93,7 +94,12 @@ impl Row<'_> {
         )
     }
 
-    fn put(&self, state: &str, content_hash: &str, id: Option<i64>) -> Result<(), SendError> {
+    fn put(
+        &self,
+        state: LedgerState,
+        content_hash: &str,
+        id: Option<i64>,
+    ) -> Result<(), SendError> {
         Ok(self
             .store
             .ledger_put(&self.write(state, content_hash, id), now_unix())?)
@@ -105,7 +111,7 @@ pub fn ledger_write(
     kind: OrderKind,
     file: &str,
     order: &SourceOrder,
-    state: &str,
+    state: LedgerState,
     content_hash: &str,
     ahead_id: Option<i64>,
     body: String,
@@ -113,7 +119,7 @@ pub fn ledger_write(
     LedgerWrite {
         kind: kind.as_str().to_string(),
         number: order.number.clone(),
-        state: state.to_string(),
+        state,
         content_hash: content_hash.to_string(),
         ahead_id,
         source_file: file.to_string(),
@@ -131,7 +137,7 @@ async fn update_recorded(
 ) -> Result<Outcome, SendError> {
     let outcome = update(client, row.kind, row.order, id).await?;
     if matches!(outcome, Outcome::Updated) {
-        row.put("sent", hash, Some(id))?;
+        row.put(LedgerState::Sent, hash, Some(id))?;
     }
     Ok(outcome)
 }
@@ -168,18 +174,18 @@ pub async fn send(
     };
     let now = |outcome: Result<Outcome, SendError>| outcome.map(|o| (o, None));
     match entry {
-        Some(e) if e.state == "sent" && e.content_hash == *hash => {
+        Some(e) if e.state == LedgerState::Sent && e.content_hash == *hash => {
             return Ok((Outcome::Unchanged, None))
         }
-        Some(e) if e.state == "sent" || e.state == "cancelled" => {
+        Some(e) if e.state == LedgerState::Sent || e.state == LedgerState::Cancelled => {
             if let Some(id) = e.ahead_id {
                 return now(update_recorded(client, &row, id, hash).await);
             }
         }
         // A previous run committed `sending` and never learned the answer: look before sending.
-        Some(e) if e.state == "sending" => {
+        Some(e) if e.state == LedgerState::Sending => {
             if let Some(id) = lookup(client, kind, &order.number).await? {
-                row.put("sent", &e.content_hash, Some(id))?;
+                row.put(LedgerState::Sent, &e.content_hash, Some(id))?;
                 tracing::info!(order = %order.number, id, "An earlier push of this order had reached AHEAD; adopted it.");
                 if e.content_hash == *hash {
                     return Ok((Outcome::Created, None));
@@ -193,7 +199,7 @@ pub async fn send(
     }
     // Committed before the POST goes out (by the caller, for a whole batch, when `marked`).
     if !marked {
-        row.put("sending", hash, None)?;
+        row.put(LedgerState::Sending, hash, None)?;
     }
     for attempt in 1..=2 {
         match client
@@ -202,28 +208,31 @@ pub async fn send(
         {
             Ok(envelope) => {
                 let id = first_id(envelope.results.first().map(|r| r.get()));
-                return Ok((Outcome::Created, Some(row.write("sent", hash, id))));
+                return Ok((
+                    Outcome::Created,
+                    Some(row.write(LedgerState::Sent, hash, id)),
+                ));
             }
             Err(ApiError::Status {
-                status: 409,
+                status: status::CONFLICT,
                 existing,
                 ..
             }) => {
                 // Someone (or an earlier run whose ledger was lost) created it: adopt it, then
                 // make it say what the source says.
                 let id = first_id(existing.as_deref()).ok_or(SendError::ConflictWithoutRecord)?;
-                row.put("sent", "", Some(id))?;
+                row.put(LedgerState::Sent, "", Some(id))?;
                 return now(update_recorded(client, &row, id, hash)
                     .await
                     .map(as_created));
             }
             Err(ApiError::Status {
-                status: status @ (400 | 422),
+                status: code @ (status::BAD_REQUEST | status::UNPROCESSABLE),
                 errors,
                 ..
             }) => {
-                row.put("rejected", hash, None)?;
-                let context = if status == 422 {
+                row.put(LedgerState::Rejected, hash, None)?;
+                let context = if code == status::UNPROCESSABLE {
                     "AHEAD rejected the order"
                 } else {
                     "AHEAD refused the request (400)"
@@ -236,7 +245,7 @@ pub async fn send(
             Err(e @ ApiError::Ambiguous { .. }) => {
                 tracing::warn!(order = %order.number, error = %e, "The answer to a POST was lost; looking the order up.");
                 if let Some(id) = lookup(client, kind, &order.number).await? {
-                    row.put("sent", hash, Some(id))?;
+                    row.put(LedgerState::Sent, hash, Some(id))?;
                     return Ok((Outcome::Created, None));
                 }
                 if attempt == 2 {
@@ -264,7 +273,7 @@ async fn update(
     {
         Ok(_) => Ok(Outcome::Updated),
         Err(ApiError::Status {
-            status: 422 | 400,
+            status: status::UNPROCESSABLE | status::BAD_REQUEST,
             errors,
             ..
         }) => Ok(Outcome::Rejected(rejections_from(
@@ -272,7 +281,10 @@ async fn update(
             &errors,
             "AHEAD no longer accepts changes to this order",
         ))),
-        Err(ApiError::Status { status: 404, .. }) => Ok(Outcome::Rejected(rejections_from(
+        Err(ApiError::Status {
+            status: status::NOT_FOUND,
+            ..
+        }) => Ok(Outcome::Rejected(rejections_from(
             order,
             &[],
             "the order AHEAD had for this number no longer exists",
@@ -350,17 +362,25 @@ pub async fn cancel_removed(
 ) -> anyhow::Result<u64> {
     let mut cancelled = 0;
     for entry in store.ledger_for_file(kind.as_str(), file)? {
-        if entry.state != "sent" || present.contains(&entry.number) {
+        if entry.state != LedgerState::Sent || present.contains(&entry.number) {
             continue;
         }
         let Some(id) = entry.ahead_id else { continue };
         match client.delete(&format!("{}/{id}", resource_of(kind))).await {
             Ok(_) => {
-                store.ledger_set_state(kind.as_str(), &entry.number, "cancelled", now_unix())?;
+                store.ledger_set_state(
+                    kind.as_str(),
+                    &entry.number,
+                    LedgerState::Cancelled,
+                    now_unix(),
+                )?;
                 tracing::info!(order = %entry.number, stream = stream_of(kind), "Cancelled: no longer in its file.");
                 cancelled += 1;
             }
-            Err(ApiError::Status { status: 422, .. }) => {
+            Err(ApiError::Status {
+                status: status::UNPROCESSABLE,
+                ..
+            }) => {
                 tracing::warn!(order = %entry.number, "Not cancelled: AHEAD no longer allows it (already in progress).");
             }
             Err(e) => return Err(e.into()),

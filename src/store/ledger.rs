@@ -4,15 +4,66 @@
 //! between the two leaves `sending` behind, and the next run resolves it by looking the order up
 //! by number, never by sending blindly again.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, OptionalExtension};
 
 use super::{Store, StoreError};
+
+/// Where an order stands with AHEAD. A string only in the store's `state` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerState {
+    /// Committed before its POST goes out; a row left here is resolved by looking it up.
+    Sending,
+    /// AHEAD has it, with the content whose hash the row keeps.
+    Sent,
+    /// AHEAD refused it (400/422); a later push sends it again.
+    Rejected,
+    /// Deleted in AHEAD because its file no longer holds it.
+    Cancelled,
+}
+
+impl LedgerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerState::Sending => "sending",
+            LedgerState::Sent => "sent",
+            LedgerState::Rejected => "rejected",
+            LedgerState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(text: &str) -> Option<LedgerState> {
+        [
+            LedgerState::Sending,
+            LedgerState::Sent,
+            LedgerState::Rejected,
+            LedgerState::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+impl ToSql for LedgerState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for LedgerState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        LedgerState::parse(text).ok_or_else(|| {
+            FromSqlError::Other(format!("unknown push ledger state {text:?}").into())
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
     pub kind: String,
     pub number: String,
-    pub state: String,
+    pub state: LedgerState,
     pub content_hash: String,
     pub ahead_id: Option<i64>,
     pub source_file: String,
@@ -24,7 +75,7 @@ pub struct LedgerEntry {
 pub struct LedgerWrite {
     pub kind: String,
     pub number: String,
-    pub state: String,
+    pub state: LedgerState,
     pub content_hash: String,
     pub ahead_id: Option<i64>,
     pub source_file: String,
@@ -117,7 +168,7 @@ impl Store {
         &self,
         kind: &str,
         number: &str,
-        state: &str,
+        state: LedgerState,
         now: i64,
     ) -> Result<(), StoreError> {
         self.with(|conn| {
@@ -179,21 +230,25 @@ mod tests {
     fn put_keeps_the_ahead_id_once_known() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("l.db")).unwrap();
-        let w = |state: &str, hash: &str, id: Option<i64>| LedgerWrite {
+        let w = |state: LedgerState, hash: &str, id: Option<i64>| LedgerWrite {
             kind: "purchase_order".into(),
             number: "PO-1".into(),
-            state: state.into(),
+            state,
             content_hash: hash.into(),
             ahead_id: id,
             source_file: "a.csv".into(),
             source_line: 2,
             body: "{}".into(),
         };
-        store.ledger_put(&w("sending", "h1", None), 1).unwrap();
         store
-            .ledger_put_many(&[w("sent", "h1", Some(9))], 2)
+            .ledger_put(&w(LedgerState::Sending, "h1", None), 1)
             .unwrap();
-        store.ledger_put(&w("sending", "h2", None), 3).unwrap();
+        store
+            .ledger_put_many(&[w(LedgerState::Sent, "h1", Some(9))], 2)
+            .unwrap();
+        store
+            .ledger_put(&w(LedgerState::Sending, "h2", None), 3)
+            .unwrap();
         let found = store
             .ledger_entries("purchase_order", &["PO-1".into(), "PO-2".into()])
             .unwrap();
@@ -203,8 +258,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(
-            (e.state.as_str(), e.content_hash.as_str(), e.ahead_id),
-            ("sending", "h2", Some(9))
+            (e.state, e.content_hash.as_str(), e.ahead_id),
+            (LedgerState::Sending, "h2", Some(9))
         );
         assert_eq!(
             store

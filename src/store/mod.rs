@@ -24,7 +24,7 @@ use thiserror::Error;
 
 pub use checkpoint::BackgroundCheckpoints;
 pub use fingerprint::fingerprint;
-pub use ledger::{LedgerEntry, LedgerWrite};
+pub use ledger::{LedgerEntry, LedgerState, LedgerWrite};
 pub use mirror::{
     Change, ChangeKind, ExportRow, PageWrite, Stored, StoredHash, Upsert, Watermark, WatermarkMove,
 };

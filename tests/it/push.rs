@@ -207,7 +207,7 @@ async fn a_post_committed_then_dropped_is_resolved_by_lookup_never_duplicated() 
         .ledger_entry("fulfillment_order", "SO-50001")
         .unwrap()
         .unwrap();
-    assert_eq!(entry.state, "sent");
+    assert_eq!(entry.state.as_str(), "sent");
     assert!(entry.ahead_id.is_some());
 }
 
@@ -235,7 +235,7 @@ async fn many_batches_go_out_once_each_with_answers_lost_along_the_way() {
             .ledger_entry("purchase_order", &format!("PO-B{i:04}"))
             .unwrap()
             .unwrap();
-        assert_eq!(entry.state, "sent", "PO-B{i:04}");
+        assert_eq!(entry.state.as_str(), "sent", "PO-B{i:04}");
         assert!(entry.ahead_id.is_some());
     }
     // Sent exactly once: a second push of the file writes nothing.
@@ -274,7 +274,7 @@ async fn a_ledger_left_sending_by_a_dead_run_adopts_the_order_it_created() {
         OrderKind::PurchaseOrder,
         "purchase_orders.x12",
         order,
-        "sending",
+        ahead_sync::store::LedgerState::Sending,
         &order.content_hash(),
         None,
         "{}".into(),
@@ -521,7 +521,8 @@ async fn a_push_killed_mid_file_is_finished_by_the_next_run_without_duplicates()
             .ledger_entry("purchase_order", "PO-K049")
             .unwrap()
             .unwrap()
-            .state,
+            .state
+            .as_str(),
         "sent"
     );
 }
@@ -607,7 +608,8 @@ async fn orders_dropped_from_a_file_are_cancelled_only_when_the_mapping_asks() {
             .ledger_entry("fulfillment_order", "SO-50002")
             .unwrap()
             .unwrap()
-            .state,
+            .state
+            .as_str(),
         "cancelled"
     );
 }
