@@ -1,0 +1,213 @@
+//! The `[source]` table: a CSV dialect (delimiter, quote, header, the column that groups
+//! rows into orders) or an X12 envelope (transaction set, line loop), and the small checks
+//! shared with field compilation (one-byte separators, column names, segment ids).
+//!
+//! Separate from the field compile step because it depends only on `[source]` and the kind:
+//! it is compiled first, and what it decides (CSV or X12) shapes how every field is read.
+
+use super::raw::RawSource;
+use super::{invalid, Column, CsvSource, MappingError, OrderKind, SourceFormat, X12Source};
+
+fn one_byte(value: &str, mapping: &str, key: &str) -> Result<u8, MappingError> {
+    let value = if value == "\\t" { "\t" } else { value };
+    match value.as_bytes() {
+        [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' => Ok(*b),
+        _ => Err(invalid(
+            mapping,
+            key,
+            format!("must be one ASCII character (got \"{value}\")"),
+        )),
+    }
+}
+
+pub(super) fn compile_source(
+    raw: &RawSource,
+    name: &str,
+    kind: OrderKind,
+) -> Result<SourceFormat, MappingError> {
+    let csv_only = [
+        ("delimiter", raw.delimiter.is_some()),
+        ("quote", raw.quote.is_some()),
+        ("header", raw.header.is_some()),
+        ("group_by", raw.group_by.is_some()),
+        ("encoding", raw.encoding.is_some()),
+        ("skip_blank_lines", raw.skip_blank_lines.is_some()),
+    ];
+    let x12_only = [
+        ("transaction_set", raw.transaction_set.is_some()),
+        ("line_loop", raw.line_loop.is_some()),
+        ("line_segment", raw.line_segment.is_some()),
+        ("loop_end", raw.loop_end.is_some()),
+    ];
+    let reject_keys = |keys: &[(&str, bool)], format: &str| {
+        for (key, set) in keys {
+            if *set {
+                return Err(invalid(
+                    name,
+                    format!("source.{key}"),
+                    format!("does not apply to format = \"{format}\""),
+                ));
+            }
+        }
+        Ok(())
+    };
+    match raw.format.as_str() {
+        "csv" => {
+            reject_keys(&x12_only, "csv")?;
+            let delimiter = one_byte(
+                raw.delimiter.as_deref().unwrap_or(","),
+                name,
+                "source.delimiter",
+            )?;
+            let quote = one_byte(raw.quote.as_deref().unwrap_or("\""), name, "source.quote")?;
+            if quote == delimiter {
+                return Err(invalid(
+                    name,
+                    "source.quote",
+                    "must differ from the delimiter",
+                ));
+            }
+            match raw.encoding.as_deref().map(|e| e.to_ascii_lowercase()) {
+                None => {}
+                Some(e) if matches!(e.as_str(), "utf-8" | "utf8" | "utf-8-bom" | "utf-8-sig") => {}
+                Some(e) => {
+                    return Err(invalid(
+                        name,
+                        "source.encoding",
+                        format!("unsupported encoding \"{e}\": only \"utf-8\" (with or without BOM) is read; re-export the file as UTF-8"),
+                    ))
+                }
+            }
+            let header = raw.header.unwrap_or(true);
+            let group_by = match (&raw.group_by, kind.is_order()) {
+                (None, true) => {
+                    return Err(invalid(
+                        name,
+                        "source.group_by",
+                        "missing: name the column whose value groups line rows into one order",
+                    ))
+                }
+                (Some(v), true) => Some(column(v, header, name, "source.group_by")?),
+                (None, false) => None,
+                (Some(_), false) => {
+                    return Err(invalid(
+                        name,
+                        "source.group_by",
+                        format!(
+                            "does not apply to kind = \"{}\": each row is one record",
+                            kind.as_str()
+                        ),
+                    ))
+                }
+            };
+            Ok(SourceFormat::Csv(CsvSource {
+                delimiter,
+                quote,
+                header,
+                group_by,
+                skip_blank_lines: raw.skip_blank_lines.unwrap_or(true),
+            }))
+        }
+        "x12" if !kind.is_order() => Err(invalid(
+            name,
+            "source.format",
+            format!(
+                "kind = \"{}\" is read from CSV only: use format = \"csv\"",
+                kind.as_str()
+            ),
+        )),
+        "x12" => {
+            reject_keys(&csv_only, "x12")?;
+            let transaction_set = raw.transaction_set.clone().ok_or_else(|| {
+                invalid(
+                    name,
+                    "source.transaction_set",
+                    "missing: e.g. \"850\" or \"940\"",
+                )
+            })?;
+            if transaction_set.len() != 3 || !transaction_set.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(
+                    name,
+                    "source.transaction_set",
+                    format!("\"{transaction_set}\" is not an X12 transaction set id (three digits, e.g. \"850\")"),
+                ));
+            }
+            let line_loop = raw.line_loop.clone().ok_or_else(|| {
+                invalid(
+                    name,
+                    "source.line_loop",
+                    "missing: the segment that starts each line, e.g. \"PO1\" or \"LX\"",
+                )
+            })?;
+            segment_id(&line_loop, name, "source.line_loop")?;
+            let line_segment = raw
+                .line_segment
+                .clone()
+                .unwrap_or_else(|| line_loop.clone());
+            segment_id(&line_segment, name, "source.line_segment")?;
+            let loop_end = raw
+                .loop_end
+                .clone()
+                .unwrap_or_else(|| vec!["CTT".into(), "W76".into(), "SE".into()]);
+            for seg in &loop_end {
+                segment_id(seg, name, "source.loop_end")?;
+            }
+            Ok(SourceFormat::X12(X12Source {
+                transaction_set,
+                line_loop,
+                line_segment,
+                loop_end,
+            }))
+        }
+        other => Err(invalid(
+            name,
+            "source.format",
+            format!("unknown format \"{other}\": use \"csv\" or \"x12\""),
+        )),
+    }
+}
+
+pub(super) fn segment_id(id: &str, mapping: &str, key: &str) -> Result<(), MappingError> {
+    let b = id.as_bytes();
+    if (2..=3).contains(&b.len())
+        && b[0].is_ascii_uppercase()
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        Ok(())
+    } else {
+        Err(invalid(
+            mapping,
+            key,
+            format!("\"{id}\" is not an X12 segment id (2 or 3 upper-case letters or digits, e.g. \"PO1\")"),
+        ))
+    }
+}
+
+pub(super) fn column(
+    v: &toml::Value,
+    header: bool,
+    mapping: &str,
+    key: &str,
+) -> Result<Column, MappingError> {
+    match v {
+        toml::Value::String(s) if header => {
+            if s.trim().is_empty() {
+                Err(invalid(mapping, key, "column name is empty"))
+            } else {
+                Ok(Column::Name(s.trim().to_string()))
+            }
+        }
+        toml::Value::String(_) => Err(invalid(
+            mapping,
+            key,
+            "with `header = false` columns are named by 1-based position (column = 3)",
+        )),
+        toml::Value::Integer(n) if *n >= 1 => Ok(Column::Position(*n as usize)),
+        _ => Err(invalid(
+            mapping,
+            key,
+            "must be a column name (string) or a 1-based position (integer)",
+        )),
+    }
+}
