@@ -10,6 +10,8 @@
 //! whose segment count (SE01) and control number (SE02) match; GS/GE/IEA counts and control
 //! numbers are not checked.
 
+use thiserror::Error;
+
 use super::convert::{convert, Draft, Place};
 use super::spec::{FieldSource, FieldSpec, Level, Mapping, X12Ref, X12Source};
 use super::{MappingError, ReadResult, Rejection, Rejections};
@@ -61,21 +63,27 @@ pub struct TokenError {
     pub message: String,
 }
 
+/// An ISA header the separators cannot be read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub(crate) enum IsaError {
+    #[error("the ISA header is incomplete (it needs 16 elements, ISA16 and a segment terminator)")]
+    Incomplete,
+    #[error("\"{}\" after ISA is not a usable element separator", .0.escape_ascii())]
+    ElementSeparator(u8),
+    #[error("the ISA separators are not distinct (element, ISA16 component, segment terminator)")]
+    NotDistinct,
+    #[error("\"{}\" after ISA16 is not a usable segment terminator", .0.escape_ascii())]
+    SegmentTerminator(u8),
+}
+
 /// Read the separators from an ISA header at the start of `bytes`.
-pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
-    let incomplete = || {
-        "the ISA header is incomplete (it needs 16 elements, ISA16 and a segment terminator)"
-            .to_string()
-    };
+pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, IsaError> {
     if bytes.len() < 4 {
-        return Err(incomplete());
+        return Err(IsaError::Incomplete);
     }
     let element = bytes[3];
     if element.is_ascii_alphanumeric() || element.is_ascii_whitespace() {
-        return Err(format!(
-            "\"{}\" after ISA is not a usable element separator",
-            element.escape_ascii()
-        ));
+        return Err(IsaError::ElementSeparator(element));
     }
     let mut seen = 0;
     let mut i = 3;
@@ -87,7 +95,7 @@ pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
     }
     // `i` is now just past the 16th separator: ISA16, then the terminator.
     if seen < 16 || i + 1 >= bytes.len() {
-        return Err(incomplete());
+        return Err(IsaError::Incomplete);
     }
     let component = bytes[i];
     let segment = match bytes[i + 1] {
@@ -95,16 +103,10 @@ pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
         other => other,
     };
     if component == element || segment == element || segment == component {
-        return Err(
-            "the ISA separators are not distinct (element, ISA16 component, segment terminator)"
-                .to_string(),
-        );
+        return Err(IsaError::NotDistinct);
     }
     if segment.is_ascii_alphanumeric() {
-        return Err(format!(
-            "\"{}\" after ISA16 is not a usable segment terminator",
-            segment.escape_ascii()
-        ));
+        return Err(IsaError::SegmentTerminator(segment));
     }
     Ok(Separators {
         element,
@@ -132,10 +134,10 @@ pub fn tokenize(bytes: &[u8]) -> Result<Vec<Segment<'_>>, TokenError> {
         }
         let rest = &bytes[pos..];
         if rest.starts_with(b"ISA") && rest.get(3).is_some_and(|b| !b.is_ascii_alphanumeric()) {
-            separators = Some(read_isa(rest).map_err(|message| TokenError {
+            separators = Some(read_isa(rest).map_err(|e| TokenError {
                 line,
                 segment: out.len() + 1,
-                message,
+                message: e.to_string(),
             })?);
         }
         let Some(seps) = separators else {

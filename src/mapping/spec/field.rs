@@ -6,6 +6,7 @@
 //! carry; `compile` calls it once per field, after the source format is known.
 
 use chrono::NaiveDate;
+use thiserror::Error;
 
 use crate::mapping::convert::convert_default;
 
@@ -68,7 +69,9 @@ pub(super) fn compile_field(
                         "`element`, `component` and `qualifier` go with `segment`, not with `ref`",
                     ));
                 }
-                FieldSource::X12(parse_ref(r).map_err(|m| invalid(mapping, sub("ref"), m))?)
+                FieldSource::X12(
+                    parse_ref(r).map_err(|e| invalid(mapping, sub("ref"), e.to_string()))?,
+                )
             }
             (None, Some(seg)) => {
                 segment_id(seg, mapping, &sub("segment"))?;
@@ -170,7 +173,7 @@ pub(super) fn compile_field(
 
     let date_format = match (&raw.format, ty) {
         (Some(fmt), FieldType::Date) => {
-            check_date_format(fmt).map_err(|m| invalid(mapping, sub("format"), m))?;
+            check_date_format(fmt).map_err(|e| invalid(mapping, sub("format"), e.to_string()))?;
             fmt.clone()
         }
         (Some(_), _) => {
@@ -313,21 +316,26 @@ pub(super) fn compile_field(
     Ok(spec)
 }
 
+/// Why a `format` cannot be used for dates.
+#[derive(Debug, Error)]
+enum DateFormatError {
+    #[error("\"{0}\" is not a valid date format (chrono strftime syntax, e.g. \"%m/%d/%Y\")")]
+    Syntax(String),
+    #[error("\"{0}\" does not name a whole date (it needs a year, a month and a day, e.g. \"%m/%d/%Y\")")]
+    NotWholeDate(String),
+}
+
 /// A date format must be valid chrono syntax and name a whole date: formatting a known date and
 /// reading it back must give the same date (this refuses "%m/%d", "%Q" and friends).
-fn check_date_format(fmt: &str) -> Result<(), String> {
+fn check_date_format(fmt: &str) -> Result<(), DateFormatError> {
     use chrono::format::{Item, StrftimeItems};
     if StrftimeItems::new(fmt).any(|item| matches!(item, Item::Error)) {
-        return Err(format!(
-            "\"{fmt}\" is not a valid date format (chrono strftime syntax, e.g. \"%m/%d/%Y\")"
-        ));
+        return Err(DateFormatError::Syntax(fmt.to_string()));
     }
     let probe = NaiveDate::from_ymd_opt(2026, 11, 27).expect("valid date");
     let text = probe.format(fmt).to_string();
     match NaiveDate::parse_from_str(&text, fmt) {
         Ok(back) if back == probe => Ok(()),
-        _ => Err(format!(
-            "\"{fmt}\" does not name a whole date (it needs a year, a month and a day, e.g. \"%m/%d/%Y\")"
-        )),
+        _ => Err(DateFormatError::NotWholeDate(fmt.to_string())),
     }
 }

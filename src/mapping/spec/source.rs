@@ -6,6 +6,7 @@
 //! it is compiled first, and what it decides (CSV or X12) shapes how every field is read.
 
 use super::raw::RawSource;
+use super::x12_ref::is_segment_id;
 use super::{invalid, Column, CsvSource, MappingError, OrderKind, SourceFormat, X12Source};
 
 fn one_byte(value: &str, mapping: &str, key: &str) -> Result<u8, MappingError> {
@@ -168,12 +169,7 @@ pub(super) fn compile_source(
 }
 
 pub(super) fn segment_id(id: &str, mapping: &str, key: &str) -> Result<(), MappingError> {
-    let b = id.as_bytes();
-    if (2..=3).contains(&b.len())
-        && b[0].is_ascii_uppercase()
-        && b.iter()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    {
+    if is_segment_id(id) {
         Ok(())
     } else {
         Err(invalid(

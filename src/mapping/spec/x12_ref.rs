@@ -5,7 +5,7 @@
 //! own, parsed the same way whether it comes from `ref = "..."` or is built from `segment` +
 //! `element`, and read again by the X12 reader's lookup.
 
-use super::source::segment_id;
+use thiserror::Error;
 
 /// A place in an X12 transaction set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,15 +35,20 @@ impl std::fmt::Display for X12Ref {
     }
 }
 
+/// Text that is not an X12 reference; the message shows the forms that are.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("\"{text}\" is not an X12 reference: write e.g. \"BEG03\", \"PO107\", \"DTM*010\", \"N1*ST\" or \"N1*ST/N301\"")]
+pub(crate) struct NotAReference {
+    text: String,
+}
+
 /// Parse an X12 reference: `BEG03`, `PO107`, `W0105`, `SLN01-2` (component 2), `DTM*010`
 /// (element 2 of the DTM whose element 1 is 010), `N1*ST` (the N1 loop for ST), and
 /// `N1*ST/N301` (N301 within that loop).
-pub(crate) fn parse_ref(text: &str) -> Result<X12Ref, String> {
+pub(crate) fn parse_ref(text: &str) -> Result<X12Ref, NotAReference> {
     let text = text.trim();
-    let bad = || {
-        format!(
-            "\"{text}\" is not an X12 reference: write e.g. \"BEG03\", \"PO107\", \"DTM*010\", \"N1*ST\" or \"N1*ST/N301\""
-        )
+    let bad = || NotAReference {
+        text: text.to_string(),
     };
     let (anchor_part, element_part) = match text.split_once('/') {
         Some((a, e)) => (Some(a), Some(e)),
@@ -52,47 +57,59 @@ pub(crate) fn parse_ref(text: &str) -> Result<X12Ref, String> {
     };
     let anchor = match anchor_part {
         None => None,
-        Some(a) => {
-            let (seg, qual) = a.split_once('*').ok_or_else(bad)?;
-            if segment_id(seg, "", "").is_err() || qual.is_empty() || qual.contains('*') {
-                return Err(bad());
-            }
-            Some((seg.to_string(), qual.to_string()))
-        }
+        Some(a) => Some(parse_anchor(a).ok_or_else(bad)?),
     };
-    let (segment, element, component) = match element_part {
+    let mut reference = match element_part {
+        Some(e) => parse_position(e).ok_or_else(bad)?,
         // `DTM*010` alone: the anchor's element 2.
-        None => (anchor.as_ref().unwrap().0.clone(), 2, None),
-        Some(e) => {
-            let (e, comp) = match e.split_once('-') {
-                Some((e, c)) => (
-                    e,
-                    Some(
-                        c.parse::<usize>()
-                            .ok()
-                            .filter(|c| *c >= 1)
-                            .ok_or_else(bad)?,
-                    ),
-                ),
-                None => (e, None),
-            };
-            if e.len() < 4 || !e.is_char_boundary(e.len() - 2) {
-                return Err(bad());
-            }
-            let (seg, pos) = e.split_at(e.len() - 2);
-            let pos: usize = pos.parse().map_err(|_| bad())?;
-            if pos == 0 || segment_id(seg, "", "").is_err() {
-                return Err(bad());
-            }
-            (seg.to_string(), pos, comp)
-        }
+        None => X12Ref {
+            anchor: None,
+            segment: anchor
+                .as_ref()
+                .expect("no element part means an anchor")
+                .0
+                .clone(),
+            element: 2,
+            component: None,
+        },
     };
-    Ok(X12Ref {
-        anchor,
-        segment,
+    reference.anchor = anchor;
+    Ok(reference)
+}
+
+/// `N1*ST`: the anchor's segment id and qualifier.
+fn parse_anchor(text: &str) -> Option<(String, String)> {
+    let (segment, qualifier) = text.split_once('*')?;
+    let valid = is_segment_id(segment) && !qualifier.is_empty() && !qualifier.contains('*');
+    valid.then(|| (segment.to_string(), qualifier.to_string()))
+}
+
+/// `PO107`, `SLN01-2`: a segment id, a two-digit element position and maybe a component.
+fn parse_position(text: &str) -> Option<X12Ref> {
+    let (text, component) = match text.split_once('-') {
+        Some((e, c)) => (e, Some(c.parse::<usize>().ok().filter(|c| *c >= 1)?)),
+        None => (text, None),
+    };
+    if text.len() < 4 || !text.is_char_boundary(text.len() - 2) {
+        return None;
+    }
+    let (segment, element) = text.split_at(text.len() - 2);
+    let element: usize = element.parse().ok()?;
+    (element != 0 && is_segment_id(segment)).then(|| X12Ref {
+        anchor: None,
+        segment: segment.to_string(),
         element,
         component,
     })
+}
+
+/// 2 or 3 upper-case letters or digits, starting with a letter (`PO1`, `N4`, `W01`).
+pub(super) fn is_segment_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    (2..=3).contains(&b.len())
+        && b[0].is_ascii_uppercase()
+        && b.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// Where an address field sits in an N1 loop when the mapping names only the loop (`N1*ST`).
