@@ -256,6 +256,7 @@ impl Row<'_> {
         col.and_then(|c| self.record.get(c))
     }
 
+    /// A problem with this row, naming its order when the row has a key.
     fn reject(&self, file: &str, field: Option<&str>, reason: String) -> Rejection {
         Rejection {
             file: file.to_string(),
@@ -277,6 +278,8 @@ impl Row<'_> {
     }
 }
 
+/// Read an order kind: columns first, then every row into the order its key names, then each
+/// order finished (or rejected whole).
 pub(crate) fn read(
     mapping: &Mapping,
     source: &CsvSource,

@@ -213,6 +213,8 @@ fn resolve<'s, 'a>(
     (Some(*segment), value)
 }
 
+/// Read every transaction set of an X12 file into an order; a file that cannot be split into
+/// segments, or whose interchange has no IEA, is an error.
 pub(crate) fn read(
     mapping: &Mapping,
     source: &X12Source,
@@ -251,6 +253,7 @@ pub(crate) fn read(
     })
 }
 
+/// Where a segment is, for rejections.
 fn place(s: &Segment) -> Place {
     Place {
         line: s.line,

@@ -16,6 +16,8 @@
 //! - `source`: the `[source]` table (CSV dialect or X12 envelope).
 //! - `field`: one entry of `[fields]`: its source, type, format, default and value rules.
 //! - `x12_ref`: X12 references (`BEG03`, `N1*ST/N403`) and the N1 loop's address positions.
+//!
+//! Only [`Mapping::load`] reads a file; every other step is a function of the mapping's text.
 
 mod compile;
 mod field;

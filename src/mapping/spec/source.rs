@@ -1,6 +1,6 @@
 //! The `[source]` table: a CSV dialect (delimiter, quote, header, the column that groups
-//! rows into orders) or an X12 envelope (transaction set, line loop), and the small checks
-//! shared with field compilation (one-byte separators, column names, segment ids).
+//! rows into orders) or an X12 envelope (transaction set, line loop), and the two checks field
+//! compilation shares with it (`column` names or positions, `segment_id`).
 //!
 //! Separate from the field compile step because it depends only on `[source]` and the kind:
 //! it is compiled first, and what it decides (CSV or X12) shapes how every field is read.
