@@ -418,29 +418,9 @@ impl Draft {
                 "the order has no lines".to_string(),
             ));
         }
-        // Line numbers must be unique within the order (unmapped ones were numbered 1, 2, 3 ...
-        // as the lines were read).
-        if lines.len() > 1 {
-            let mut numbers: Vec<(i64, Place)> = lines
-                .iter()
-                .filter_map(|l| Some((l.values.get("line_number")?.as_i64()?, l.place)))
-                .collect();
-            numbers.sort_by_key(|(n, place)| (*n, place.line, place.segment));
-            for pair in numbers.windows(2) {
-                if pair[0].0 == pair[1].0 {
-                    problems.push(reject(
-                        pair[1].1,
-                        Some("lines[].line_number"),
-                        format!(
-                            "line number {} appears twice in the order (also on line {})",
-                            pair[1].0, pair[0].1.line
-                        ),
-                    ));
-                }
-            }
+        for (at, reason) in repeated_line_numbers(&lines) {
+            problems.push(reject(at, Some("lines[].line_number"), reason));
         }
-        let source_lines: Vec<usize> = lines.iter().map(|l| l.place.line).collect();
-        let out_lines: Vec<Value> = lines.into_iter().map(|l| Value::Object(l.values)).collect();
         if !problems.is_empty() {
             for p in &mut problems {
                 if p.order.is_none() {
@@ -457,6 +437,8 @@ impl Draft {
                 "is required but empty or missing".to_string(),
             )]);
         };
+        let source_lines: Vec<usize> = lines.iter().map(|l| l.place.line).collect();
+        let out_lines: Vec<Value> = lines.into_iter().map(|l| Value::Object(l.values)).collect();
         if !ship_to.is_empty() {
             header.insert("ship_to".to_string(), Value::Object(ship_to));
         }
@@ -469,6 +451,30 @@ impl Draft {
             body: header,
         })
     }
+}
+
+/// Line numbers must be unique within the order (unmapped ones were numbered 1, 2, 3 ... as
+/// the lines were read): each repeat, where it is and why.
+fn repeated_line_numbers(lines: &[DraftLine]) -> Vec<(Place, String)> {
+    if lines.len() < 2 {
+        return Vec::new();
+    }
+    let mut numbers: Vec<(i64, Place)> = lines
+        .iter()
+        .filter_map(|l| Some((l.values.get("line_number")?.as_i64()?, l.place)))
+        .collect();
+    numbers.sort_by_key(|(n, place)| (*n, place.line, place.segment));
+    numbers
+        .windows(2)
+        .filter(|pair| pair[0].0 == pair[1].0)
+        .map(|pair| {
+            let reason = format!(
+                "line number {} appears twice in the order (also on line {})",
+                pair[1].0, pair[0].1.line
+            );
+            (pair[1].1, reason)
+        })
+        .collect()
 }
 
 #[cfg(test)]

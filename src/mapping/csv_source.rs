@@ -23,6 +23,18 @@ struct Group {
     first_ends: Vec<usize>,
 }
 
+impl Group {
+    /// The first row's cell for the `slot`-th header field that has a column.
+    fn first_cell(&self, slot: usize) -> &[u8] {
+        let from = if slot == 0 {
+            0
+        } else {
+            self.first_ends[slot - 1]
+        };
+        &self.first_cells[from..self.first_ends[slot]]
+    }
+}
+
 fn trim(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }
@@ -178,26 +190,103 @@ fn open<'b>(source: &CsvSource, file: &str, bytes: &'b [u8]) -> Result<Opened<'b
     })
 }
 
+/// A mapped field and the 0-based column it reads (`None`: a constant).
+type FieldColumn<'m> = (&'m FieldSpec, Option<usize>);
+
+/// Every mapped field with its column, resolved against the header row before the first data
+/// row: a missing column is a mapping error, not a rejection on every row.
+fn field_columns<'m>(
+    mapping: &'m Mapping,
+    names: Option<&[String]>,
+    file: &str,
+) -> Result<Vec<FieldColumn<'m>>, MappingError> {
+    let mut fields = Vec::with_capacity(mapping.fields.len());
+    for spec in &mapping.fields {
+        let col = match &spec.source {
+            FieldSource::Column(c) => Some(resolve_column(c, spec.name(), names, mapping, file)?),
+            _ => None,
+        };
+        fields.push((spec, col));
+    }
+    Ok(fields)
+}
+
+impl Opened<'_> {
+    /// Hand every data row to `each` with the physical line it starts on; blank rows are
+    /// skipped when the source says so.
+    fn each_row(
+        mut self,
+        source: &CsvSource,
+        file: &str,
+        mut each: impl FnMut(&ByteRecord, usize) -> Result<(), MappingError>,
+    ) -> Result<(), MappingError> {
+        let mut record = ByteRecord::new();
+        let mut lines = Lines::new(self.bytes);
+        while self
+            .reader
+            .read_byte_record(&mut record)
+            .map_err(|e| unreadable(file, self.bytes, e))?
+        {
+            let line = lines.at(record.position());
+            if source.skip_blank_lines && record.iter().all(|c| trim(c).is_empty()) {
+                continue;
+            }
+            each(&record, line)?;
+        }
+        Ok(())
+    }
+}
+
+/// One data row: its cells, the line it starts on, and its key (the trimmed order key, or for
+/// a record kind the record's number; empty when it has none).
+struct Row<'r> {
+    record: &'r ByteRecord,
+    line: usize,
+    key: &'r [u8],
+}
+
+impl Row<'_> {
+    /// A mapped cell, trimmed; empty when the row is short.
+    fn cell(&self, col: usize) -> &[u8] {
+        self.record.get(col).map(trim).unwrap_or_default()
+    }
+
+    /// The cell a field reads, untrimmed (`None`: a constant, or the row is short).
+    fn raw(&self, col: Option<usize>) -> Option<&[u8]> {
+        col.and_then(|c| self.record.get(c))
+    }
+
+    /// A problem with this row, naming its order when the row has a key.
+    fn reject(&self, file: &str, field: Option<&str>, reason: String) -> Rejection {
+        Rejection {
+            file: file.to_string(),
+            line: self.line,
+            segment: None,
+            order: (!self.key.is_empty()).then(|| String::from_utf8_lossy(self.key).into_owned()),
+            field: field.map(str::to_string),
+            reason,
+        }
+    }
+
+    /// A row with more or fewer fields than the header row has.
+    fn width_problem(&self, width: Option<usize>) -> Option<String> {
+        let w = width.filter(|w| *w != self.record.len())?;
+        Some(format!(
+            "the row has {} fields, the header has {w} (a stray delimiter or quote?)",
+            self.record.len()
+        ))
+    }
+}
+
+/// Read an order kind: columns first, then every row into the order its key names, then each
+/// order finished (or rejected whole).
 pub(crate) fn read(
     mapping: &Mapping,
     source: &CsvSource,
     file: &str,
     bytes: &[u8],
 ) -> Result<ReadResult, MappingError> {
-    let Opened {
-        bytes,
-        mut reader,
-        names,
-    } = open(source, file, bytes)?;
-    let unreadable = |e: csv::Error| unreadable(file, bytes, e);
-    let mut record = ByteRecord::new();
-    let mut lines = Lines::new(bytes);
-
-    // Resolve every column before the first data row: a missing column is a mapping error.
-    let width = names.as_ref().map(Vec::len);
-    let resolve = |column: &Column, field: &str| {
-        resolve_column(column, field, names.as_deref(), mapping, file)
-    };
+    let opened = open(source, file, bytes)?;
     let Some(group_by) = &source.group_by else {
         return Err(MappingError::Invalid {
             mapping: mapping.name.clone(),
@@ -206,180 +295,202 @@ pub(crate) fn read(
                 .to_string(),
         });
     };
-    let group_col = resolve(group_by, "source.group_by")?;
-    let mut header_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
-    let mut line_fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
-    for spec in &mapping.fields {
-        let col = match &spec.source {
-            FieldSource::Column(c) => Some(resolve(c, spec.name())?),
-            _ => None,
-        };
-        if spec.api.level == Level::Line {
-            line_fields.push((spec, col));
-        } else {
-            header_fields.push((spec, col));
-        }
-    }
-    let number_field = mapping.number_field();
+    let names = opened.names.as_deref();
+    let key = resolve_column(group_by, "source.group_by", names, mapping, file)?;
+    let (lines, header) = field_columns(mapping, names, file)?
+        .into_iter()
+        .partition(|(spec, _)| spec.api.level == Level::Line);
+    let mut orders = Orders {
+        mapping,
+        file,
+        group_by,
+        key,
+        header,
+        lines,
+        width: opened.names.as_ref().map(Vec::len),
+        rejections: Rejections::new(mapping.on_error),
+        groups: Vec::new(),
+        index: HashMap::new(),
+        orphans: Vec::new(),
+    };
+    opened.each_row(source, file, |record, line| orders.row(record, line))?;
+    orders.finish()
+}
 
-    let mut rejections = Rejections::new(mapping.on_error);
-    let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
-    // Unreadable rows whose order had not been seen yet: (order key, problem).
-    let mut orphans: Vec<(Vec<u8>, Rejection)> = Vec::new();
-    let reject =
-        |line: usize, order: Option<&[u8]>, field: Option<&str>, reason: String| Rejection {
-            file: file.to_string(),
-            line,
-            segment: None,
-            order: order.map(|o| String::from_utf8_lossy(o).into_owned()),
-            field: field.map(str::to_string),
-            reason,
-        };
+/// The orders of one file, as its rows are read.
+struct Orders<'m, 'f> {
+    mapping: &'m Mapping,
+    file: &'f str,
+    /// The order key's column as the mapping names it (for messages), and its index.
+    group_by: &'m Column,
+    key: usize,
+    /// Header and ship_to fields with their columns, in mapping order.
+    header: Vec<FieldColumn<'m>>,
+    /// Line fields with their columns, in mapping order.
+    lines: Vec<FieldColumn<'m>>,
+    /// The header row's width (`None`: no header row).
+    width: Option<usize>,
+    rejections: Rejections,
+    groups: Vec<Group>,
+    /// Order key -> its index in `groups`.
+    index: HashMap<Vec<u8>, usize>,
+    /// Unreadable rows whose order had not been seen yet: (order key, problem).
+    orphans: Vec<(Vec<u8>, Rejection)>,
+}
 
-    while reader.read_byte_record(&mut record).map_err(unreadable)? {
-        let line = lines.at(record.position());
-        if source.skip_blank_lines && record.iter().all(|c| trim(c).is_empty()) {
-            continue;
-        }
-        let key = record.get(group_col).map(trim).unwrap_or_default();
-        if let Some(w) = width {
-            if record.len() != w {
-                let order = (!key.is_empty()).then_some(key);
-                let r = reject(
-                    line,
-                    order,
-                    None,
-                    format!(
-                        "the row has {} fields, the header has {w} (a stray delimiter or quote?)",
-                        record.len()
-                    ),
-                );
-                let r = rejections.check(r)?;
-                match index.get(key) {
-                    Some(&g) if !key.is_empty() => groups[g].draft.problems.push(r),
-                    // The order may still show up on later rows: it must not go out
-                    // without this line, so the problem waits for it.
-                    _ if !key.is_empty() => orphans.push((key.to_vec(), r)),
-                    _ => rejections.list.push(r),
-                }
-                continue;
-            }
+impl Orders<'_, '_> {
+    /// One data row: a line of the order its key names, started by this row if it is the
+    /// order's first.
+    fn row(&mut self, record: &ByteRecord, line: usize) -> Result<(), MappingError> {
+        let key = record.get(self.key).map(trim).unwrap_or_default();
+        let row = Row { record, line, key };
+        if let Some(reason) = row.width_problem(self.width) {
+            return self.misshapen(&row, reason);
         }
         if key.is_empty() {
-            let r = reject(
-                line,
-                None,
-                None,
-                format!("the order key (column {group_by}) is empty"),
-            );
-            rejections.push(r)?;
-            continue;
+            let reason = format!("the order key (column {}) is empty", self.group_by);
+            return self.rejections.push(row.reject(self.file, None, reason));
         }
-        let g = match index.get(key) {
+        let g = match self.index.get(key) {
             Some(&g) => {
-                // A later row of the order: its header cells must agree with the first row's.
-                let group = &mut groups[g];
-                let mut slot = 0;
-                for (spec, col) in &header_fields {
-                    let Some(col) = col else { continue };
-                    let from = if slot == 0 {
-                        0
-                    } else {
-                        group.first_ends[slot - 1]
-                    };
-                    let first = &group.first_cells[from..group.first_ends[slot]];
-                    slot += 1;
-                    let cell = record.get(*col).map(trim).unwrap_or_default();
-                    if !cell.is_empty() && cell != first {
-                        let r = reject(
-                            line,
-                            Some(key),
-                            Some(spec.name()),
-                            format!(
-                                "\"{}\" differs from \"{}\" on line {}, the order's first row",
-                                String::from_utf8_lossy(cell),
-                                String::from_utf8_lossy(first),
-                                group.draft.place.line
-                            ),
-                        );
-                        group.draft.problems.push(rejections.check(r)?);
-                    }
-                }
+                self.check_agrees(g, &row)?;
                 g
             }
-            None => {
-                let mut group = Group {
-                    draft: Draft::new(Place {
-                        line,
-                        segment: None,
-                    }),
-                    first_cells: Vec::new(),
-                    first_ends: Vec::with_capacity(header_fields.len()),
-                };
-                for (spec, col) in &header_fields {
-                    let raw = col.and_then(|c| record.get(c));
-                    if col.is_some() {
-                        group
-                            .first_cells
-                            .extend_from_slice(trim(raw.unwrap_or_default()));
-                        group.first_ends.push(group.first_cells.len());
-                    }
-                    match convert(spec, raw) {
-                        Ok(Some(value)) => group.draft.set_header(spec, value, number_field),
-                        Ok(None) => {}
-                        Err(reason) => {
-                            let r = reject(line, Some(key), Some(spec.name()), reason);
-                            group.draft.problems.push(rejections.check(r)?);
-                        }
-                    }
-                }
-                groups.push(group);
-                index.insert(key.to_vec(), groups.len() - 1);
-                groups.len() - 1
-            }
+            None => self.start_order(&row)?,
         };
+        self.add_line(g, &row)
+    }
+
+    /// A row that cannot be read field by field keeps its order back, whenever that order
+    /// shows up.
+    fn misshapen(&mut self, row: &Row, reason: String) -> Result<(), MappingError> {
+        let r = self.rejections.check(row.reject(self.file, None, reason))?;
+        match self.index.get(row.key) {
+            Some(&g) if !row.key.is_empty() => self.groups[g].draft.problems.push(r),
+            // The order may still show up on later rows: it must not go out
+            // without this line, so the problem waits for it.
+            _ if !row.key.is_empty() => self.orphans.push((row.key.to_vec(), r)),
+            _ => self.rejections.list.push(r),
+        }
+        Ok(())
+    }
+
+    /// The first row of an order: its header fields are read from it, and its header cells
+    /// kept for later rows to agree with.
+    fn start_order(&mut self, row: &Row) -> Result<usize, MappingError> {
+        let number_field = self.mapping.number_field();
+        let mut group = Group {
+            draft: Draft::new(Place {
+                line: row.line,
+                segment: None,
+            }),
+            first_cells: Vec::new(),
+            first_ends: Vec::with_capacity(self.header.len()),
+        };
+        for (spec, col) in &self.header {
+            let raw = row.raw(*col);
+            if col.is_some() {
+                group
+                    .first_cells
+                    .extend_from_slice(trim(raw.unwrap_or_default()));
+                group.first_ends.push(group.first_cells.len());
+            }
+            match convert(spec, raw) {
+                Ok(Some(value)) => group.draft.set_header(spec, value, number_field),
+                Ok(None) => {}
+                Err(reason) => {
+                    let r = row.reject(self.file, Some(spec.name()), reason);
+                    group.draft.problems.push(self.rejections.check(r)?);
+                }
+            }
+        }
+        self.groups.push(group);
+        self.index.insert(row.key.to_vec(), self.groups.len() - 1);
+        Ok(self.groups.len() - 1)
+    }
+
+    /// A later row of order `g`: the header cells it states must agree with the first row's.
+    fn check_agrees(&mut self, g: usize, row: &Row) -> Result<(), MappingError> {
+        let group = &mut self.groups[g];
+        let with_column = self
+            .header
+            .iter()
+            .filter_map(|(spec, col)| Some((spec, (*col)?)));
+        for (slot, (spec, col)) in with_column.enumerate() {
+            let first = group.first_cell(slot);
+            let cell = row.cell(col);
+            if !cell.is_empty() && cell != first {
+                let reason = format!(
+                    "\"{}\" differs from \"{}\" on line {}, the order's first row",
+                    String::from_utf8_lossy(cell),
+                    String::from_utf8_lossy(first),
+                    group.draft.place.line
+                );
+                let r = row.reject(self.file, Some(spec.name()), reason);
+                group.draft.problems.push(self.rejections.check(r)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The row's line fields, as the next line of order `g`.
+    fn add_line(&mut self, g: usize, row: &Row) -> Result<(), MappingError> {
+        let draft = &mut self.groups[g].draft;
         let place = Place {
-            line,
+            line: row.line,
             segment: None,
         };
-        let mut draft_line = groups[g].draft.new_line(mapping, place);
-        for (spec, col) in &line_fields {
-            match convert(spec, col.and_then(|c| record.get(c))) {
+        let mut line = draft.new_line(self.mapping, place);
+        for (spec, col) in &self.lines {
+            match convert(spec, row.raw(*col)) {
                 Ok(Some(value)) => {
-                    draft_line.values.insert(spec.api.key.to_string(), value);
+                    line.values.insert(spec.api.key.to_string(), value);
                 }
                 Ok(None) => {}
                 Err(reason) => {
-                    let r = reject(line, Some(key), Some(spec.name()), reason);
-                    groups[g].draft.problems.push(rejections.check(r)?);
+                    let r = row.reject(self.file, Some(spec.name()), reason);
+                    draft.problems.push(self.rejections.check(r)?);
                 }
             }
         }
-        groups[g].draft.lines.push(draft_line);
+        draft.lines.push(line);
+        Ok(())
     }
 
-    for (key, r) in orphans {
-        match index.get(&key) {
-            Some(&g) => groups[g].draft.problems.push(r),
-            None => rejections.list.push(r),
+    /// Every row is read: problems that waited for their order join it (or stand alone if it
+    /// never came), and each order is finished or rejected whole.
+    fn finish(self) -> Result<ReadResult, MappingError> {
+        let Orders {
+            mapping,
+            file,
+            mut rejections,
+            mut groups,
+            index,
+            orphans,
+            ..
+        } = self;
+        for (key, r) in orphans {
+            match index.get(&key) {
+                Some(&g) => groups[g].draft.problems.push(r),
+                None => rejections.list.push(r),
+            }
         }
-    }
-    let mut orders = Vec::with_capacity(groups.len());
-    for group in groups {
-        match group.draft.finish(mapping, file) {
-            Ok(order) => orders.push(order),
-            Err(problems) => {
-                for p in problems {
-                    rejections.push(p)?;
+        let mut orders = Vec::with_capacity(groups.len());
+        for group in groups {
+            match group.draft.finish(mapping, file) {
+                Ok(order) => orders.push(order),
+                Err(problems) => {
+                    for p in problems {
+                        rejections.push(p)?;
+                    }
                 }
             }
         }
+        Ok(ReadResult {
+            orders,
+            rejections: rejections.list,
+        })
     }
-    Ok(ReadResult {
-        orders,
-        rejections: rejections.list,
-    })
 }
 
 /// Read a record kind (`ap_ledger`): every non-blank row is one record, converted field by
@@ -391,26 +502,9 @@ pub(crate) fn read_records(
     file: &str,
     bytes: &[u8],
 ) -> Result<RecordsResult, MappingError> {
-    let Opened {
-        bytes,
-        mut reader,
-        names,
-    } = open(source, file, bytes)?;
-    let width = names.as_ref().map(Vec::len);
-    let mut fields: Vec<(&FieldSpec, Option<usize>)> = Vec::new();
-    for spec in &mapping.fields {
-        let col = match &spec.source {
-            FieldSource::Column(c) => Some(resolve_column(
-                c,
-                spec.name(),
-                names.as_deref(),
-                mapping,
-                file,
-            )?),
-            _ => None,
-        };
-        fields.push((spec, col));
-    }
+    let opened = open(source, file, bytes)?;
+    let width = opened.names.as_ref().map(Vec::len);
+    let fields = field_columns(mapping, opened.names.as_deref(), file)?;
     let key_col = fields
         .iter()
         .find(|(spec, _)| spec.name() == mapping.number_field())
@@ -418,68 +512,57 @@ pub(crate) fn read_records(
 
     let mut rejections = Rejections::new(mapping.on_error);
     let mut records = Vec::new();
-    let mut record = ByteRecord::new();
-    let mut lines = Lines::new(bytes);
-    while reader
-        .read_byte_record(&mut record)
-        .map_err(|e| unreadable(file, bytes, e))?
-    {
-        let line = lines.at(record.position());
-        if source.skip_blank_lines && record.iter().all(|c| trim(c).is_empty()) {
-            continue;
-        }
+    opened.each_row(source, file, |record, line| {
         let key = key_col
             .and_then(|c| record.get(c))
             .map(trim)
-            .filter(|k| !k.is_empty())
-            .map(|k| String::from_utf8_lossy(k).into_owned());
-        let reject = |field: Option<&str>, reason: String| Rejection {
-            file: file.to_string(),
-            line,
-            segment: None,
-            order: key.clone(),
-            field: field.map(str::to_string),
-            reason,
-        };
-        if let Some(w) = width {
-            if record.len() != w {
-                rejections.push(reject(
-                    None,
-                    format!(
-                        "the row has {} fields, the header has {w} (a stray delimiter or quote?)",
-                        record.len()
-                    ),
-                ))?;
-                continue;
-            }
-        }
-        let mut values = serde_json::Map::new();
-        let mut problems = Vec::new();
-        for (spec, col) in &fields {
-            match convert(spec, col.and_then(|c| record.get(c))) {
-                Ok(Some(value)) => {
-                    values.insert(spec.api.key.to_string(), value);
+            .unwrap_or_default();
+        match one_record(&Row { record, line, key }, file, &fields, width) {
+            Ok(record) => records.push(record),
+            Err(problems) => {
+                for p in problems {
+                    rejections.push(p)?;
                 }
-                Ok(None) => {}
-                Err(reason) => problems.push(reject(Some(spec.name()), reason)),
             }
         }
-        if problems.is_empty() {
-            records.push(SourceRecord {
-                file: file.to_string(),
-                line,
-                values,
-            });
-        } else {
-            for p in problems {
-                rejections.push(p)?;
-            }
-        }
-    }
+        Ok(())
+    })?;
     Ok(RecordsResult {
         records,
         rejections: rejections.list,
     })
+}
+
+/// One row of a record kind: the record, or every problem with it.
+fn one_record(
+    row: &Row,
+    file: &str,
+    fields: &[FieldColumn],
+    width: Option<usize>,
+) -> Result<SourceRecord, Vec<Rejection>> {
+    if let Some(reason) = row.width_problem(width) {
+        return Err(vec![row.reject(file, None, reason)]);
+    }
+    let mut values = serde_json::Map::new();
+    let mut problems = Vec::new();
+    for (spec, col) in fields {
+        match convert(spec, row.raw(*col)) {
+            Ok(Some(value)) => {
+                values.insert(spec.api.key.to_string(), value);
+            }
+            Ok(None) => {}
+            Err(reason) => problems.push(row.reject(file, Some(spec.name()), reason)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(SourceRecord {
+            file: file.to_string(),
+            line: row.line,
+            values,
+        })
+    } else {
+        Err(problems)
+    }
 }
 
 #[cfg(test)]

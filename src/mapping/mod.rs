@@ -2,7 +2,8 @@
 //! AP ledger (CSV, `kind = "ap_ledger"`) in, one record per row out, for the reconciliation.
 //!
 //! Layout:
-//! - `spec`: the TOML mapping format and its compile step ([`Mapping`]).
+//! - `spec`: the TOML mapping format and its compile step ([`Mapping`]), one file per part of
+//!   the format (its `mod.rs` lists them).
 //! - `csv_source`: reads CSV rows and groups line rows into orders (or, for a record kind,
 //!   turns each row into one record).
 //! - `x12`: the X12 tokenizer (separators from the ISA header) and one order per ST/SE.

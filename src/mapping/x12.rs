@@ -10,6 +10,8 @@
 //! whose segment count (SE01) and control number (SE02) match; GS/GE/IEA counts and control
 //! numbers are not checked.
 
+use thiserror::Error;
+
 use super::convert::{convert, Draft, Place};
 use super::spec::{FieldSource, FieldSpec, Level, Mapping, X12Ref, X12Source};
 use super::{MappingError, ReadResult, Rejection, Rejections};
@@ -61,21 +63,27 @@ pub struct TokenError {
     pub message: String,
 }
 
+/// An ISA header the separators cannot be read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub(crate) enum IsaError {
+    #[error("the ISA header is incomplete (it needs 16 elements, ISA16 and a segment terminator)")]
+    Incomplete,
+    #[error("\"{}\" after ISA is not a usable element separator", .0.escape_ascii())]
+    ElementSeparator(u8),
+    #[error("the ISA separators are not distinct (element, ISA16 component, segment terminator)")]
+    NotDistinct,
+    #[error("\"{}\" after ISA16 is not a usable segment terminator", .0.escape_ascii())]
+    SegmentTerminator(u8),
+}
+
 /// Read the separators from an ISA header at the start of `bytes`.
-pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
-    let incomplete = || {
-        "the ISA header is incomplete (it needs 16 elements, ISA16 and a segment terminator)"
-            .to_string()
-    };
+pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, IsaError> {
     if bytes.len() < 4 {
-        return Err(incomplete());
+        return Err(IsaError::Incomplete);
     }
     let element = bytes[3];
     if element.is_ascii_alphanumeric() || element.is_ascii_whitespace() {
-        return Err(format!(
-            "\"{}\" after ISA is not a usable element separator",
-            element.escape_ascii()
-        ));
+        return Err(IsaError::ElementSeparator(element));
     }
     let mut seen = 0;
     let mut i = 3;
@@ -87,7 +95,7 @@ pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
     }
     // `i` is now just past the 16th separator: ISA16, then the terminator.
     if seen < 16 || i + 1 >= bytes.len() {
-        return Err(incomplete());
+        return Err(IsaError::Incomplete);
     }
     let component = bytes[i];
     let segment = match bytes[i + 1] {
@@ -95,16 +103,10 @@ pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, String> {
         other => other,
     };
     if component == element || segment == element || segment == component {
-        return Err(
-            "the ISA separators are not distinct (element, ISA16 component, segment terminator)"
-                .to_string(),
-        );
+        return Err(IsaError::NotDistinct);
     }
     if segment.is_ascii_alphanumeric() {
-        return Err(format!(
-            "\"{}\" after ISA16 is not a usable segment terminator",
-            segment.escape_ascii()
-        ));
+        return Err(IsaError::SegmentTerminator(segment));
     }
     Ok(Separators {
         element,
@@ -132,10 +134,10 @@ pub fn tokenize(bytes: &[u8]) -> Result<Vec<Segment<'_>>, TokenError> {
         }
         let rest = &bytes[pos..];
         if rest.starts_with(b"ISA") && rest.get(3).is_some_and(|b| !b.is_ascii_alphanumeric()) {
-            separators = Some(read_isa(rest).map_err(|message| TokenError {
+            separators = Some(read_isa(rest).map_err(|e| TokenError {
                 line,
                 segment: out.len() + 1,
-                message,
+                message: e.to_string(),
             })?);
         }
         let Some(seps) = separators else {
@@ -211,6 +213,8 @@ fn resolve<'s, 'a>(
     (Some(*segment), value)
 }
 
+/// Read every transaction set of an X12 file into an order; a file that cannot be split into
+/// segments, or whose interchange has no IEA, is an error.
 pub(crate) fn read(
     mapping: &Mapping,
     source: &X12Source,
@@ -222,63 +226,14 @@ pub(crate) fn read(
         line: e.line,
         message: format!("segment {}: {}", e.segment, e.message),
     })?;
-    let mut rejections = Rejections::new(mapping.on_error);
-    let mut orders = Vec::new();
-    let mut open_st: Option<usize> = None;
-    let mut open_interchange = false;
-    let stray = |s: &Segment, why: &str| Rejection {
-        file: file.to_string(),
-        line: s.line,
-        segment: Some(s.ordinal),
-        order: None,
-        field: None,
-        reason: format!("{} segment {why}; ignored", s.id_text()),
+    let mut reader = Reader {
+        mapping,
+        source,
+        file,
+        orders: Vec::new(),
+        rejections: Rejections::new(mapping.on_error),
     };
-
-    for (i, segment) in segments.iter().enumerate() {
-        let id = segment.id();
-        let closes_set = matches!(id, b"ISA" | b"GS" | b"ST" | b"SE" | b"GE" | b"IEA");
-        if !closes_set {
-            if open_st.is_none() {
-                rejections.push(stray(segment, "outside any transaction set (ST ... SE)"))?;
-            }
-            continue;
-        }
-        if let Some(start) = open_st.take() {
-            let se = (id == b"SE").then_some(i);
-            let end = se.map_or(i, |se| se + 1);
-            transaction(
-                mapping,
-                source,
-                file,
-                &segments[start..end],
-                se.is_some(),
-                &mut orders,
-                &mut rejections,
-            )?;
-            if se.is_some() {
-                continue;
-            }
-        }
-        match id {
-            b"ISA" => open_interchange = true,
-            b"IEA" => open_interchange = false,
-            b"ST" => open_st = Some(i),
-            b"SE" => rejections.push(stray(segment, "without a matching ST"))?,
-            _ => {}
-        }
-    }
-    if let Some(start) = open_st {
-        transaction(
-            mapping,
-            source,
-            file,
-            &segments[start..],
-            false,
-            &mut orders,
-            &mut rejections,
-        )?;
-    }
+    let open_interchange = reader.envelopes(&segments)?;
     if open_interchange {
         let last = segments
             .last()
@@ -293,142 +248,245 @@ pub(crate) fn read(
         });
     }
     Ok(ReadResult {
-        orders,
-        rejections: rejections.list,
+        orders: reader.orders,
+        rejections: reader.rejections.list,
     })
 }
 
-/// One transaction set: `segments` runs from its ST to its SE (`closed`) or to where the SE
-/// should have been.
-fn transaction(
-    mapping: &Mapping,
-    source: &X12Source,
-    file: &str,
-    segments: &[Segment],
-    closed: bool,
-    orders: &mut Vec<super::SourceOrder>,
-    rejections: &mut Rejections,
-) -> Result<(), MappingError> {
-    let st = &segments[0];
-    let place_of = |s: &Segment| Place {
+/// Where a segment is, for rejections.
+fn place(s: &Segment) -> Place {
+    Place {
         line: s.line,
         segment: Some(s.ordinal),
-    };
-    let mut draft = Draft::new(place_of(st));
-    let reject = |place: Place, field: Option<&str>, reason: String| Rejection {
-        file: file.to_string(),
-        line: place.line,
-        segment: place.segment,
-        order: None,
-        field: field.map(str::to_string),
-        reason,
-    };
+    }
+}
 
-    // Envelope checks: the right transaction set, an SE that counts and matches.
-    let st01 = st.element(1).unwrap_or_default();
-    if st01 != source.transaction_set.as_bytes() {
-        let r = reject(
-            place_of(st),
-            Some("ST01"),
-            format!(
+/// A transaction set's body: the header area (every segment outside a line loop) and the line
+/// loops, each from its `line_loop` segment to the next one or a `loop_end` segment.
+struct Body<'s, 'a> {
+    header: Vec<&'s Segment<'a>>,
+    loops: Vec<Vec<&'s Segment<'a>>>,
+}
+
+impl<'s, 'a> Body<'s, 'a> {
+    fn split(source: &X12Source, segments: &'s [Segment<'a>]) -> Self {
+        let mut body = Body {
+            header: Vec::new(),
+            loops: Vec::new(),
+        };
+        let mut in_loop = false;
+        for segment in segments {
+            if segment.is(&source.line_loop) {
+                body.loops.push(vec![segment]);
+                in_loop = true;
+            } else if in_loop && source.loop_end.iter().any(|end| segment.is(end)) {
+                in_loop = false;
+                body.header.push(segment);
+            } else if in_loop {
+                body.loops.last_mut().expect("a loop is open").push(segment);
+            } else {
+                body.header.push(segment);
+            }
+        }
+        body
+    }
+}
+
+/// One file's transaction sets becoming orders.
+struct Reader<'m, 'f> {
+    mapping: &'m Mapping,
+    source: &'m X12Source,
+    file: &'f str,
+    orders: Vec<super::SourceOrder>,
+    rejections: Rejections,
+}
+
+impl Reader<'_, '_> {
+    /// Walk the envelopes: every ST ... SE is one transaction set, cut short by the next
+    /// envelope segment if its SE is missing; segments outside any set are stray. Returns
+    /// whether the last interchange is still open (no IEA).
+    fn envelopes(&mut self, segments: &[Segment]) -> Result<bool, MappingError> {
+        let mut open_st: Option<usize> = None;
+        let mut open_interchange = false;
+        for (i, segment) in segments.iter().enumerate() {
+            let id = segment.id();
+            let closes_set = matches!(id, b"ISA" | b"GS" | b"ST" | b"SE" | b"GE" | b"IEA");
+            if !closes_set {
+                if open_st.is_none() {
+                    self.stray(segment, "outside any transaction set (ST ... SE)")?;
+                }
+                continue;
+            }
+            if let Some(start) = open_st.take() {
+                let se = (id == b"SE").then_some(i);
+                let end = se.map_or(i, |se| se + 1);
+                self.transaction(&segments[start..end], se.is_some())?;
+                if se.is_some() {
+                    continue;
+                }
+            }
+            match id {
+                b"ISA" => open_interchange = true,
+                b"IEA" => open_interchange = false,
+                b"ST" => open_st = Some(i),
+                b"SE" => self.stray(segment, "without a matching ST")?,
+                _ => {}
+            }
+        }
+        if let Some(start) = open_st {
+            self.transaction(&segments[start..], false)?;
+        }
+        Ok(open_interchange)
+    }
+
+    /// A segment outside the envelope it belongs in: reported, and otherwise ignored.
+    fn stray(&mut self, s: &Segment, why: &str) -> Result<(), MappingError> {
+        self.rejections.push(Rejection {
+            file: self.file.to_string(),
+            line: s.line,
+            segment: Some(s.ordinal),
+            order: None,
+            field: None,
+            reason: format!("{} segment {why}; ignored", s.id_text()),
+        })
+    }
+
+    /// A problem with the order being read (under `fail-file`, with the whole file).
+    fn problem(
+        &self,
+        draft: &mut Draft,
+        place: Place,
+        field: Option<&str>,
+        reason: String,
+    ) -> Result<(), MappingError> {
+        let r = Rejection {
+            file: self.file.to_string(),
+            line: place.line,
+            segment: place.segment,
+            order: None,
+            field: field.map(str::to_string),
+            reason,
+        };
+        draft.problems.push(self.rejections.check(r)?);
+        Ok(())
+    }
+
+    /// One transaction set: `segments` runs from its ST to its SE (`closed`) or to where the
+    /// SE should have been. It becomes one order, or the problems that kept it back.
+    fn transaction(&mut self, segments: &[Segment], closed: bool) -> Result<(), MappingError> {
+        let st = &segments[0];
+        let mut draft = Draft::new(place(st));
+        self.check_envelope(&mut draft, segments, closed)?;
+        let body_end = if closed {
+            segments.len() - 1
+        } else {
+            segments.len()
+        };
+        let body = Body::split(self.source, &segments[..body_end]);
+        self.read_header(&mut draft, &body.header, st)?;
+        for segs in &body.loops {
+            self.read_line(&mut draft, segs)?;
+        }
+        match draft.finish(self.mapping, self.file) {
+            Ok(order) => self.orders.push(order),
+            Err(problems) => {
+                for p in problems {
+                    self.rejections.push(p)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Envelope checks: the right transaction set, an SE that counts and matches.
+    fn check_envelope(
+        &self,
+        draft: &mut Draft,
+        segments: &[Segment],
+        closed: bool,
+    ) -> Result<(), MappingError> {
+        let st = &segments[0];
+        let st01 = st.element(1).unwrap_or_default();
+        if st01 != self.source.transaction_set.as_bytes() {
+            let reason = format!(
                 "transaction set \"{}\" where the mapping reads {}",
                 String::from_utf8_lossy(st01),
-                source.transaction_set
-            ),
-        );
-        draft.problems.push(rejections.check(r)?);
-    }
-    let body_end = if closed {
-        segments.len() - 1
-    } else {
-        segments.len()
-    };
-    if closed {
-        let se = &segments[segments.len() - 1];
-        let count = se.element(1).map(<[u8]>::trim_ascii).unwrap_or_default();
+                self.source.transaction_set
+            );
+            self.problem(draft, place(st), Some("ST01"), reason)?;
+        }
+        let last = &segments[segments.len() - 1];
+        if !closed {
+            let reason = "the transaction set has no SE trailer".to_string();
+            return self.problem(draft, place(last), Some("SE"), reason);
+        }
+        let count = last.element(1).map(<[u8]>::trim_ascii).unwrap_or_default();
         let counted = std::str::from_utf8(count)
             .ok()
             .and_then(|c| c.parse::<usize>().ok());
         if counted != Some(segments.len()) {
-            let r = reject(
-                place_of(se),
-                Some("SE01"),
-                format!(
-                    "SE01 says {} segments, the transaction set has {} (ST to SE); segments were lost or added",
-                    String::from_utf8_lossy(count),
-                    segments.len()
-                ),
+            let reason = format!(
+                "SE01 says {} segments, the transaction set has {} (ST to SE); segments were lost or added",
+                String::from_utf8_lossy(count),
+                segments.len()
             );
-            draft.problems.push(rejections.check(r)?);
+            self.problem(draft, place(last), Some("SE01"), reason)?;
         }
-        if se.element(2).map(<[u8]>::trim_ascii) != st.element(2).map(<[u8]>::trim_ascii) {
-            let r = reject(
-                place_of(se),
-                Some("SE02"),
-                format!(
-                    "control number \"{}\" does not match ST02 \"{}\"",
-                    String::from_utf8_lossy(se.element(2).unwrap_or_default()),
-                    String::from_utf8_lossy(st.element(2).unwrap_or_default())
-                ),
+        if last.element(2).map(<[u8]>::trim_ascii) != st.element(2).map(<[u8]>::trim_ascii) {
+            let reason = format!(
+                "control number \"{}\" does not match ST02 \"{}\"",
+                String::from_utf8_lossy(last.element(2).unwrap_or_default()),
+                String::from_utf8_lossy(st.element(2).unwrap_or_default())
             );
-            draft.problems.push(rejections.check(r)?);
+            self.problem(draft, place(last), Some("SE02"), reason)?;
         }
-    } else {
-        let last = &segments[segments.len() - 1];
-        let r = reject(
-            place_of(last),
-            Some("SE"),
-            "the transaction set has no SE trailer".to_string(),
-        );
-        draft.problems.push(rejections.check(r)?);
+        Ok(())
     }
 
-    // Header area and line loops.
-    let mut header: Vec<&Segment> = Vec::new();
-    let mut loops: Vec<Vec<&Segment>> = Vec::new();
-    let mut in_loop = false;
-    for segment in &segments[..body_end] {
-        if segment.is(&source.line_loop) {
-            loops.push(vec![segment]);
-            in_loop = true;
-        } else if in_loop && source.loop_end.iter().any(|end| segment.is(end)) {
-            in_loop = false;
-            header.push(segment);
-        } else if in_loop {
-            loops.last_mut().expect("a loop is open").push(segment);
-        } else {
-            header.push(segment);
-        }
-    }
-
-    let number_field = mapping.number_field();
-    for spec in mapping.fields.iter().filter(|f| f.api.level != Level::Line) {
-        let (found, raw) = lookup(spec, &header);
-        match convert(spec, raw) {
-            Ok(Some(value)) => draft.set_header(spec, value, number_field),
-            Ok(None) => {}
-            Err(reason) => {
-                let place = found.map_or(place_of(st), place_of);
-                let r = reject(place, Some(field_label(spec).as_str()), reason);
-                draft.problems.push(rejections.check(r)?);
+    /// The header and ship_to fields, read from the header area; a problem without a segment
+    /// of its own is placed at the ST.
+    fn read_header(
+        &self,
+        draft: &mut Draft,
+        header: &[&Segment],
+        st: &Segment,
+    ) -> Result<(), MappingError> {
+        let number_field = self.mapping.number_field();
+        for spec in self
+            .mapping
+            .fields
+            .iter()
+            .filter(|f| f.api.level != Level::Line)
+        {
+            let (found, raw) = lookup(spec, header);
+            match convert(spec, raw) {
+                Ok(Some(value)) => draft.set_header(spec, value, number_field),
+                Ok(None) => {}
+                Err(reason) => {
+                    let at = found.map_or(place(st), place);
+                    self.problem(draft, at, Some(field_label(spec).as_str()), reason)?;
+                }
             }
         }
+        Ok(())
     }
-    for segs in &loops {
-        let Some(anchor) = segs.iter().find(|s| s.is(&source.line_segment)) else {
-            let r = reject(
-                place_of(segs[0]),
-                None,
-                format!(
-                    "the {} loop has no {} segment",
-                    source.line_loop, source.line_segment
-                ),
+
+    /// One line loop: a line of the order, placed at its `line_segment`, which it must hold.
+    fn read_line(&self, draft: &mut Draft, segs: &[&Segment]) -> Result<(), MappingError> {
+        let Some(anchor) = segs.iter().find(|s| s.is(&self.source.line_segment)) else {
+            let reason = format!(
+                "the {} loop has no {} segment",
+                self.source.line_loop, self.source.line_segment
             );
-            draft.problems.push(rejections.check(r)?);
-            continue;
+            return self.problem(draft, place(segs[0]), None, reason);
         };
-        let mut line = draft.new_line(mapping, place_of(anchor));
-        for spec in mapping.fields.iter().filter(|f| f.api.level == Level::Line) {
+        let mut line = draft.new_line(self.mapping, place(anchor));
+        for spec in self
+            .mapping
+            .fields
+            .iter()
+            .filter(|f| f.api.level == Level::Line)
+        {
             let (found, raw) = lookup(spec, segs);
             match convert(spec, raw) {
                 Ok(Some(value)) => {
@@ -436,24 +494,14 @@ fn transaction(
                 }
                 Ok(None) => {}
                 Err(reason) => {
-                    let place = found.map_or(place_of(anchor), place_of);
-                    let r = reject(place, Some(field_label(spec).as_str()), reason);
-                    draft.problems.push(rejections.check(r)?);
+                    let at = found.map_or(place(anchor), place);
+                    self.problem(draft, at, Some(field_label(spec).as_str()), reason)?;
                 }
             }
         }
         draft.lines.push(line);
+        Ok(())
     }
-
-    match draft.finish(mapping, file) {
-        Ok(order) => orders.push(order),
-        Err(problems) => {
-            for p in problems {
-                rejections.push(p)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 fn lookup<'s, 'a>(
