@@ -2,6 +2,7 @@
 //!
 //! Layout (see ARCHITECTURE.md for the invariants):
 //! - `cli`, `settings`, `error`, `logging`: the edge: arguments, configuration, exit codes, logs.
+//! - `kinds`: the domain's vocabulary: streams and order kinds, named the same in every layer.
 //! - `api`: the AHEAD client: OAuth, the retry/refresh loop, the `q` builder and the paged reader.
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod export;
+pub mod kinds;
 pub mod lock;
 pub mod logging;
 pub mod mapping;

@@ -84,3 +84,27 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
         Command::Schedules => schedules::run(&settings),
     }
 }
+
+// What was typed becomes the domain's vocabulary here, and only here.
+impl From<crate::cli::Stream> for crate::kinds::StreamKind {
+    fn from(s: crate::cli::Stream) -> Self {
+        use crate::cli::Stream;
+        use crate::kinds::StreamKind;
+        match s {
+            Stream::Inventory => StreamKind::Inventory,
+            Stream::Invoices => StreamKind::Invoices,
+            Stream::Shipments => StreamKind::Shipments,
+            Stream::PurchaseOrders => StreamKind::PurchaseOrders,
+            Stream::FulfillmentOrders => StreamKind::FulfillmentOrders,
+        }
+    }
+}
+
+impl From<crate::cli::OrderKind> for crate::kinds::OrderKind {
+    fn from(k: crate::cli::OrderKind) -> Self {
+        match k {
+            crate::cli::OrderKind::PurchaseOrders => crate::kinds::OrderKind::PurchaseOrder,
+            crate::cli::OrderKind::FulfillmentOrders => crate::kinds::OrderKind::FulfillmentOrder,
+        }
+    }
+}

@@ -6,7 +6,8 @@ use super::context::Context;
 use super::job::{run_job, JobDone};
 use crate::cli::OrderKind as CliKind;
 use crate::error::{ConfigError, Exit};
-use crate::mapping::{Mapping, OrderKind};
+use crate::kinds::OrderKind;
+use crate::mapping::{Mapping, Target};
 use crate::push::{self, InputFile, PushReport};
 use crate::settings::{PushJobSettings, Settings};
 
@@ -46,18 +47,12 @@ fn kind_settings(
     settings: &Settings,
     kind: CliKind,
 ) -> (OrderKind, &PushJobSettings, &'static str) {
-    match kind {
-        CliKind::PurchaseOrders => (
-            OrderKind::PurchaseOrder,
-            &settings.purchase_orders,
-            "purchase_orders",
-        ),
-        CliKind::FulfillmentOrders => (
-            OrderKind::FulfillmentOrder,
-            &settings.fulfillment_orders,
-            "fulfillment_orders",
-        ),
-    }
+    let kind = OrderKind::from(kind);
+    let job = match kind {
+        OrderKind::PurchaseOrder => &settings.purchase_orders,
+        OrderKind::FulfillmentOrder => &settings.fulfillment_orders,
+    };
+    (kind, job, kind.stream().name())
 }
 
 /// Whether `sync` should push this kind: a mapping and an inbox are configured.
@@ -83,7 +78,7 @@ pub fn prepare(
             ))
         })?;
     let mapping = Mapping::load(&mapping_path).map_err(|e| ConfigError::new(e.to_string()))?;
-    if mapping.kind != kind {
+    if mapping.kind != Target::Order(kind) {
         return Err(ConfigError::new(format!(
             "mapping {} is for {}s, not {name}",
             mapping_path.display(),

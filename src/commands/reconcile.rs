@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::error::{ConfigError, Exit};
 use crate::export::report::{self, ReportFormat, ReportInfo};
 use crate::export::Output;
-use crate::mapping::{self, Mapping, MappingError, OrderKind};
+use crate::mapping::{self, Mapping, MappingError, Target};
 use crate::reconcile::{self, invoice_from, ledger_line, Invoice, RejectedLine, Status};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -46,7 +46,7 @@ pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::R
             "{e} (the ledger mapping: --ledger-mapping or reconciliation.ledger_mapping)"
         ))
     })?;
-    if mapping.kind != OrderKind::ApLedger {
+    if mapping.kind != Target::ApLedger {
         return Err(ConfigError::new(format!(
             "mapping {} is for {}s, not an AP ledger: it needs kind = \"ap_ledger\"",
             mapping_path.display(),

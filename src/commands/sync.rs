@@ -75,7 +75,11 @@ async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
             ),
             Err(e) => settle(Err(e), &mut stop),
         };
-        jobs.push(format!("push {}={}", kind_name(kind), exit as u8));
+        jobs.push(format!(
+            "push {}={}",
+            crate::kinds::OrderKind::from(kind).stream().name(),
+            exit as u8
+        ));
         outcome = worst(outcome, exit);
         if stop {
             break;
@@ -129,13 +133,6 @@ fn settle(result: anyhow::Result<Exit>, stop: &mut bool) -> Exit {
             }
             exit
         }
-    }
-}
-
-fn kind_name(kind: OrderKind) -> &'static str {
-    match kind {
-        OrderKind::PurchaseOrders => "purchase_orders",
-        OrderKind::FulfillmentOrders => "fulfillment_orders",
     }
 }
 

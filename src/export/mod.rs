@@ -114,16 +114,10 @@ pub fn export_mirror(
         MirrorExport::Inventory => vec![(StreamKind::Inventory, None)],
         MirrorExport::Invoices => vec![(StreamKind::Invoices, None)],
         MirrorExport::Shipments => vec![(StreamKind::Shipments, None)],
-        MirrorExport::Orders => vec![
-            (
-                StreamKind::PurchaseOrders,
-                Some(("purchase_order", "po_number")),
-            ),
-            (
-                StreamKind::FulfillmentOrders,
-                Some(("fulfillment_order", "order_number")),
-            ),
-        ],
+        MirrorExport::Orders => crate::kinds::OrderKind::ALL
+            .into_iter()
+            .map(|k| (k.stream(), Some((k.as_str(), k.number_field()))))
+            .collect(),
     };
     let columns = columns::for_export(what);
     let mut sink = Sink::new(format, out, &columns)?;

@@ -27,8 +27,8 @@ use thiserror::Error;
 pub use complete::{incomplete, Incomplete};
 pub use convert::{hash_json, SourceOrder};
 pub use spec::{
-    Case, Column, CsvSource, FieldSource, FieldSpec, FieldType, Mapping, OnError, OrderKind,
-    SourceFormat, X12Ref, X12Source,
+    Case, Column, CsvSource, FieldSource, FieldSpec, FieldType, Mapping, OnError, SourceFormat,
+    Target, X12Ref, X12Source,
 };
 
 /// A row (CSV) or transaction set (X12) problem: the order it belongs to is not sent.

@@ -1,4 +1,4 @@
-//! The pull streams: which resource each reads, how a record's natural key is formed, and how
+//! What a pull does with each stream ([`StreamKind`], from `kinds`): which resource it reads, how a record's natural key is formed, and how
 //! each is pulled by default.
 
 use serde_json::Value;
@@ -6,15 +6,7 @@ use serde_json::Value;
 use super::diff::Head;
 use crate::api::contract::resource;
 use crate::api::Query;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StreamKind {
-    Inventory,
-    Invoices,
-    Shipments,
-    PurchaseOrders,
-    FulfillmentOrders,
-}
+pub use crate::kinds::StreamKind;
 
 /// Invoice statuses that make an invoice outstanding [settled in the contract].
 pub const OUTSTANDING: [&str; 2] = ["open", "partially_paid"];
@@ -22,30 +14,6 @@ pub const OUTSTANDING: [&str; 2] = ["open", "partially_paid"];
 pub const CLOSED: &str = "closed";
 
 impl StreamKind {
-    pub const ALL: [StreamKind; 5] = [
-        StreamKind::Inventory,
-        StreamKind::Invoices,
-        StreamKind::Shipments,
-        StreamKind::PurchaseOrders,
-        StreamKind::FulfillmentOrders,
-    ];
-
-    /// The name used in the store, the change log, logs and `--stream`.
-    pub fn name(self) -> &'static str {
-        match self {
-            StreamKind::Inventory => "inventory",
-            StreamKind::Invoices => "invoices",
-            StreamKind::Shipments => "shipments",
-            StreamKind::PurchaseOrders => "purchase_orders",
-            StreamKind::FulfillmentOrders => "fulfillment_orders",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<StreamKind> {
-        let name = name.replace('-', "_");
-        StreamKind::ALL.into_iter().find(|s| s.name() == name)
-    }
-
     pub fn path(self) -> &'static str {
         match self {
             StreamKind::Inventory => resource::INVENTORY,
@@ -96,18 +64,6 @@ impl StreamKind {
     /// whole is how an invoice that left it is noticed.
     pub fn always_whole_set(self) -> bool {
         self == StreamKind::Invoices
-    }
-}
-
-impl From<crate::cli::Stream> for StreamKind {
-    fn from(s: crate::cli::Stream) -> Self {
-        match s {
-            crate::cli::Stream::Inventory => StreamKind::Inventory,
-            crate::cli::Stream::Invoices => StreamKind::Invoices,
-            crate::cli::Stream::Shipments => StreamKind::Shipments,
-            crate::cli::Stream::PurchaseOrders => StreamKind::PurchaseOrders,
-            crate::cli::Stream::FulfillmentOrders => StreamKind::FulfillmentOrders,
-        }
     }
 }
 

@@ -21,7 +21,8 @@ use serde_json::Value;
 
 use crate::api::contract::resource;
 use crate::api::{ApiClient, Query};
-use crate::mapping::{read_orders, Mapping, MappingError, OrderKind, Rejection, SourceOrder};
+use crate::kinds::OrderKind;
+use crate::mapping::{read_orders, Mapping, MappingError, Rejection, SourceOrder};
 use crate::store::{Change, ChangeKind, LedgerState, LedgerWrite, PageWrite, RunStats, Store};
 use crate::time::now_unix;
 pub use inbox::{inbox_files, settle_file, take, Taken};
@@ -55,16 +56,6 @@ pub fn resource_of(kind: OrderKind) -> &'static str {
     match kind {
         OrderKind::PurchaseOrder => resource::PURCHASE_ORDERS,
         OrderKind::FulfillmentOrder => resource::FULFILLMENT_ORDERS,
-        OrderKind::ApLedger => unreachable!("an AP ledger mapping is never pushed"),
-    }
-}
-
-/// The stream name rejections are recorded under (the same names the pulls use).
-pub fn stream_of(kind: OrderKind) -> &'static str {
-    match kind {
-        OrderKind::PurchaseOrder => "purchase_orders",
-        OrderKind::FulfillmentOrder => "fulfillment_orders",
-        OrderKind::ApLedger => "ap_ledger",
     }
 }
 
@@ -88,11 +79,23 @@ pub async fn push(
     files: &[InputFile],
     options: &PushOptions,
 ) -> anyhow::Result<PushReport> {
+    let Some(kind) = mapping.kind.order() else {
+        return Err(MappingError::Invalid {
+            mapping: mapping.name.clone(),
+            key: "kind".into(),
+            message: format!(
+                "kind = \"{}\" describes records, not orders: it cannot be pushed",
+                mapping.kind.as_str()
+            ),
+        }
+        .into());
+    };
     let job = Push {
         client,
         store,
         run,
         mapping,
+        kind,
         options: *options,
     };
     let mut report = PushReport::default();
@@ -115,6 +118,8 @@ struct Push<'a> {
     store: &'a Store,
     run: i64,
     mapping: &'a Mapping,
+    /// The kind of order the mapping produces.
+    kind: OrderKind,
     options: PushOptions,
 }
 
@@ -143,7 +148,7 @@ impl Push<'_> {
         report.stats.rejected += 1;
         if !self.options.dry_run {
             let rejected = std::slice::from_ref(&rejection);
-            record_rejections(self.store, self.run, self.mapping.kind, rejected)?;
+            record_rejections(self.store, self.run, self.kind, rejected)?;
             settle_file(&file.path, rejected)?;
             report.files_failed += 1;
         }
@@ -178,7 +183,7 @@ impl Push<'_> {
         let outcomes = send_batches(
             self.client,
             self.store,
-            self.mapping.kind,
+            self.kind,
             &name,
             orders,
             self.options.dry_run,
@@ -218,8 +223,7 @@ impl Push<'_> {
         }
         if !self.options.dry_run && self.mapping.cancel_removed && failed == 0 {
             report.cancelled +=
-                send::cancel_removed(self.client, self.store, self.mapping.kind, &name, &present)
-                    .await?;
+                send::cancel_removed(self.client, self.store, self.kind, &name, &present).await?;
         }
         report.failed += failed;
         self.finish_file(file, seen, rejections, failed, report)
@@ -253,7 +257,7 @@ impl Push<'_> {
             .plan
             .extend(rejections.iter().map(|r| format!("{verb} {r}")));
         if !self.options.dry_run {
-            record_rejections(self.store, self.run, self.mapping.kind, &rejections)?;
+            record_rejections(self.store, self.run, self.kind, &rejections)?;
             if seen.is_some_and(|seen| !seen.unchanged(&file.path)) {
                 // Written to while it was pushed: what was read went out, the rest is read by
                 // the next run (orders already sent are unchanged then and cost nothing).
@@ -454,7 +458,7 @@ fn record_rejections(
             .collect(),
         ..PageWrite::default()
     };
-    store.write_page(stream_of(kind), run, &crate::time::now(), &write)?;
+    store.write_page(kind.stream().name(), run, &crate::time::now(), &write)?;
     Ok(())
 }
 

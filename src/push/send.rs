@@ -4,10 +4,11 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::{resource_of, stream_of};
+use super::resource_of;
 use crate::api::contract::status;
 use crate::api::{ApiClient, ApiError, Query};
-use crate::mapping::{OrderKind, Rejection, SourceOrder};
+use crate::kinds::OrderKind;
+use crate::mapping::{Rejection, SourceOrder};
 use crate::store::{LedgerEntry, LedgerState, LedgerWrite, Store, StoreError};
 use crate::time::now_unix;
 
@@ -374,7 +375,7 @@ pub async fn cancel_removed(
                     LedgerState::Cancelled,
                     now_unix(),
                 )?;
-                tracing::info!(order = %entry.number, stream = stream_of(kind), "Cancelled: no longer in its file.");
+                tracing::info!(order = %entry.number, stream = kind.stream().name(), "Cancelled: no longer in its file.");
                 cancelled += 1;
             }
             Err(ApiError::Status {

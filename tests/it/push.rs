@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ahead_sync::mapping::{Mapping, OrderKind};
+use ahead_sync::kinds::OrderKind;
+use ahead_sync::mapping::Mapping;
 use ahead_sync::push::{self, InputFile, PushReport};
 use ahead_sync::store::Store;
 

@@ -10,8 +10,9 @@ use super::fields::ApiField;
 use super::raw::{RawField, RawMapping};
 use super::source::compile_source;
 use super::{
-    invalid, FieldSource, FieldSpec, Mapping, MappingError, OnError, OrderKind, SourceFormat,
+    invalid, FieldSource, FieldSpec, Mapping, MappingError, OnError, SourceFormat, Target,
 };
+use crate::kinds::OrderKind;
 
 /// Compile a whole mapping: the top-level keys, `[source]`, then every field against the
 /// kind's writable fields.
@@ -19,7 +20,7 @@ pub(super) fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingErr
     let kind = kind(&raw.kind, name)?;
     let on_error = on_error(raw.on_error.as_deref(), name)?;
     let source = compile_source(&raw.source, name, kind)?;
-    let target = Target {
+    let target = FieldsOf {
         mapping: name,
         kind,
         is_csv: matches!(source, SourceFormat::Csv(_)),
@@ -42,11 +43,11 @@ pub(super) fn compile(raw: RawMapping, name: &str) -> Result<Mapping, MappingErr
     })
 }
 
-fn kind(text: &str, name: &str) -> Result<OrderKind, MappingError> {
+fn kind(text: &str, name: &str) -> Result<Target, MappingError> {
     match text {
-        "purchase_order" => Ok(OrderKind::PurchaseOrder),
-        "fulfillment_order" => Ok(OrderKind::FulfillmentOrder),
-        "ap_ledger" => Ok(OrderKind::ApLedger),
+        "purchase_order" => Ok(Target::Order(OrderKind::PurchaseOrder)),
+        "fulfillment_order" => Ok(Target::Order(OrderKind::FulfillmentOrder)),
+        "ap_ledger" => Ok(Target::ApLedger),
         other => Err(invalid(
             name,
             "kind",
@@ -104,13 +105,13 @@ fn flatten<'t>(
 /// What the `[fields]` entries are compiled against: the mapping's name (for errors), its kind
 /// (which fields exist) and its source format (how a field names its source).
 #[derive(Clone, Copy)]
-struct Target<'a> {
+struct FieldsOf<'a> {
     mapping: &'a str,
-    kind: OrderKind,
+    kind: Target,
     is_csv: bool,
 }
 
-impl Target<'_> {
+impl FieldsOf<'_> {
     /// Compile every entry, each once.
     fn compile_fields(
         self,

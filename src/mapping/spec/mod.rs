@@ -26,6 +26,7 @@ mod raw;
 mod source;
 mod x12_ref;
 
+use crate::kinds::OrderKind;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -41,45 +42,49 @@ pub use x12_ref::X12Ref;
 
 /// What the mapping produces: AHEAD orders to push, or records to read (the AP ledger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderKind {
-    /// `POST /v2/purchase_orders`; the order number is `po_number`.
-    PurchaseOrder,
-    /// `POST /v2/fulfillment_orders`; the order number is `order_number`.
-    FulfillmentOrder,
+pub enum Target {
+    /// Orders of this kind, grouped from line rows and pushed.
+    Order(OrderKind),
     /// Lines of the ERP's accounts-payable ledger, read by `export reconciliation`: one record
     /// per row, no grouping, nothing sent to AHEAD. The key is `invoice_number`.
     ApLedger,
 }
 
-impl OrderKind {
-    /// The API field that holds the customer's order number.
+impl Target {
+    /// The field that holds the record's number: the customer's order number, or the invoice.
     pub fn number_field(self) -> &'static str {
         match self {
-            OrderKind::PurchaseOrder => "po_number",
-            OrderKind::FulfillmentOrder => "order_number",
-            OrderKind::ApLedger => "invoice_number",
+            Target::Order(kind) => kind.number_field(),
+            Target::ApLedger => "invoice_number",
         }
     }
 
-    /// The name used in mapping files and exports (`purchase_order`, `fulfillment_order`).
+    /// The name used in mapping files (`kind = "purchase_order"`, `"ap_ledger"`).
     pub fn as_str(self) -> &'static str {
         match self {
-            OrderKind::PurchaseOrder => "purchase_order",
-            OrderKind::FulfillmentOrder => "fulfillment_order",
-            OrderKind::ApLedger => "ap_ledger",
+            Target::Order(kind) => kind.as_str(),
+            Target::ApLedger => "ap_ledger",
+        }
+    }
+
+    /// The kind of order, for a mapping that produces orders.
+    pub fn order(self) -> Option<OrderKind> {
+        match self {
+            Target::Order(kind) => Some(kind),
+            Target::ApLedger => None,
         }
     }
 
     /// Orders are grouped from line rows and pushed; a record kind is one record per row.
     pub fn is_order(self) -> bool {
-        !matches!(self, OrderKind::ApLedger)
+        self.order().is_some()
     }
 
     fn fields(self) -> &'static [ApiField] {
         match self {
-            OrderKind::PurchaseOrder => PURCHASE_ORDER_FIELDS,
-            OrderKind::FulfillmentOrder => FULFILLMENT_ORDER_FIELDS,
-            OrderKind::ApLedger => AP_LEDGER_FIELDS,
+            Target::Order(OrderKind::PurchaseOrder) => PURCHASE_ORDER_FIELDS,
+            Target::Order(OrderKind::FulfillmentOrder) => FULFILLMENT_ORDER_FIELDS,
+            Target::ApLedger => AP_LEDGER_FIELDS,
         }
     }
 }
@@ -227,7 +232,7 @@ impl FieldSpec {
 pub struct Mapping {
     /// The mapping's name for errors: its file path, or the name given to [`Mapping::parse`].
     pub name: String,
-    pub kind: OrderKind,
+    pub kind: Target,
     pub source: SourceFormat,
     pub on_error: OnError,
     /// Cancel (DELETE) orders that a later file no longer holds; carried for the push job.

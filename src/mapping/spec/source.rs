@@ -7,7 +7,7 @@
 
 use super::raw::RawSource;
 use super::x12_ref::is_segment_id;
-use super::{invalid, Column, CsvSource, MappingError, OrderKind, SourceFormat, X12Source};
+use super::{invalid, Column, CsvSource, MappingError, SourceFormat, Target, X12Source};
 
 fn one_byte(value: &str, mapping: &str, key: &str) -> Result<u8, MappingError> {
     let value = if value == "\\t" { "\t" } else { value };
@@ -25,7 +25,7 @@ fn one_byte(value: &str, mapping: &str, key: &str) -> Result<u8, MappingError> {
 pub(super) fn compile_source(
     raw: &RawSource,
     name: &str,
-    kind: OrderKind,
+    kind: Target,
 ) -> Result<SourceFormat, MappingError> {
     match raw.format.as_str() {
         "csv" => {
@@ -87,7 +87,7 @@ fn refuse_keys(keys: &[(&str, bool)], format: &str, name: &str) -> Result<(), Ma
 }
 
 /// `format = "csv"`: the dialect, the encoding (UTF-8 only) and the grouping column.
-fn csv(raw: &RawSource, name: &str, kind: OrderKind) -> Result<CsvSource, MappingError> {
+fn csv(raw: &RawSource, name: &str, kind: Target) -> Result<CsvSource, MappingError> {
     let delimiter = one_byte(
         raw.delimiter.as_deref().unwrap_or(","),
         name,
@@ -130,7 +130,7 @@ fn group_by(
     value: Option<&toml::Value>,
     header: bool,
     name: &str,
-    kind: OrderKind,
+    kind: Target,
 ) -> Result<Option<Column>, MappingError> {
     match (value, kind.is_order()) {
         (None, true) => Err(invalid(

@@ -141,7 +141,7 @@ fn source_keys_are_checked() {
 fn ap_ledger_mappings_are_one_record_per_row() {
     let head = "kind = \"ap_ledger\"\n[source]\nformat = \"csv\"\n";
     let m = parse(&format!("{head}[fields]\ninvoice_number = {{ column = \"Inv\" }}\nopen_balance = {{ column = \"Open\" }}\n")).unwrap();
-    assert_eq!(m.kind, OrderKind::ApLedger);
+    assert_eq!(m.kind, Target::ApLedger);
     assert!(m.fields.iter().all(|f| f.required));
     let SourceFormat::Csv(source) = &m.source else {
         panic!()
@@ -175,7 +175,7 @@ fn ap_ledger_mappings_are_one_record_per_row() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/ap_ledger.csv.toml"),
     )
     .unwrap();
-    assert_eq!(shipped.kind, OrderKind::ApLedger);
+    assert_eq!(shipped.kind, Target::ApLedger);
 }
 
 #[test]
