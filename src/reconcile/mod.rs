@@ -287,17 +287,7 @@ pub fn reconcile(
     rejected: &[RejectedLine],
     as_of: NaiveDate,
 ) -> Report {
-    let mut outstanding: HashMap<String, &Invoice> = HashMap::new();
-    let mut closed: HashMap<String, &Invoice> = HashMap::new();
-    for inv in invoices {
-        let map = if inv.closed {
-            &mut closed
-        } else {
-            &mut outstanding
-        };
-        map.entry(normalise(&inv.number)).or_insert(inv);
-    }
-
+    let mirror = Mirror::of(invoices);
     let mut rows = Vec::new();
     // Normalised number -> the ledger line compared for it, and its open balance.
     let mut first_line: HashMap<String, (usize, Decimal)> = HashMap::new();
@@ -309,106 +299,28 @@ pub fn reconcile(
         if line.open_balance.is_zero() {
             settled_lines += 1;
             settled.entry(key).or_insert(line.line);
-            continue;
-        }
-        if let Some(&(first, first_balance)) = first_line.get(&key) {
-            let mut row = Row::blank(Status::DuplicateInErp, line.invoice_number.trim().into());
-            row.currency = line.currency.clone().unwrap_or_default();
-            row.erp_currency = line.currency.clone();
-            row.erp_balance = Some(line.open_balance);
-            row.erp_line = Some(line.line);
-            row.vendor = line.vendor.clone();
-            row.due_date = line.due_date;
-            row.invoice_date = line.invoice_date;
-            let differs = if first_balance == line.open_balance {
-                String::new()
-            } else {
-                format!(", which says {first_balance}")
-            };
-            row.note = format!(
-                "same invoice as ledger line {first}{differs}; this line is not counted in any total"
-            );
-            rows.push(row);
-            continue;
-        }
-        first_line.insert(key.clone(), (line.line, line.open_balance));
-        let row = if let Some(inv) = outstanding.get(&key) {
-            let mut row = invoice_row(Status::Matched, inv, as_of);
-            fill_ledger(&mut row, line);
-            match other_currency(inv, line) {
-                Some(note) => {
-                    row.status = Status::CurrencyMismatch;
-                    row.note = note;
-                }
-                None => {
-                    let difference = inv.balance_due - line.open_balance;
-                    row.difference = Some(difference);
-                    if !difference.is_zero() {
-                        row.status = Status::AmountMismatch;
-                    }
-                }
-            }
-            row
-        } else if let Some(inv) = closed.get(&key) {
-            let mut row = invoice_row(Status::ClosedInAhead, inv, as_of);
-            fill_ledger(&mut row, line);
-            row.closed_on = inv.closed_on;
-            let closed = format!(
-                "AHEAD shows it {}{}",
-                inv.status,
-                inv.closed_on
-                    .map(|d| format!(" since {d}"))
-                    .unwrap_or_default()
-            );
-            match other_currency(inv, line) {
-                Some(note) => {
-                    row.status = Status::CurrencyMismatch;
-                    row.note = format!("{note}; {closed}");
-                }
-                None => {
-                    row.difference = Some(inv.balance_due - line.open_balance);
-                    row.note = closed;
-                }
-            }
-            row
+        } else if let Some(&(first, first_balance)) = first_line.get(&key) {
+            rows.push(duplicate_row(line, first, first_balance));
         } else {
-            let mut row = Row::blank(Status::MissingInAhead, line.invoice_number.trim().into());
-            row.currency = line.currency.clone().unwrap_or_default();
-            fill_ledger(&mut row, line);
-            let (days, aging) = age(line.due_date, as_of);
-            row.due_date = line.due_date;
-            row.days_past_due = days;
-            row.aging = Some(aging);
-            row.invoice_date = line.invoice_date;
-            row
-        };
-        rows.push(row);
+            first_line.insert(key.clone(), (line.line, line.open_balance));
+            rows.push(
+                match (mirror.outstanding.get(&key), mirror.closed.get(&key)) {
+                    (Some(inv), _) => outstanding_row(inv, line, as_of),
+                    (None, Some(inv)) => closed_row(inv, line, as_of),
+                    (None, None) => missing_in_ahead_row(line, as_of),
+                },
+            );
+        }
     }
     for inv in invoices.iter().filter(|i| !i.closed) {
         let key = normalise(&inv.number);
-        if first_line.contains_key(&key) {
-            continue;
-        }
         // An outstanding number seen twice in the mirror is reported once.
-        if !std::ptr::eq(outstanding[&key], inv) {
+        if first_line.contains_key(&key) || !std::ptr::eq(mirror.outstanding[&key], inv) {
             continue;
         }
-        let mut row = invoice_row(Status::MissingInErp, inv, as_of);
-        if let Some(line) = settled.get(&key) {
-            row.note = format!("the ERP shows it settled (ledger line {line}, open balance 0)");
-            row.erp_line = Some(*line);
-        }
-        rows.push(row);
+        rows.push(missing_in_erp_row(inv, settled.get(&key).copied(), as_of));
     }
-    for r in rejected {
-        let mut row = Row::blank(
-            Status::LedgerRowRejected,
-            r.invoice_number.clone().unwrap_or_default(),
-        );
-        row.erp_line = Some(r.line);
-        row.note = r.reason.clone();
-        rows.push(row);
-    }
+    rows.extend(rejected.iter().map(rejected_row));
     rows.sort_by_cached_key(|r| (r.status, normalise(&r.invoice_number), r.erp_line));
 
     let by_status = totals(
@@ -427,6 +339,130 @@ pub fn reconcile(
         by_aging,
         settled_lines,
     }
+}
+
+/// The mirror's invoices by normalised number: the first of each, outstanding or closed.
+struct Mirror<'a> {
+    outstanding: HashMap<String, &'a Invoice>,
+    closed: HashMap<String, &'a Invoice>,
+}
+
+impl<'a> Mirror<'a> {
+    fn of(invoices: &'a [Invoice]) -> Mirror<'a> {
+        let mut mirror = Mirror {
+            outstanding: HashMap::new(),
+            closed: HashMap::new(),
+        };
+        for inv in invoices {
+            let map = if inv.closed {
+                &mut mirror.closed
+            } else {
+                &mut mirror.outstanding
+            };
+            map.entry(normalise(&inv.number)).or_insert(inv);
+        }
+        mirror
+    }
+}
+
+/// A second open ledger line for an invoice: listed, counted in no money total.
+fn duplicate_row(line: &LedgerLine, first: usize, first_balance: Decimal) -> Row {
+    let mut row = Row::blank(Status::DuplicateInErp, line.invoice_number.trim().into());
+    row.currency = line.currency.clone().unwrap_or_default();
+    row.erp_currency = line.currency.clone();
+    row.erp_balance = Some(line.open_balance);
+    row.erp_line = Some(line.line);
+    row.vendor = line.vendor.clone();
+    row.due_date = line.due_date;
+    row.invoice_date = line.invoice_date;
+    let differs = if first_balance == line.open_balance {
+        String::new()
+    } else {
+        format!(", which says {first_balance}")
+    };
+    row.note = format!(
+        "same invoice as ledger line {first}{differs}; this line is not counted in any total"
+    );
+    row
+}
+
+/// Both know it and AHEAD has it outstanding: matched, or the amounts or currencies differ.
+fn outstanding_row(inv: &Invoice, line: &LedgerLine, as_of: NaiveDate) -> Row {
+    let mut row = invoice_row(Status::Matched, inv, as_of);
+    fill_ledger(&mut row, line);
+    match other_currency(inv, line) {
+        Some(note) => {
+            row.status = Status::CurrencyMismatch;
+            row.note = note;
+        }
+        None => {
+            let difference = inv.balance_due - line.open_balance;
+            row.difference = Some(difference);
+            if !difference.is_zero() {
+                row.status = Status::AmountMismatch;
+            }
+        }
+    }
+    row
+}
+
+/// Open in the ledger, paid or void in AHEAD.
+fn closed_row(inv: &Invoice, line: &LedgerLine, as_of: NaiveDate) -> Row {
+    let mut row = invoice_row(Status::ClosedInAhead, inv, as_of);
+    fill_ledger(&mut row, line);
+    row.closed_on = inv.closed_on;
+    let closed = format!(
+        "AHEAD shows it {}{}",
+        inv.status,
+        inv.closed_on
+            .map(|d| format!(" since {d}"))
+            .unwrap_or_default()
+    );
+    match other_currency(inv, line) {
+        Some(note) => {
+            row.status = Status::CurrencyMismatch;
+            row.note = format!("{note}; {closed}");
+        }
+        None => {
+            row.difference = Some(inv.balance_due - line.open_balance);
+            row.note = closed;
+        }
+    }
+    row
+}
+
+/// Open in the ledger, unknown to AHEAD: aged by the ledger's due date.
+fn missing_in_ahead_row(line: &LedgerLine, as_of: NaiveDate) -> Row {
+    let mut row = Row::blank(Status::MissingInAhead, line.invoice_number.trim().into());
+    row.currency = line.currency.clone().unwrap_or_default();
+    fill_ledger(&mut row, line);
+    let (days, aging) = age(line.due_date, as_of);
+    row.due_date = line.due_date;
+    row.days_past_due = days;
+    row.aging = Some(aging);
+    row.invoice_date = line.invoice_date;
+    row
+}
+
+/// Outstanding in AHEAD with no open ledger line; `settled` is a zero-balance line for it.
+fn missing_in_erp_row(inv: &Invoice, settled: Option<usize>, as_of: NaiveDate) -> Row {
+    let mut row = invoice_row(Status::MissingInErp, inv, as_of);
+    if let Some(line) = settled {
+        row.note = format!("the ERP shows it settled (ledger line {line}, open balance 0)");
+        row.erp_line = Some(line);
+    }
+    row
+}
+
+/// A ledger row the mapping could not read: listed with its reason, counted nowhere.
+fn rejected_row(r: &RejectedLine) -> Row {
+    let mut row = Row::blank(
+        Status::LedgerRowRejected,
+        r.invoice_number.clone().unwrap_or_default(),
+    );
+    row.erp_line = Some(r.line);
+    row.note = r.reason.clone();
+    row
 }
 
 /// Totals per (group, currency), groups in `order`, currencies alphabetically within a group.
