@@ -102,6 +102,21 @@ fn leading_id(raw: &str) -> Option<i64> {
     digits.parse().ok()
 }
 
+/// A page's records and what [`prepare`] read of each, side by side.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    rows: &'a [Box<RawValue>],
+    metas: &'a [RowMeta],
+}
+
+/// The stored record with this id, in rows sorted by id.
+fn find(stored: &[StoredHash], id: i64) -> Option<&StoredHash> {
+    stored
+        .binary_search_by_key(&id, |s| s.id)
+        .ok()
+        .map(|i| &stored[i])
+}
+
 /// What the writer knows about the pass so far.
 pub struct PassState {
     pub stream: StreamKind,
@@ -196,24 +211,63 @@ impl PassState {
         ordered: bool,
     ) -> Result<(), PageError> {
         let ids: Vec<i64> = metas.iter().map(|m| m.id).collect();
-        let page_hi = ids.iter().copied().max();
         if ordered {
-            for &id in &ids {
-                if self.last_id.is_some_and(|last| id <= last) {
-                    self.note_drift(format!("record {id} came back out of order or twice"));
+            self.check_order(&ids);
+        }
+        let stored = self.stored(store, &ids, ordered)?;
+        let mut write = PageWrite::default();
+        let mut updated: Vec<(usize, i64)> = Vec::new();
+        for (i, (meta, raw)) in metas.iter().zip(rows).enumerate() {
+            self.stats.rows_read += 1;
+            match find(&stored, meta.id) {
+                Some(s) if s.hash == meta.fp => self.stats.unchanged += 1,
+                Some(_) => updated.push((i, meta.id)),
+                None => {
+                    let head = meta.head(self.stream, raw.get())?;
+                    self.stats.created += 1;
+                    write.changes.push(Change::whole(
+                        ChangeKind::Created,
+                        Some(meta.id),
+                        head.key.clone(),
+                        String::new(),
+                    ));
+                    write.upserts.push(self.upsert(meta, &head, raw));
                 }
-                self.last_id = Some(self.last_id.map_or(id, |l| l.max(id)));
             }
         }
-        // What the store holds for these records (and, for a whole-set pass, for every stored
-        // id between the previous page and this one).
+        if !updated.is_empty() {
+            let page = Rows { rows, metas };
+            self.updates(store, page, &updated, &stored, &mut write)?;
+        }
+        Ok(store.write_page(self.stream.name(), self.run, &self.at, &write)?)
+    }
+
+    /// Ids must rise through a pass; one that does not is evidence the pages shifted.
+    fn check_order(&mut self, ids: &[i64]) {
+        for &id in ids {
+            if self.last_id.is_some_and(|last| id <= last) {
+                self.note_drift(format!("record {id} came back out of order or twice"));
+            }
+            self.last_id = Some(self.last_id.map_or(id, |l| l.max(id)));
+        }
+    }
+
+    /// What the store holds for these records (and, for a whole-set pass, for every stored id
+    /// between the previous page and this one, which become removal candidates when the page
+    /// did not bring them back), sorted by id.
+    fn stored(
+        &mut self,
+        store: &Store,
+        ids: &[i64],
+        ordered: bool,
+    ) -> Result<Vec<StoredHash>, PageError> {
         let name = self.stream.name();
+        let page_hi = ids.iter().copied().max();
         let mut stored: Stored = match (ordered && self.whole_set, page_hi) {
             (true, Some(hi)) if self.range_start.is_none_or(|a| hi > a) => {
                 let after = self.range_start.replace(hi);
                 let mut stored = store.stored_in_range(name, after, Some(hi))?;
-                // Stored records in the range that the page did not bring back.
-                let mut sorted_ids = ids.clone();
+                let mut sorted_ids = ids.to_vec();
                 sorted_ids.sort_unstable();
                 for s in &stored.rows {
                     if sorted_ids.binary_search(&s.id).is_err()
@@ -237,7 +291,7 @@ impl PassState {
             // Not a whole-set pass, or nothing new in id order (a repeated or empty page): only
             // the rows themselves. An incremental pull's rows are mostly changed ones, so their
             // stored bodies, which the diff needs, come in the same read.
-            _ => store.stored_for(name, &ids, !self.whole_set)?,
+            _ => store.stored_for(name, ids, !self.whole_set)?,
         };
         // Every stored `updated_at` read here came from the server earlier (a pull or a
         // webhook), so it may move the watermark like the rows of this page; for unchanged rows
@@ -245,75 +299,58 @@ impl PassState {
         if let Some(u) = stored.max_updated_at.take() {
             self.saw_updated_at(&u);
         }
-        let stored = {
-            stored.rows.sort_unstable_by_key(|s| s.id);
-            stored.rows
-        };
-        let find = |id: i64| {
-            stored
-                .binary_search_by_key(&id, |s| s.id)
-                .ok()
-                .map(|i| &stored[i])
-        };
-        let mut write = PageWrite::default();
-        let mut updated: Vec<(usize, i64)> = Vec::new();
-        for (i, (meta, raw)) in metas.iter().zip(rows).enumerate() {
-            self.stats.rows_read += 1;
-            match find(meta.id) {
-                Some(s) if s.hash == meta.fp => self.stats.unchanged += 1,
-                Some(_) => updated.push((i, meta.id)),
-                None => {
-                    let head = meta.head(self.stream, raw.get())?;
-                    self.stats.created += 1;
-                    write.changes.push(Change::whole(
-                        ChangeKind::Created,
-                        Some(meta.id),
-                        head.key.clone(),
-                        String::new(),
-                    ));
-                    write.upserts.push(self.upsert(meta, &head, raw));
-                }
-            }
-        }
-        if !updated.is_empty() {
-            let missing: Vec<i64> = updated
-                .iter()
-                .map(|(_, id)| *id)
-                .filter(|id| find(*id).is_none_or(|s| s.body.is_none()))
-                .collect();
-            let bodies: HashMap<i64, String> = store
-                .snapshot_bodies(self.stream.name(), &missing)?
-                .into_iter()
-                .collect();
-            for (i, id) in updated {
-                let (meta, raw) = (&metas[i], &rows[i]);
-                let head = meta.head(self.stream, raw.get())?;
-                let old = find(id)
-                    .and_then(|s| s.body.as_deref())
-                    .or_else(|| bodies.get(&id).map(String::as_str))
-                    .unwrap_or("{}");
-                let diff = changed_fields(old, raw.get())?;
-                let old_state = find(id).map(|s| s.state.as_str()).unwrap_or("");
-                if diff.names.is_empty() {
-                    // Same content, different bytes (key order): refresh the fingerprint quietly.
-                    self.stats.unchanged += 1;
-                    write.upserts.push(self.upsert(meta, &head, raw));
-                    continue;
-                }
-                let (kind, detail) = if old_state != CLOSED && head.state == CLOSED {
-                    self.stats.closed += 1;
-                    (ChangeKind::Closed, head.status.clone().unwrap_or_default())
-                } else {
-                    self.stats.updated += 1;
-                    (ChangeKind::Updated, String::new())
-                };
-                write
-                    .changes
-                    .push(diff.into_change(kind, id, head.key.clone(), detail));
+        stored.rows.sort_unstable_by_key(|s| s.id);
+        Ok(stored.rows)
+    }
+
+    /// The records whose fingerprint changed: diffed against their stored bodies, recorded as
+    /// updated or closed (or, when only the bytes differ, refreshed quietly).
+    fn updates(
+        &mut self,
+        store: &Store,
+        page: Rows<'_>,
+        updated: &[(usize, i64)],
+        stored: &[StoredHash],
+        write: &mut PageWrite,
+    ) -> Result<(), PageError> {
+        let missing: Vec<i64> = updated
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| find(stored, *id).is_none_or(|s| s.body.is_none()))
+            .collect();
+        let bodies: HashMap<i64, String> = store
+            .snapshot_bodies(self.stream.name(), &missing)?
+            .into_iter()
+            .collect();
+        for &(i, id) in updated {
+            let (meta, raw) = (&page.metas[i], &page.rows[i]);
+            let head = meta.head(self.stream, raw.get())?;
+            let held = find(stored, id);
+            let old = held
+                .and_then(|s| s.body.as_deref())
+                .or_else(|| bodies.get(&id).map(String::as_str))
+                .unwrap_or("{}");
+            let diff = changed_fields(old, raw.get())?;
+            let old_state = held.map(|s| s.state.as_str()).unwrap_or("");
+            if diff.names.is_empty() {
+                // Same content, different bytes (key order): refresh the fingerprint quietly.
+                self.stats.unchanged += 1;
                 write.upserts.push(self.upsert(meta, &head, raw));
+                continue;
             }
+            let (kind, detail) = if old_state != CLOSED && head.state == CLOSED {
+                self.stats.closed += 1;
+                (ChangeKind::Closed, head.status.clone().unwrap_or_default())
+            } else {
+                self.stats.updated += 1;
+                (ChangeKind::Updated, String::new())
+            };
+            write
+                .changes
+                .push(diff.into_change(kind, id, head.key.clone(), detail));
+            write.upserts.push(self.upsert(meta, &head, raw));
         }
-        Ok(store.write_page(self.stream.name(), self.run, &self.at, &write)?)
+        Ok(())
     }
 
     fn saw_updated_at(&mut self, u: &str) {
