@@ -32,6 +32,21 @@ pub struct Activity {
     pub orders_delivered: u64,
 }
 
+/// The stretch of time a simulation covers.
+struct Window {
+    start: i64,
+    elapsed: i64,
+    now: i64,
+}
+
+impl Window {
+    /// The `i`th of `n` moments spread over the window, so `updated_at` values look like real
+    /// history.
+    fn at(&self, i: i64, n: i64) -> i64 {
+        self.start + (i + 1) * self.elapsed / (n + 1)
+    }
+}
+
 impl World {
     /// Simulates `elapsed_secs` of activity ending at `now`. Per hour: 60 stock moves,
     /// one invoice, 2/3 payment, 1/2 order created and shipped, 1/4 delivery, 1/4 row
@@ -45,10 +60,22 @@ impl World {
         }
         let mut rng =
             StdRng::seed_from_u64(self.seed ^ self.serial.rotate_left(32) ^ elapsed as u64);
-        let start = now - elapsed;
-        // Spread the changes over the window so updated_at values look like real history.
-        let at = |i: i64, n: i64| start + (i + 1) * elapsed / (n + 1);
+        let window = Window {
+            start: now - elapsed,
+            elapsed,
+            now,
+        };
+        // The order of these steps is part of the world's determinism: each draws from `rng`.
+        self.move_stock(&mut rng, &window, minutes, &mut a);
+        self.reshuffle_rows(&mut rng, &window, minutes, &mut a);
+        self.bill(&mut rng, &window, minutes, &mut a);
+        self.collect(&mut rng, &window, minutes, &mut a);
+        self.create_and_ship_orders(&mut rng, &window, minutes, &mut a);
+        self.deliver(&window, minutes, &mut a);
+        a
+    }
 
+    fn move_stock(&mut self, rng: &mut StdRng, window: &Window, minutes: i64, a: &mut Activity) {
         let moves = minutes.min(20_000);
         for i in 0..moves {
             if self.inventory.is_empty() {
@@ -58,9 +85,19 @@ impl World {
             let r = &mut self.inventory[p];
             let (item, wh, on_hand) = (r.item, r.warehouse, r.on_hand);
             let delta = rng.random_range(-20..=30);
-            self.set_stock(item, wh, (on_hand + delta).max(0), at(i, moves));
+            self.set_stock(item, wh, (on_hand + delta).max(0), window.at(i, moves));
             a.stock_moves += 1;
         }
+    }
+
+    /// Rows leave a warehouse and others arrive.
+    fn reshuffle_rows(
+        &mut self,
+        rng: &mut StdRng,
+        window: &Window,
+        minutes: i64,
+        a: &mut Activity,
+    ) {
         for _ in 0..minutes / 240 {
             if self.inventory.len() > 1 {
                 let r = self.inventory[rng.random_range(0..self.inventory.len())];
@@ -69,10 +106,13 @@ impl World {
             let item = rng.random_range(0..self.items.len()) as u32;
             let wh = rng.random_range(0..rules::WAREHOUSES.len()) as u8;
             if self.slots[item as usize][wh as usize] == 0 {
-                self.set_stock(item, wh, rng.random_range(1..100), now);
+                self.set_stock(item, wh, rng.random_range(1..100), window.now);
                 a.rows_added += 1;
             }
         }
+    }
+
+    fn bill(&mut self, rng: &mut StdRng, window: &Window, minutes: i64, a: &mut Activity) {
         let invoices = minutes / 60;
         for i in 0..invoices {
             let po = self
@@ -93,8 +133,12 @@ impl World {
                     .collect(),
                 ..NewInvoice::default()
             };
-            a.invoices_created += self.create_invoice(&spec, at(i, invoices)).is_ok() as u64;
+            a.invoices_created += self.create_invoice(&spec, window.at(i, invoices)).is_ok() as u64;
         }
+    }
+
+    /// Payments, in full or in half, on open invoices.
+    fn collect(&mut self, rng: &mut StdRng, window: &Window, minutes: i64, a: &mut Activity) {
         for _ in 0..minutes / 90 {
             let open: Vec<(String, Decimal)> = self
                 .invoices
@@ -123,9 +167,23 @@ impl World {
                 (*balance / Decimal::TWO).round_dp(2)
             };
             a.payments += self
-                .pay_invoice(number, amount.max(Decimal::new(1, 2)).min(*balance), now)
+                .pay_invoice(
+                    number,
+                    amount.max(Decimal::new(1, 2)).min(*balance),
+                    window.now,
+                )
                 .is_ok() as u64;
         }
+    }
+
+    fn create_and_ship_orders(
+        &mut self,
+        rng: &mut StdRng,
+        window: &Window,
+        minutes: i64,
+        a: &mut Activity,
+    ) {
+        let now = window.now;
         for _ in 0..minutes / 120 {
             let kind = if rng.random_bool(0.5) {
                 OrderKind::Purchase
@@ -141,11 +199,14 @@ impl World {
                 },
                 self.next_serial()
             );
-            let fields = seed::order_fields(&mut rng, kind, number.clone(), now);
+            let fields = seed::order_fields(rng, kind, number.clone(), now);
             self.insert_order(kind, fields, now);
             a.orders_created += 1;
             a.orders_shipped += self.ship_order(kind, &number, now).is_ok() as u64;
         }
+    }
+
+    fn deliver(&mut self, window: &Window, minutes: i64, a: &mut Activity) {
         for _ in 0..minutes / 240 {
             let shipped = self
                 .fulfillment_orders
@@ -154,11 +215,11 @@ impl World {
                 .find(|d| d["status"] == rules::STATUS_SHIPPED)
                 .and_then(|d| d[rules::FO_NUMBER].as_str().map(str::to_string));
             if let Some(n) = shipped {
-                a.orders_delivered +=
-                    self.deliver_order(OrderKind::Fulfillment, &n, now).is_ok() as u64;
+                a.orders_delivered += self
+                    .deliver_order(OrderKind::Fulfillment, &n, window.now)
+                    .is_ok() as u64;
             }
         }
-        a
     }
 
     /// Shifts a resource under a paging client: deletes the lowest-id rows, then inserts
