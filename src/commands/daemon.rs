@@ -19,8 +19,8 @@ use crate::settings::Settings;
 use crate::store::Store;
 
 pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
-    let jobs =
-        schedule::load_dir(&settings.schedule_dir).map_err(|e| ConfigError::new(e.to_string()))?;
+    let jobs = super::schedules::load_dir(&settings.schedule_dir)
+        .map_err(|e| ConfigError::new(e.to_string()))?;
     if jobs.is_empty() {
         return Err(ConfigError::new(format!(
             "no jobs in {}: add a schedule file (see schedules/README.md)",
@@ -58,7 +58,7 @@ impl JobRunner for Runner {
         // Jobs reach their own safe points (each page and each order is committed as it
         // goes); the daemon waits for the one in hand rather than cutting it short.
         let (ctx, settings) = (&*self.ctx, &self.settings);
-        let result = match job.cli_command() {
+        let result = match super::schedules::command_of(job) {
             Command::Sync => super::sync::run_in(ctx, settings, false).await,
             Command::Pull { stream, full } => {
                 super::pull::run_in(ctx, settings, stream.into(), full, false).await

@@ -5,9 +5,74 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use clap::{Parser, ValueEnum};
+
+use crate::cli::{Cli, Command, OrderKind, Stream};
 use crate::error::{ConfigError, Exit};
-use crate::schedule::{load_dir, Job};
+use crate::schedule::{CommandCheck, Job};
 use crate::settings::Settings;
+
+/// What `command` may say, for messages.
+pub const SCHEDULABLE: &str = "sync | pull inventory|invoices|shipments|purchase-orders|\
+fulfillment-orders | push purchase-orders|fulfillment-orders";
+
+/// Schedule files are checked with the real command line parser.
+pub struct CliCommands;
+
+impl CommandCheck for CliCommands {
+    fn check(&self, command: &str, args: &[String]) -> Result<(), String> {
+        parse_command(command, args).map(|_| ())
+    }
+}
+
+/// Load the schedule folder, every command checked as if typed.
+pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Job>, crate::schedule::LoadError> {
+    crate::schedule::load_dir(dir, &CliCommands)
+}
+
+/// A loaded job's command, as if typed on the command line. Loading already parsed it once,
+/// so this cannot fail for a loaded job.
+pub fn command_of(job: &Job) -> Command {
+    parse_command(&job.command, &job.args).expect("checked when the schedule was loaded")
+}
+
+/// Check a command and its arguments with the real command line parser, so a schedule accepts
+/// exactly what a person could type.
+pub fn parse_command(command: &str, args: &[String]) -> Result<Command, String> {
+    let words: Vec<&str> = command.split(' ').collect();
+    let schedulable = match words.as_slice() {
+        ["sync"] => true,
+        ["pull", stream] => Stream::from_str(stream, false).is_ok(),
+        ["push", kind] => OrderKind::from_str(kind, false).is_ok(),
+        _ => false,
+    };
+    if !schedulable {
+        return Err(format!(
+            "command {command:?} cannot be scheduled; use one of: {SCHEDULABLE} \
+             (extra options go in `args`)"
+        ));
+    }
+    let argv = std::iter::once("ahead-sync")
+        .chain(words.iter().copied())
+        .chain(args.iter().map(String::as_str));
+    let cli = Cli::try_parse_from(argv).map_err(|e| {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        format!("args {args:?} do not fit `{command}`: {first}")
+    })?;
+    let global = &cli.global;
+    if global.config.is_some() || global.verbose > 0 || global.quiet > 0 || global.no_progress {
+        return Err(format!(
+            "args {args:?}: global options (--config, -v, -q, --no-progress, --log-format) \
+             belong to the daemon, not to a job"
+        ));
+    }
+    Ok(cli.command)
+}
 
 /// How many upcoming runs to show per job.
 const UPCOMING: usize = 3;
@@ -68,7 +133,8 @@ mod tests {
             "[[job]]\nname = \"nightly\"\ncommand = \"pull inventory\"\nargs = [\"--full\"]\n\
                     cron = \"30 2 * * *\"\ntimezone = \"Europe/Berlin\"\n\
                     [[job]]\nname = \"sync\"\ncommand = \"sync\"\ncron = \"*/10 * * * *\"\n";
-        let (jobs, problems) = crate::schedule::file::parse_file(Path::new("s/a.toml"), text);
+        let (jobs, problems) =
+            crate::schedule::file::parse_file(Path::new("s/a.toml"), text, &CliCommands);
         assert!(problems.is_empty(), "{problems:?}");
         let now = DateTime::parse_from_rfc3339("2026-11-27T21:55:00Z")
             .unwrap()

@@ -10,17 +10,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
-use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 use thiserror::Error;
 
 use super::crontab::Crontab;
 use super::next::Schedule;
-use crate::cli::{Cli, Command, OrderKind, Stream};
 
-/// What `command` may say, for messages.
-pub const SCHEDULABLE: &str = "sync | pull inventory|invoices|shipments|purchase-orders|\
-fulfillment-orders | push purchase-orders|fulfillment-orders";
+/// Checks a scheduled job's command line. The command layer supplies it, so that a schedule
+/// accepts exactly what a person could type while this module knows nothing of the commands.
+pub trait CommandCheck {
+    /// `Err` says, in a sentence, why `command` with `args` cannot be scheduled.
+    fn check(&self, command: &str, args: &[String]) -> Result<(), String>;
+}
 
 /// One scheduled job, validated.
 #[derive(Debug, Clone)]
@@ -49,12 +50,6 @@ impl Job {
     /// The command line as one string, for listings and logs.
     pub fn command_line(&self) -> String {
         self.argv().join(" ")
-    }
-
-    /// The parsed command, as if typed on the command line. Loading already parsed it once, so
-    /// this cannot fail for a loaded job.
-    pub fn cli_command(&self) -> Command {
-        parse_command(&self.command, &self.args).expect("checked when the schedule was loaded")
     }
 }
 
@@ -114,7 +109,7 @@ struct RawJob {
 }
 
 /// Load every `*.toml` file in `dir` (not hidden ones), in name order.
-pub fn load_dir(dir: &Path) -> Result<Vec<Job>, LoadError> {
+pub fn load_dir(dir: &Path, commands: &dyn CommandCheck) -> Result<Vec<Job>, LoadError> {
     let fail = |message: String| LoadError {
         problems: vec![Problem {
             file: dir.to_path_buf(),
@@ -143,7 +138,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Job>, LoadError> {
     for file in files {
         match std::fs::read_to_string(&file) {
             Ok(text) => {
-                let (found, bad) = parse_file(&file, &text);
+                let (found, bad) = parse_file(&file, &text, commands);
                 jobs.extend(found);
                 problems.extend(bad);
             }
@@ -178,7 +173,11 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Job>, LoadError> {
 
 /// The jobs of one file, and the problems of its bad entries (duplicate names within the file
 /// are reported here; across files by [`load_dir`]).
-pub fn parse_file(file: &Path, text: &str) -> (Vec<Job>, Vec<Problem>) {
+pub fn parse_file(
+    file: &Path,
+    text: &str,
+    commands: &dyn CommandCheck,
+) -> (Vec<Job>, Vec<Problem>) {
     let problem = |entry: Option<String>, message: String| Problem {
         file: file.to_path_buf(),
         entry,
@@ -209,7 +208,7 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<Job>, Vec<Problem>) {
             Some(name) => format!("job #{} {name:?}", index + 1),
             None => format!("job #{}", index + 1),
         };
-        match parse_entry(file, value) {
+        match parse_entry(file, value, commands) {
             Ok(job) if jobs.iter().any(|j| j.name == job.name) => problems.push(problem(
                 Some(entry),
                 "the name is used twice in this file; job names must be unique".into(),
@@ -227,7 +226,11 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<Job>, Vec<Problem>) {
 
 /// A validated job, or every problem of the entry (name, command, cron and time zone are
 /// checked independently, so one pass over a file shows all that needs fixing).
-fn parse_entry(file: &Path, value: toml::Value) -> Result<Job, Vec<String>> {
+fn parse_entry(
+    file: &Path,
+    value: toml::Value,
+    commands: &dyn CommandCheck,
+) -> Result<Job, Vec<String>> {
     let raw: RawJob = value
         .try_into()
         .map_err(|e: toml::de::Error| vec![e.message().trim().to_string()])?;
@@ -244,7 +247,7 @@ fn parse_entry(file: &Path, value: toml::Value) -> Result<Job, Vec<String>> {
         ));
     }
     let command = raw.command.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Err(problem) = parse_command(&command, &raw.args) {
+    if let Err(problem) = commands.check(&command, &raw.args) {
         problems.push(problem);
     }
     let cron = raw
@@ -274,44 +277,6 @@ fn parse_entry(file: &Path, value: toml::Value) -> Result<Job, Vec<String>> {
         }),
         _ => Err(problems),
     }
-}
-
-/// Check a command and its arguments with the real command line parser, so a schedule accepts
-/// exactly what a person could type.
-fn parse_command(command: &str, args: &[String]) -> Result<Command, String> {
-    let words: Vec<&str> = command.split(' ').collect();
-    let schedulable = match words.as_slice() {
-        ["sync"] => true,
-        ["pull", stream] => Stream::from_str(stream, false).is_ok(),
-        ["push", kind] => OrderKind::from_str(kind, false).is_ok(),
-        _ => false,
-    };
-    if !schedulable {
-        return Err(format!(
-            "command {command:?} cannot be scheduled; use one of: {SCHEDULABLE} \
-             (extra options go in `args`)"
-        ));
-    }
-    let argv = std::iter::once("ahead-sync")
-        .chain(words.iter().copied())
-        .chain(args.iter().map(String::as_str));
-    let cli = Cli::try_parse_from(argv).map_err(|e| {
-        let text = e.to_string();
-        let first = text
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_start_matches("error: ");
-        format!("args {args:?} do not fit `{command}`: {first}")
-    })?;
-    let global = &cli.global;
-    if global.config.is_some() || global.verbose > 0 || global.quiet > 0 || global.no_progress {
-        return Err(format!(
-            "args {args:?}: global options (--config, -v, -q, --no-progress, --log-format) \
-             belong to the daemon, not to a job"
-        ));
-    }
-    Ok(cli.command)
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
 //! Schedule files: good entries, every kind of bad one, folders, and the shipped example.
 
 use super::*;
+use crate::cli::{Command, OrderKind, Stream};
+use crate::commands::schedules::{command_of, CliCommands};
 
 fn parse(text: &str) -> (Vec<Job>, Vec<String>) {
-    let (jobs, problems) = parse_file(Path::new("schedules/a.toml"), text);
+    let (jobs, problems) = parse_file(Path::new("schedules/a.toml"), text, &CliCommands);
     (jobs, problems.iter().map(|p| p.to_string()).collect())
 }
 
@@ -24,7 +26,7 @@ fn a_good_entry() {
     assert_eq!(job.command_line(), "pull inventory --full");
     assert_eq!(job.schedule.timezone, chrono_tz::Europe::Berlin);
     assert!(matches!(
-        job.cli_command(),
+        command_of(job),
         Command::Pull {
             stream: Stream::Inventory,
             full: true
@@ -140,7 +142,7 @@ fn names_are_unique_across_files_and_missing_folders_are_named() {
     std::fs::write(dir.path().join("b.toml"), entry).unwrap();
     std::fs::write(dir.path().join("README.md"), "not a schedule").unwrap();
     std::fs::write(dir.path().join(".#a.toml"), "editor lock file").unwrap();
-    let e = load_dir(dir.path()).unwrap_err();
+    let e = load_dir(dir.path(), &CliCommands).unwrap_err();
     assert_eq!(e.problems.len(), 1, "{e}");
     let text = e.to_string();
     assert!(
@@ -148,14 +150,14 @@ fn names_are_unique_across_files_and_missing_folders_are_named() {
             && text.contains("a.toml"),
         "{text}"
     );
-    let e = load_dir(&dir.path().join("nope")).unwrap_err();
+    let e = load_dir(&dir.path().join("nope"), &CliCommands).unwrap_err();
     assert!(e.to_string().contains("[schedule] dir"), "{e}");
 }
 
 #[test]
 fn the_shipped_example_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schedules");
-    let jobs = load_dir(&dir).unwrap();
+    let jobs = load_dir(&dir, &CliCommands).unwrap();
     let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
     assert_eq!(
         names,
@@ -200,7 +202,7 @@ fn stream_and_order_names_take_either_spelling() {
         "#,
     );
     assert!(problems.is_empty(), "{problems:?}");
-    let commands: Vec<Command> = jobs.iter().map(Job::cli_command).collect();
+    let commands: Vec<Command> = jobs.iter().map(command_of).collect();
     assert!(matches!(
         commands[..],
         [
