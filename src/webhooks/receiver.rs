@@ -44,7 +44,7 @@ pub struct Tally {
     pub applied: AtomicU64,
     pub stale: AtomicU64,
     pub ignored: AtomicU64,
-    pub rejected: [AtomicU64; 5],
+    pub rejected: [AtomicU64; Rejection::ALL.len()],
     /// Totals already written to the store.
     flushed: std::sync::Mutex<Vec<u64>>,
 }

@@ -175,6 +175,74 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
     assert_eq!((get("too_large"), get("malformed")), (1, 2));
 }
 
+/// `levels` arrays, one inside the other.
+fn nested(levels: usize) -> serde_json::Value {
+    let mut v = serde_json::json!([]);
+    for _ in 1..levels {
+        v = serde_json::json!([v]);
+    }
+    v
+}
+
+fn counter(store: &Store, name: &str) -> u64 {
+    store
+        .counters(name)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or(0)
+}
+
+/// A correctly signed record nested deeper than serde_json reads back (128 levels) used to be
+/// stored and mirrored; every later delivery of that record then failed to apply, in front of
+/// all the others, and `export orders` failed for the whole mirror. It is refused instead.
+#[tokio::test]
+async fn a_delivery_nested_too_deep_is_refused_and_later_ones_still_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver(store).await;
+    let http = crate::util::http();
+    let mut hostile = order(5, "released", "2026-11-01T10:00:00Z");
+    hostile["notes"] = nested(130);
+    let hostile = delivery("evt_deep", "fulfillment_order.updated", hostile);
+    assert_eq!(signed(&http, &r.url, hostile).await, 400);
+    assert_eq!(stored(&r.store), 0, "nothing stored");
+    let later = [
+        ("evt_5_a", 5, "released", "2026-11-01T11:00:00Z"),
+        ("evt_5_b", 5, "shipped", "2026-11-01T12:00:00Z"),
+        ("evt_6", 6, "released", "2026-11-01T12:00:00Z"),
+    ];
+    for (id, record, status, at) in later {
+        let body = delivery(id, "fulfillment_order.updated", order(record, status, at));
+        assert_eq!(signed(&http, &r.url, body).await, 200);
+        settled(&r.store).await;
+    }
+    let m = mirror(&r.store, StreamKind::FulfillmentOrders, None);
+    let held: serde_json::Value = serde_json::from_str(&m[&5]).unwrap();
+    assert_eq!(held["status"], "shipped");
+    assert!(m.contains_key(&6));
+    assert_eq!(
+        r.store.event_states().unwrap(),
+        vec![("applied".to_string(), 3)]
+    );
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(tally.rejected.iter().map(Tally::get).sum::<u64>(), 1);
+    assert_eq!(counter(&r.store, "webhooks.rejected.too_deep"), 1);
+
+    std::fs::write(
+        dir.path().join("ahead-sync.toml"),
+        "[store]\npath = \"w.db\"\n",
+    )
+    .unwrap();
+    let out = crate::util::cmd_async(dir.path(), &["export", "orders", "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let exported = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(exported.lines().count(), 2, "{exported}");
+    assert!(exported.contains("SO-WH-5") && exported.contains("SO-WH-6"));
+}
+
 #[tokio::test]
 async fn redeliveries_are_stored_once_and_late_events_never_overwrite_newer_state() {
     let dir = tempfile::tempdir().unwrap();
