@@ -20,6 +20,27 @@ pub struct PendingEvent {
     pub body: String,
 }
 
+/// The state of a stored delivery that could not be applied: it is kept, with its error in
+/// `detail`, and no longer waits in front of the deliveries after it. (The other states:
+/// `pending`, `applied`, `stale`, `ignored`.)
+pub const QUARANTINED: &str = "quarantined";
+
+/// Stored deliveries not applied: waiting, and set aside because they could not be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventBacklog {
+    pub pending: u64,
+    pub quarantined: u64,
+}
+
+/// A quarantined delivery and why it could not be applied.
+#[derive(Debug, Clone)]
+pub struct QuarantinedEvent {
+    pub delivery_id: String,
+    pub event: String,
+    pub received_at: String,
+    pub error: String,
+}
+
 impl Store {
     /// Store deliveries in one transaction; for each, true if it was new (false: a redelivery).
     pub fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
@@ -69,6 +90,42 @@ impl Store {
             .execute(params![delivery_id, state, detail])
         })
         .map(|_| ())
+    }
+
+    /// How many stored deliveries are pending and how many quarantined.
+    pub fn event_backlog(&self) -> Result<EventBacklog, StoreError> {
+        self.with(|conn| {
+            // Two counts, so that the pending one is read from its partial index alone.
+            let pending = conn
+                .prepare_cached("SELECT count(*) FROM webhook_events WHERE state = 'pending'")?
+                .query_row([], |r| r.get::<_, i64>(0))?;
+            let quarantined = conn
+                .prepare_cached("SELECT count(*) FROM webhook_events WHERE state = ?1")?
+                .query_row([QUARANTINED], |r| r.get::<_, i64>(0))?;
+            Ok(EventBacklog {
+                pending: pending as u64,
+                quarantined: quarantined as u64,
+            })
+        })
+    }
+
+    /// Quarantined deliveries, oldest first.
+    pub fn quarantined_events(&self, limit: usize) -> Result<Vec<QuarantinedEvent>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT delivery_id, event, received_at, detail FROM webhook_events
+                 WHERE state = ?1 ORDER BY received_at, delivery_id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![QUARANTINED, limit as i64], |r| {
+                Ok(QuarantinedEvent {
+                    delivery_id: r.get(0)?,
+                    event: r.get(1)?,
+                    received_at: r.get(2)?,
+                    error: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     /// Number of stored deliveries per state.

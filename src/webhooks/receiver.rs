@@ -21,10 +21,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::apply::apply;
+use super::apply::{apply, Applied, ApplyError};
 use super::verify::{self, Rejection};
 use crate::secret::Secret;
-use crate::store::{NewEvent, Store};
+use crate::store::{NewEvent, Store, StoreError, QUARANTINED};
 
 /// Receiver settings (from `[webhooks]`).
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct Tally {
     pub applied: AtomicU64,
     pub stale: AtomicU64,
     pub ignored: AtomicU64,
+    /// Stored deliveries that could not be applied, set aside with their error.
+    pub quarantined: AtomicU64,
     pub rejected: [AtomicU64; Rejection::ALL.len()],
     /// Totals already written to the store.
     flushed: std::sync::Mutex<Vec<u64>>,
@@ -80,6 +82,10 @@ impl Tally {
             (
                 "webhooks.ignored".to_string(),
                 self.ignored.load(Ordering::Relaxed),
+            ),
+            (
+                "webhooks.quarantined".to_string(),
+                self.quarantined.load(Ordering::Relaxed),
             ),
         ];
         for (i, r) in Rejection::ALL.iter().enumerate() {
@@ -332,28 +338,45 @@ async fn process_loop(
     }
 }
 
-/// Apply up to one batch of pending deliveries; returns how many were handled.
-pub fn process_pending(store: &Store, run: i64, tally: &Tally) -> Result<usize, String> {
-    let pending = store.pending_events(500).map_err(|e| e.to_string())?;
+/// Apply up to one batch of pending deliveries; returns how many were handled. A delivery that
+/// cannot be applied is quarantined (kept, with its error, out of the pending queue) so that the
+/// ones after it go on; only the store failing stops the batch, which is tried again after the
+/// next commit.
+pub fn process_pending(store: &Store, run: i64, tally: &Tally) -> Result<usize, StoreError> {
+    let pending = store.pending_events(500)?;
     let at = crate::time::now();
     for event in &pending {
-        let outcome = match verify::parse(event.body.as_bytes()) {
-            Ok(d) => apply(store, run, &at, &event.delivery_id, &event.event, d.data)?,
-            Err(_) => super::apply::Applied::Ignored("unreadable body".into()),
+        let outcome = verify::parse(event.body.as_bytes())
+            .map_err(ApplyError::from)
+            .and_then(|d| apply(store, run, &at, &event.delivery_id, &event.event, d.data));
+        let (counter, state, detail) = match outcome {
+            Ok(applied) => {
+                let counter = match applied {
+                    Applied::Applied => &tally.applied,
+                    Applied::Stale => &tally.stale,
+                    Applied::Ignored(_) => &tally.ignored,
+                };
+                let state = applied.state();
+                let detail = match applied {
+                    Applied::Ignored(why) => why,
+                    _ => String::new(),
+                };
+                (counter, state, detail)
+            }
+            // Not this delivery's fault: stop, and try it again after the next commit.
+            Err(ApplyError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(
+                    delivery = %event.delivery_id,
+                    event = %event.event,
+                    error = %e,
+                    "Webhook delivery quarantined."
+                );
+                (&tally.quarantined, QUARANTINED, e.to_string())
+            }
         };
-        let counter = match &outcome {
-            super::apply::Applied::Applied => &tally.applied,
-            super::apply::Applied::Stale => &tally.stale,
-            super::apply::Applied::Ignored(_) => &tally.ignored,
-        };
+        store.mark_event(&event.delivery_id, state, &detail)?;
         counter.fetch_add(1, Ordering::Relaxed);
-        let detail = match &outcome {
-            super::apply::Applied::Ignored(why) => why.as_str(),
-            _ => "",
-        };
-        store
-            .mark_event(&event.delivery_id, outcome.state(), detail)
-            .map_err(|e| e.to_string())?;
     }
     Ok(pending.len())
 }

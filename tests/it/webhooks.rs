@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ahead_sync::pull::{self, PullSettings, StreamKind};
 use ahead_sync::secret::Secret;
-use ahead_sync::store::Store;
+use ahead_sync::store::{fingerprint, EventBacklog, NewEvent, PageWrite, Store, Upsert};
 use ahead_sync::webhooks::verify::sign;
 use ahead_sync::webhooks::{serve, ReceiverConfig, Tally};
 use tokio_util::sync::CancellationToken;
@@ -241,6 +241,97 @@ async fn a_delivery_nested_too_deep_is_refused_and_later_ones_still_apply() {
     let exported = String::from_utf8_lossy(&out.stdout);
     assert_eq!(exported.lines().count(), 2, "{exported}");
     assert!(exported.contains("SO-WH-5") && exported.contains("SO-WH-6"));
+}
+
+/// A delivery that was accepted but cannot be applied is set aside with its error instead of
+/// being tried again, forever, in front of every delivery after it. Two such: a body an older
+/// receiver accepted (nested too deep to read back), and a newer version of a record the mirror
+/// holds in a form it cannot read back.
+#[tokio::test]
+async fn a_delivery_that_cannot_be_applied_is_quarantined_and_later_ones_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let run = store.begin_run("webhooks serve", "", 0).unwrap();
+    let mut unreadable = order(11, "released", "2026-11-01T09:00:00Z");
+    unreadable["notes"] = nested(130);
+    let unreadable = unreadable.to_string();
+    store
+        .write_page(
+            StreamKind::FulfillmentOrders.name(),
+            run,
+            "2026-11-01T09:00:00Z",
+            &PageWrite {
+                upserts: vec![Upsert {
+                    id: 11,
+                    key: "SO-WH-11".into(),
+                    hash: fingerprint(&unreadable),
+                    updated_at: "2026-11-01T09:00:00Z".into(),
+                    state: String::new(),
+                    body: unreadable,
+                }],
+                ..PageWrite::default()
+            },
+        )
+        .unwrap();
+    let mut deep = order(9, "released", "2026-11-01T10:00:00Z");
+    deep["notes"] = nested(130);
+    let events = [
+        ("evt_a", deep),
+        ("evt_b", order(9, "shipped", "2026-11-01T11:00:00Z")),
+        ("evt_c", order(11, "shipped", "2026-11-01T10:00:00Z")),
+        ("evt_d", order(12, "released", "2026-11-01T10:00:00Z")),
+    ];
+    let events: Vec<NewEvent> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, data))| NewEvent {
+            delivery_id: id.into(),
+            event: "fulfillment_order.updated".into(),
+            received_at: format!("2026-11-01T12:00:0{i}Z"),
+            body: String::from_utf8(delivery(id, "fulfillment_order.updated", data)).unwrap(),
+        })
+        .collect();
+    assert_eq!(store.insert_events(&events).unwrap(), vec![true; 4]);
+
+    let r = start_receiver(store).await;
+    settled(&r.store).await;
+    assert_eq!(
+        r.store.event_backlog().unwrap(),
+        EventBacklog {
+            pending: 0,
+            quarantined: 2
+        }
+    );
+    let quarantined = r.store.quarantined_events(10).unwrap();
+    let ids: Vec<&str> = quarantined.iter().map(|q| q.delivery_id.as_str()).collect();
+    assert_eq!(ids, ["evt_a", "evt_c"]);
+    assert!(
+        quarantined[0].error.contains("32 levels"),
+        "{}",
+        quarantined[0].error
+    );
+    assert!(
+        quarantined[1]
+            .error
+            .contains("fulfillment_orders record 11")
+            && quarantined[1].error.contains("recursion limit"),
+        "{}",
+        quarantined[1].error
+    );
+    let m = mirror(&r.store, StreamKind::FulfillmentOrders, None);
+    let held: serde_json::Value = serde_json::from_str(&m[&9]).unwrap();
+    assert_eq!(
+        held["status"], "shipped",
+        "the delivery after a bad one applied"
+    );
+    assert!(m.contains_key(&12));
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(
+        (Tally::get(&tally.quarantined), Tally::get(&tally.applied)),
+        (2, 2)
+    );
+    assert_eq!(counter(&r.store, "webhooks.quarantined"), 2);
 }
 
 #[tokio::test]
