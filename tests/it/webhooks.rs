@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use ahead_sync::pull::{self, PullSettings, StreamKind};
 use ahead_sync::secret::Secret;
-use ahead_sync::store::{fingerprint, EventBacklog, NewEvent, PageWrite, Store, Upsert};
+use ahead_sync::store::{
+    fingerprint, EventBacklog, NewEvent, PageWrite, Store, Upsert, QUARANTINED,
+};
 use ahead_sync::webhooks::verify::sign;
 use ahead_sync::webhooks::{serve, ReceiverConfig, Tally};
 use tokio_util::sync::CancellationToken;
@@ -332,6 +334,48 @@ async fn a_delivery_that_cannot_be_applied_is_quarantined_and_later_ones_apply()
         (2, 2)
     );
     assert_eq!(counter(&r.store, "webhooks.quarantined"), 2);
+}
+
+#[tokio::test]
+async fn status_counts_pending_and_quarantined_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let events: Vec<NewEvent> = (1..=3)
+        .map(|i| NewEvent {
+            delivery_id: format!("evt_{i}"),
+            event: "fulfillment_order.updated".into(),
+            received_at: "2026-11-01T12:00:00Z".into(),
+            body: "{}".into(),
+        })
+        .collect();
+    store.insert_events(&events).unwrap();
+    store
+        .mark_event("evt_1", QUARANTINED, "cannot be read")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("ahead-sync.toml"),
+        "[store]\npath = \"w.db\"\n",
+    )
+    .unwrap();
+    let out = crate::util::cmd_async(dir.path(), &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &status["webhooks"]["pending"],
+            &status["webhooks"]["quarantined"]
+        ),
+        (&serde_json::json!(2), &serde_json::json!(1)),
+        "{status}"
+    );
+    let out = crate::util::cmd_async(dir.path(), &["status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == "webhook deliveries: 2 pending, 1 quarantined"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
