@@ -209,11 +209,7 @@ async fn receive(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
+    if !verify::is_json(content_type) {
         return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Some(Rejection::ContentType),

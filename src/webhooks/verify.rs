@@ -80,6 +80,14 @@ pub fn within_depth(body: &[u8], max: usize) -> bool {
     true
 }
 
+/// Whether a `Content-Type` is `application/json`, with any parameters (`; charset=utf-8`).
+/// Type and subtype compare without regard to case (RFC 9110); anything else, including
+/// `application/jsonx`, `text/json` and `application/json-patch+json`, is not.
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("");
+    essence.trim().eq_ignore_ascii_case("application/json")
+}
+
 /// Check `X-Ahead-Signature: sha256=HEX` against the HMAC-SHA256 of the raw body. The
 /// comparison is constant-time (`Mac::verify_slice`), so timing reveals nothing of the secret.
 pub fn check_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), Rejection> {
@@ -217,5 +225,28 @@ mod tests {
         assert_eq!(parse(surrogate).unwrap_err(), Rejection::Malformed);
         let pair = br#"{"id":"evt_1","event":"x","data":{"id":1,"name":"\ud83d\ude00"}}"#;
         assert!(parse(pair).is_ok());
+    }
+
+    #[test]
+    fn only_application_json_is_json() {
+        for yes in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON;charset=UTF-8",
+            " application/json ",
+        ] {
+            assert!(is_json(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "application/jsonx",
+            "text/json",
+            "application/json-patch+json",
+            "application/x-json",
+            "text/plain; application/json",
+            "application/json-seq",
+        ] {
+            assert!(!is_json(no), "{no}");
+        }
     }
 }

@@ -378,6 +378,55 @@ async fn status_counts_pending_and_quarantined_deliveries() {
     );
 }
 
+/// The content type is `application/json` exactly, parameters allowed.
+#[tokio::test]
+async fn only_application_json_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver(store).await;
+    let http = crate::util::http();
+    let body = |id: &str| {
+        delivery(
+            id,
+            "fulfillment_order.updated",
+            order(3, "released", "2026-11-01T10:00:00Z"),
+        )
+    };
+    for (i, refused) in [
+        "application/jsonx",
+        "text/json",
+        "application/json-patch+json",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = body(&format!("evt_refused_{i}"));
+        let sig = sign(SECRET.as_bytes(), &body);
+        assert_eq!(
+            post(&http, &r.url, body, Some(sig), refused).await,
+            415,
+            "{refused}"
+        );
+    }
+    let body = body("evt_ok");
+    let sig = sign(SECRET.as_bytes(), &body);
+    assert_eq!(
+        post(
+            &http,
+            &r.url,
+            body,
+            Some(sig),
+            "application/json; charset=utf-8"
+        )
+        .await,
+        200
+    );
+    assert_eq!(stored(&r.store), 1);
+    r.stop.cancel();
+    r.task.await.unwrap();
+    assert_eq!(counter(&r.store, "webhooks.rejected.content_type"), 3);
+}
+
 #[tokio::test]
 async fn redeliveries_are_stored_once_and_late_events_never_overwrite_newer_state() {
     let dir = tempfile::tempdir().unwrap();
