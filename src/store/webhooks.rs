@@ -41,9 +41,37 @@ pub struct QuarantinedEvent {
     pub error: String,
 }
 
+/// Counters of deliveries, as `status` shows them.
+const RECEIVED: &str = "webhooks.received";
+const STORED: &str = "webhooks.stored";
+const DUPLICATES: &str = "webhooks.duplicates";
+/// Followed by the reason, as `Rejection::name` gives it.
+const REJECTED: &str = "webhooks.rejected.";
+
+/// Add to named counters, inside the caller's transaction.
+fn add_counters(tx: &rusqlite::Transaction<'_>, deltas: &[(String, u64)]) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO counters (name, value) VALUES (?1, ?2)
+         ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    )?;
+    for (name, n) in deltas.iter().filter(|(_, n)| *n > 0) {
+        stmt.execute(params![name, *n as i64])?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Store deliveries in one transaction; for each, true if it was new (false: a redelivery).
-    pub fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+    ///
+    /// The same transaction counts them (`webhooks.received`, `webhooks.stored`,
+    /// `webhooks.duplicates`) and the deliveries refused meanwhile, one reason name each
+    /// (`webhooks.rejected.<reason>`): what was answered is counted durably with it, and a
+    /// receiver killed at any instant loses no count of what it acknowledged.
+    pub fn insert_events(
+        &self,
+        events: &[NewEvent],
+        refused: &[&str],
+    ) -> Result<Vec<bool>, StoreError> {
         self.with(|conn| {
             let tx = conn.transaction()?;
             let mut fresh = Vec::with_capacity(events.len());
@@ -54,6 +82,20 @@ impl Store {
                 for e in events {
                     fresh.push(stmt.execute(params![e.delivery_id, e.event, e.received_at, e.body])? == 1);
                 }
+                let stored = fresh.iter().filter(|f| **f).count() as u64;
+                let mut counts: Vec<(String, u64)> = vec![
+                    (RECEIVED.into(), (events.len() + refused.len()) as u64),
+                    (STORED.into(), stored),
+                    (DUPLICATES.into(), events.len() as u64 - stored),
+                ];
+                for reason in refused {
+                    let name = format!("{REJECTED}{reason}");
+                    match counts.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, count)) => *count += 1,
+                        None => counts.push((name, 1)),
+                    }
+                }
+                add_counters(&tx, &counts)?;
             }
             tx.commit()?;
             Ok(fresh)
@@ -77,6 +119,9 @@ impl Store {
         })
     }
 
+    /// Record what became of a pending delivery (`applied`, `stale`, `ignored`, `quarantined`),
+    /// with its detail, and count it (`webhooks.<state>`) in the same transaction. A delivery
+    /// that is no longer pending is left as it is, and not counted twice.
     pub fn mark_event(
         &self,
         delivery_id: &str,
@@ -84,12 +129,16 @@ impl Store {
         detail: &str,
     ) -> Result<(), StoreError> {
         self.with(|conn| {
-            conn.prepare_cached(
-                "UPDATE webhook_events SET state = ?2, detail = ?3 WHERE delivery_id = ?1",
-            )?
-            .execute(params![delivery_id, state, detail])
+            let tx = conn.transaction()?;
+            let marked = tx
+                .prepare_cached(
+                    "UPDATE webhook_events SET state = ?2, detail = ?3
+                     WHERE delivery_id = ?1 AND state = 'pending'",
+                )?
+                .execute(params![delivery_id, state, detail])?;
+            add_counters(&tx, &[(format!("webhooks.{state}"), marked as u64)])?;
+            tx.commit()
         })
-        .map(|_| ())
     }
 
     /// How many stored deliveries are pending and how many quarantined.
@@ -136,26 +185,6 @@ impl Store {
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
             rows.collect()
-        })
-    }
-
-    /// Add to named counters.
-    pub fn add_counters(&self, deltas: &[(String, u64)]) -> Result<(), StoreError> {
-        if deltas.iter().all(|(_, n)| *n == 0) {
-            return Ok(());
-        }
-        self.with(|conn| {
-            let tx = conn.transaction()?;
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO counters (name, value) VALUES (?1, ?2)
-                     ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-                )?;
-                for (name, n) in deltas.iter().filter(|(_, n)| *n > 0) {
-                    stmt.execute(params![name, *n as i64])?;
-                }
-            }
-            tx.commit()
         })
     }
 
@@ -210,27 +239,35 @@ mod tests {
             body: "{}".into(),
         };
         assert_eq!(
-            store.insert_events(&[e.clone(), e.clone()]).unwrap(),
+            store
+                .insert_events(&[e.clone(), e.clone()], &["bad_signature"])
+                .unwrap(),
             vec![true, false]
         );
-        assert_eq!(store.insert_events(&[e]).unwrap(), vec![false]);
+        assert_eq!(
+            store
+                .insert_events(&[e], &["bad_signature", "too_large"])
+                .unwrap(),
+            vec![false]
+        );
         assert_eq!(store.pending_events(10).unwrap().len(), 1);
         store.mark_event("evt_1", "applied", "").unwrap();
         assert!(store.pending_events(10).unwrap().is_empty());
-        store
-            .add_counters(&[
-                ("webhooks.received".into(), 2),
-                ("webhooks.rejected.bad_signature".into(), 1),
-            ])
-            .unwrap();
-        store
-            .add_counters(&[("webhooks.received".into(), 3)])
-            .unwrap();
+        // Marked once: a second outcome for the same delivery is neither written nor counted.
+        store.mark_event("evt_1", "stale", "").unwrap();
+        assert_eq!(
+            store.event_states().unwrap(),
+            vec![("applied".to_string(), 1)]
+        );
         assert_eq!(
             store.counters("webhooks.").unwrap(),
             vec![
-                ("webhooks.received".into(), 5),
-                ("webhooks.rejected.bad_signature".into(), 1)
+                ("webhooks.applied".into(), 1),
+                ("webhooks.duplicates".into(), 2),
+                ("webhooks.received".into(), 6),
+                ("webhooks.rejected.bad_signature".into(), 2),
+                ("webhooks.rejected.too_large".into(), 1),
+                ("webhooks.stored".into(), 1),
             ]
         );
     }

@@ -9,7 +9,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -34,8 +33,9 @@ pub struct ReceiverConfig {
     pub max_body_bytes: usize,
 }
 
-/// Counters of this receiver's life; flushed into the store's `counters` table as
-/// `webhooks.<name>` so `status` can show them.
+/// Counters of this receiver's life, for its run's summary. What `status` shows is counted in
+/// the store, in the same transactions as the deliveries themselves (see `Store::insert_events`
+/// and `Store::mark_event`), so a receiver killed at any instant loses none of it.
 #[derive(Debug, Default)]
 pub struct Tally {
     pub received: AtomicU64,
@@ -47,8 +47,6 @@ pub struct Tally {
     /// Stored deliveries that could not be applied, set aside with their error.
     pub quarantined: AtomicU64,
     pub rejected: [AtomicU64; Rejection::ALL.len()],
-    /// Totals already written to the store.
-    flushed: std::sync::Mutex<Vec<u64>>,
 }
 
 impl Tally {
@@ -57,73 +55,25 @@ impl Tally {
         self.rejected[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn named(&self) -> Vec<(String, u64)> {
-        let mut out = vec![
-            (
-                "webhooks.received".to_string(),
-                self.received.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.stored".to_string(),
-                self.stored.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.duplicates".to_string(),
-                self.duplicates.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.applied".to_string(),
-                self.applied.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.stale".to_string(),
-                self.stale.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.ignored".to_string(),
-                self.ignored.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.quarantined".to_string(),
-                self.quarantined.load(Ordering::Relaxed),
-            ),
-        ];
-        for (i, r) in Rejection::ALL.iter().enumerate() {
-            out.push((
-                format!("webhooks.rejected.{}", r.name()),
-                self.rejected[i].load(Ordering::Relaxed),
-            ));
-        }
-        out
-    }
-
-    /// Write what changed since the last flush.
-    fn flush(&self, store: &Store) {
-        let now = self.named();
-        let mut flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
-        if flushed.len() != now.len() {
-            *flushed = vec![0; now.len()];
-        }
-        let deltas: Vec<(String, u64)> = now
-            .iter()
-            .zip(flushed.iter())
-            .map(|((n, v), f)| (n.clone(), v - f))
-            .collect();
-        if let Err(e) = store.add_counters(&deltas) {
-            tracing::warn!(error = %e, "Could not save webhook counters.");
-            return;
-        }
-        *flushed = now.into_iter().map(|(_, v)| v).collect();
-    }
-
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
 }
 
+/// What the writer commits: a delivery to store, or the count of one refused.
+enum Entry {
+    Delivery(NewEvent),
+    Refused(Rejection),
+}
+
+/// The writer could not commit (it logged why).
+#[derive(Debug)]
+struct NotStored;
+
 struct StoreJob {
-    event: NewEvent,
-    done: oneshot::Sender<Result<bool, String>>,
+    entry: Entry,
+    /// For a delivery, whether it was new; for a refusal, that it was counted.
+    done: oneshot::Sender<Result<bool, NotStored>>,
 }
 
 #[derive(Clone)]
@@ -171,7 +121,6 @@ pub async fn serve(
     processor_stop.cancel();
     wake.notify_one();
     processor.await?;
-    tally.flush(&store);
     Ok(tally)
 }
 
@@ -194,10 +143,23 @@ async fn deliver(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Res
                     status = code.as_u16(),
                     "Webhook delivery rejected."
                 );
+                // Answered once counted, like a delivery once stored. If the store cannot
+                // count it, the writer has said why; the answer is the same.
+                let _ = commit(&s, Entry::Refused(r)).await;
             }
             (code, code.canonical_reason().unwrap_or("")).into_response()
         }
     }
+}
+
+/// Hand an entry to the writer and wait for its commit.
+async fn commit(s: &Shared, entry: Entry) -> Result<bool, NotStored> {
+    let (done, answer) = oneshot::channel();
+    s.writer
+        .send(StoreJob { entry, done })
+        .await
+        .map_err(|_| NotStored)?;
+    answer.await.map_err(|_| NotStored)?
 }
 
 async fn receive(
@@ -240,41 +202,20 @@ async fn receive(
         received_at: crate::time::now(),
         body: text,
     };
-    let (done, answer) = oneshot::channel();
-    s.writer
-        .send(StoreJob { event, done })
+    commit(s, Entry::Delivery(event))
         .await
-        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, None))?;
-    match answer.await {
-        Ok(Ok(fresh)) => Ok(fresh),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "Could not store a webhook delivery.");
-            Err((StatusCode::SERVICE_UNAVAILABLE, None))
-        }
-        Err(_) => Err((StatusCode::SERVICE_UNAVAILABLE, None)),
-    }
+        .map_err(|NotStored| (StatusCode::SERVICE_UNAVAILABLE, None))
 }
 
-/// Commit deliveries in batches: whatever is waiting goes into one transaction.
+/// Commit deliveries in batches: whatever is waiting goes into one transaction, with the counts
+/// of the deliveries refused meanwhile.
 async fn write_loop(
     store: Store,
     mut rx: mpsc::Receiver<StoreJob>,
     tally: Arc<Tally>,
     wake: Arc<Notify>,
 ) {
-    let mut flush_tick = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        let first = tokio::select! {
-            job = rx.recv() => match job {
-                Some(job) => job,
-                None => break,
-            },
-            _ = flush_tick.tick() => {
-                let (store, tally) = (store.clone(), tally.clone());
-                let _ = tokio::task::spawn_blocking(move || tally.flush(&store)).await;
-                continue;
-            }
-        };
+    while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 1024 {
             match rx.try_recv() {
@@ -282,29 +223,60 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let events: Vec<NewEvent> = batch.iter().map(|j| j.event.clone()).collect();
-        let store2 = store.clone();
-        let result = tokio::task::spawn_blocking(move || store2.insert_events(&events))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        match result {
-            Ok(fresh) => {
-                for (job, fresh) in batch.into_iter().zip(fresh) {
-                    if fresh {
-                        tally.stored.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        tally.duplicates.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let _ = job.done.send(Ok(fresh));
+        let mut events = Vec::new();
+        let mut refused = Vec::new();
+        let mut answers = Vec::with_capacity(batch.len());
+        for job in batch {
+            match job.entry {
+                Entry::Delivery(event) => {
+                    events.push(event);
+                    answers.push((true, job.done));
                 }
-                wake.notify_one();
+                Entry::Refused(r) => {
+                    refused.push(r.name());
+                    answers.push((false, job.done));
+                }
+            }
+        }
+        let any_events = !events.is_empty();
+        let store2 = store.clone();
+        let result =
+            tokio::task::spawn_blocking(move || store2.insert_events(&events, &refused)).await;
+        let fresh = match result {
+            Ok(Ok(fresh)) => Some(fresh),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "Could not store webhook deliveries.");
+                None
             }
             Err(e) => {
-                for job in batch {
-                    let _ = job.done.send(Err(e.clone()));
-                }
+                tracing::error!(error = %e, "The webhook writer failed.");
+                None
             }
+        };
+        let Some(fresh) = fresh else {
+            for (_, done) in answers {
+                let _ = done.send(Err(NotStored));
+            }
+            continue;
+        };
+        let mut fresh = fresh.into_iter();
+        for (is_delivery, done) in answers {
+            let answer = if is_delivery {
+                let new = fresh.next().expect("one answer per delivery");
+                let counter = if new {
+                    &tally.stored
+                } else {
+                    &tally.duplicates
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                new
+            } else {
+                true
+            };
+            let _ = done.send(Ok(answer));
+        }
+        if any_events {
+            wake.notify_one();
         }
     }
 }

@@ -293,7 +293,7 @@ async fn a_delivery_that_cannot_be_applied_is_quarantined_and_later_ones_apply()
             body: String::from_utf8(delivery(id, "fulfillment_order.updated", data)).unwrap(),
         })
         .collect();
-    assert_eq!(store.insert_events(&events).unwrap(), vec![true; 4]);
+    assert_eq!(store.insert_events(&events, &[]).unwrap(), vec![true; 4]);
 
     let r = start_receiver(store).await;
     settled(&r.store).await;
@@ -348,7 +348,7 @@ async fn status_counts_pending_and_quarantined_deliveries() {
             body: "{}".into(),
         })
         .collect();
-    store.insert_events(&events).unwrap();
+    store.insert_events(&events, &[]).unwrap();
     store
         .mark_event("evt_1", QUARANTINED, "cannot be read")
         .unwrap();
@@ -691,4 +691,135 @@ async fn the_binary_registers_serves_and_stops_cleanly_on_sigterm() {
         store.event_states().unwrap(),
         vec![("applied".to_string(), 1)]
     );
+}
+
+/// `webhooks serve` as its own process, on a free port, logging JSON to a thread that keeps
+/// its lines (so the child never blocks on a full pipe).
+struct Served {
+    child: std::process::Child,
+    address: String,
+    log: std::thread::JoinHandle<Vec<String>>,
+}
+
+/// A folder whose configuration holds the test secret and the store `ahead-sync.db`.
+fn receiver_folder(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ahead-sync.toml"),
+        format!("[webhooks]\nsecret = \"{SECRET}\"\n{extra}\n[store]\npath = \"ahead-sync.db\"\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// Start `webhooks serve` in `dir`; with `fd_limit`, under that RLIMIT_NOFILE (soft and hard).
+fn serve_binary(dir: &std::path::Path, fd_limit: Option<u64>) -> Served {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"));
+    command
+        .current_dir(dir)
+        .args([
+            "--log-format",
+            "json",
+            "webhooks",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AHEAD_SYNC") {
+            command.env_remove(key);
+        }
+    }
+    if let Some(limit) = fd_limit {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+        unsafe {
+            command.pre_exec(move || {
+                let rl = libc::rlimit {
+                    rlim_cur: limit as libc::rlim_t,
+                    rlim_max: limit as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the receiver logs its address")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "Webhook receiver listening." {
+            break v["address"].as_str().unwrap().to_string();
+        }
+    };
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    Served {
+        child,
+        address,
+        log,
+    }
+}
+
+/// What was acknowledged or refused is counted by the time it is answered: a receiver killed
+/// with SIGKILL right after its last answer leaves every count in the store.
+#[tokio::test]
+async fn counts_survive_the_receiver_being_killed() {
+    let dir = receiver_folder("");
+    let mut served = serve_binary(dir.path(), None);
+    let http = crate::util::http();
+    let url = format!("http://{}/webhooks/ahead", served.address);
+    for i in 0..20 {
+        let body = delivery(
+            &format!("evt_{i}"),
+            "fulfillment_order.updated",
+            order(100 + i, "released", "2026-11-01T10:00:00Z"),
+        );
+        assert_eq!(signed(&http, &url, body).await, 200);
+    }
+    let body = delivery(
+        "evt_refused",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    for _ in 0..3 {
+        let wrong = sign(b"not-the-secret", &body);
+        let status = post(&http, &url, body.clone(), Some(wrong), "application/json").await;
+        assert_eq!(status, 401);
+    }
+    for _ in 0..2 {
+        let sig = sign(SECRET.as_bytes(), &body);
+        let status = post(&http, &url, body.clone(), Some(sig), "text/plain").await;
+        assert_eq!(status, 415);
+    }
+    crate::util::kill_while_running(&mut served.child);
+    served.log.join().unwrap();
+
+    let out = crate::util::cmd_async(dir.path(), &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counters = &status["webhooks"]["counters"];
+    let count = |name: &str| counters[name].as_u64().unwrap_or(0);
+    assert_eq!(
+        (
+            count("received"),
+            count("stored"),
+            count("rejected.bad_signature"),
+            count("rejected.content_type")
+        ),
+        (25, 20, 3, 2),
+        "{status}"
+    );
+    // Applying goes on after the answer; what was applied is counted with its state.
+    let events = &status["webhooks"]["stored_events"];
+    let state = |name: &str| events[name].as_u64().unwrap_or(0);
+    assert_eq!(state("applied") + state("pending"), 20, "{status}");
+    assert_eq!(count("applied"), state("applied"), "{status}");
 }
