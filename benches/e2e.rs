@@ -592,25 +592,30 @@ async fn bench_webhooks(n: usize) {
         })
         .collect();
     let started = Instant::now();
-    let ok = futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
-        let (http, url) = (http.clone(), url.clone());
-        async move {
-            let r = http
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-ahead-signature", sig)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            r.status().is_success()
-        }
-    }))
-    .buffer_unordered(64)
-    .filter(|ok| futures::future::ready(*ok))
-    .count()
-    .await;
+    let answers: Vec<(bool, Duration)> =
+        futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let sent = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-ahead-signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().is_success(), sent.elapsed())
+            }
+        }))
+        .buffer_unordered(64)
+        .collect()
+        .await;
     let secs = started.elapsed().as_secs_f64();
+    let ok = answers.iter().filter(|(ok, _)| *ok).count();
+    let mut latencies: Vec<Duration> = answers.into_iter().map(|(_, d)| d).collect();
+    latencies.sort();
+    let ms = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
     let store = Store::open(&dir.path().join("ahead-sync.db")).unwrap();
@@ -618,8 +623,10 @@ async fn bench_webhooks(n: usize) {
     line(
         &format!("signed webhook deliveries, {n} at 64 in flight"),
         format!(
-            "{:.0} deliveries/s; {ok} acknowledged, {stored} stored",
-            n as f64 / secs
+            "{:.0} deliveries/s, latency p50 {:.1} ms, p99 {:.1} ms; {ok} acknowledged, {stored} stored",
+            n as f64 / secs,
+            ms(0.5),
+            ms(0.99)
         ),
         ">= 2,000/s, none lost or doubled",
         n as f64 / secs >= 2000.0 && ok == n && stored == n as u64,
