@@ -1,7 +1,7 @@
 //! Webhook deliveries as received (stored once per delivery id, before anything is done with
 //! them), named counters, and a small key-value table for settings the tool generates itself.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{Store, StoreError};
 
@@ -48,8 +48,36 @@ const DUPLICATES: &str = "webhooks.duplicates";
 /// Followed by the reason, as `Rejection::name` gives it.
 const REJECTED: &str = "webhooks.rejected.";
 
+/// Run `f` in a transaction whose commit survives a power loss: `synchronous = FULL` for that
+/// commit alone. In WAL mode the store's usual `NORMAL` makes a commit durable only at the next
+/// checkpoint (a power cut may roll back the last ones, never corrupt), which is right for pulls,
+/// whose next run redoes what was lost; an acknowledged delivery is never sent again. The
+/// connection's own level is put back afterwards, whatever happened.
+fn durably<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let level: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let result = commit_with(conn, f);
+    let restored = conn.pragma_update(None, "synchronous", level);
+    let out = result?;
+    restored?;
+    Ok(out)
+}
+
+fn commit_with<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let tx = conn.transaction()?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
 /// Add to named counters, inside the caller's transaction.
-fn add_counters(tx: &rusqlite::Transaction<'_>, deltas: &[(String, u64)]) -> rusqlite::Result<()> {
+fn add_counters(tx: &Transaction<'_>, deltas: &[(String, u64)]) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO counters (name, value) VALUES (?1, ?2)
          ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
@@ -73,14 +101,16 @@ impl Store {
         refused: &[&str],
     ) -> Result<Vec<bool>, StoreError> {
         self.with(|conn| {
-            let tx = conn.transaction()?;
-            let mut fresh = Vec::with_capacity(events.len());
-            {
+            durably(conn, |tx| {
                 let mut stmt = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO webhook_events (delivery_id, event, received_at, body) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR IGNORE INTO webhook_events (delivery_id, event, received_at, body)
+                     VALUES (?1, ?2, ?3, ?4)",
                 )?;
+                let mut fresh = Vec::with_capacity(events.len());
                 for e in events {
-                    fresh.push(stmt.execute(params![e.delivery_id, e.event, e.received_at, e.body])? == 1);
+                    let inserted =
+                        stmt.execute(params![e.delivery_id, e.event, e.received_at, e.body])?;
+                    fresh.push(inserted == 1);
                 }
                 let stored = fresh.iter().filter(|f| **f).count() as u64;
                 let mut counts: Vec<(String, u64)> = vec![
@@ -95,10 +125,9 @@ impl Store {
                         None => counts.push((name, 1)),
                     }
                 }
-                add_counters(&tx, &counts)?;
-            }
-            tx.commit()?;
-            Ok(fresh)
+                add_counters(tx, &counts)?;
+                Ok(fresh)
+            })
         })
     }
 
@@ -270,5 +299,53 @@ mod tests {
                 ("webhooks.stored".into(), 1),
             ]
         );
+    }
+
+    fn synchronous(store: &Store) -> i64 {
+        store
+            .with(|c| c.pragma_query_value(None, "synchronous", |r| r.get(0)))
+            .unwrap()
+    }
+
+    /// SQLite's levels: 1 is NORMAL, 2 is FULL.
+    #[test]
+    fn a_durable_commit_is_full_and_leaves_the_connection_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.db")).unwrap();
+        assert_eq!(synchronous(&store), 1);
+        let inside = store
+            .with(|conn| {
+                durably(conn, |tx| {
+                    tx.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))
+                })
+            })
+            .unwrap();
+        assert_eq!(inside, 2);
+        assert_eq!(synchronous(&store), 1);
+        let failed = store.with(|conn| {
+            durably(conn, |tx| {
+                tx.execute("INSERT INTO kv (key, value) VALUES ('k', 'v')", [])?;
+                tx.execute("INSERT INTO no_such_table VALUES (1)", [])
+            })
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            synchronous(&store),
+            1,
+            "put back after a failed transaction"
+        );
+        assert_eq!(store.kv_get("k").unwrap(), None, "rolled back");
+        store
+            .insert_events(
+                &[NewEvent {
+                    delivery_id: "evt_1".into(),
+                    event: "invoice.created".into(),
+                    received_at: "2026-01-01T00:00:00Z".into(),
+                    body: "{}".into(),
+                }],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(synchronous(&store), 1, "applying and pulls keep NORMAL");
     }
 }
