@@ -1,5 +1,6 @@
-//! The webhook receiver: an axum server that verifies, stores and acknowledges deliveries, with
-//! a writer task that commits them in batches and a processor that applies them to the mirror.
+//! The webhook receiver: an axum router that verifies, stores and acknowledges deliveries
+//! (served by `connections`, which bounds every connection in time and their number), with a
+//! writer task that commits them in batches and a processor that applies them to the mirror.
 //!
 //! Store first, process after: a delivery is acknowledged (2xx) only once it is committed, and
 //! applying it happens afterwards, so the answer comes well inside AHEAD's 10-second timeout and
@@ -9,10 +10,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -21,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::apply::{apply, Applied, ApplyError};
+use super::connections;
 use super::verify::{self, Rejection};
 use crate::secret::Secret;
 use crate::store::{NewEvent, Store, StoreError, QUARANTINED};
@@ -31,6 +34,15 @@ pub struct ReceiverConfig {
     pub path: String,
     pub secret: Secret,
     pub max_body_bytes: usize,
+    /// From a connection's accept (or, after an answer, the first byte of the next request) to a
+    /// complete request head.
+    pub header_timeout: Duration,
+    /// From a complete request head to its complete body (else 408).
+    pub body_timeout: Duration,
+    /// From an answer to the first byte of the next request on the same connection.
+    pub idle_timeout: Duration,
+    /// Connections open at once; lowered to what RLIMIT_NOFILE allows (see `connections`).
+    pub max_connections: usize,
 }
 
 /// Counters of this receiver's life, for its run's summary. What `status` shows is counted in
@@ -47,6 +59,12 @@ pub struct Tally {
     /// Stored deliveries that could not be applied, set aside with their error.
     pub quarantined: AtomicU64,
     pub rejected: [AtomicU64; Rejection::ALL.len()],
+    /// Connections closed because they sent no complete request head in time.
+    pub connections_timed_out: AtomicU64,
+    /// Idle connections closed to make room for a new one at the cap.
+    pub connections_evicted: AtomicU64,
+    /// Connections refused at the cap, every open one being answered.
+    pub connections_refused: AtomicU64,
 }
 
 impl Tally {
@@ -113,9 +131,21 @@ pub async fn serve(
         .route(&config.path, post(deliver))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(shared);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    let (max_connections, fd_limit) = connections::connection_cap(config.max_connections);
+    if max_connections < config.max_connections {
+        tracing::info!(
+            max_connections,
+            configured = config.max_connections,
+            fd_limit,
+            "Connections capped below the file descriptor limit."
+        );
+    }
+    let limits = connections::Limits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections,
+    };
+    connections::serve(listener, app, limits, tally.clone(), shutdown).await;
     // The router (and with it every sender) is gone: the writer drains and stops.
     writer.await?;
     processor_stop.cancel();
@@ -147,7 +177,17 @@ async fn deliver(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Res
                 // count it, the writer has said why; the answer is the same.
                 let _ = commit(&s, Entry::Refused(r)).await;
             }
-            (code, code.canonical_reason().unwrap_or("")).into_response()
+            let mut response = (code, code.canonical_reason().unwrap_or("")).into_response();
+            if matches!(
+                code,
+                StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
+            ) {
+                // The rest of the body was not read: the connection cannot carry another request.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
         }
     }
 }
@@ -185,9 +225,11 @@ async fn receive(
     if declared.is_some_and(|n| n > limit) {
         return Err((StatusCode::PAYLOAD_TOO_LARGE, Some(Rejection::TooLarge)));
     }
-    let bytes: Bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, Some(Rejection::TooLarge)))?;
+    let bytes: Bytes =
+        tokio::time::timeout(s.config.body_timeout, axum::body::to_bytes(body, limit))
+            .await
+            .map_err(|_| (StatusCode::REQUEST_TIMEOUT, Some(Rejection::BodyTimeout)))?
+            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, Some(Rejection::TooLarge)))?;
     let signature = headers
         .get("x-ahead-signature")
         .and_then(|v| v.to_str().ok());

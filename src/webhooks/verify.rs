@@ -19,6 +19,8 @@ pub enum Rejection {
     Malformed,
     #[error("the body nests arrays and objects more than {MAX_DEPTH} levels deep")]
     TooDeep,
+    #[error("the body did not arrive within webhooks.body_timeout_secs")]
+    BodyTimeout,
 }
 
 impl Rejection {
@@ -30,16 +32,18 @@ impl Rejection {
             Rejection::ContentType => "content_type",
             Rejection::Malformed => "malformed",
             Rejection::TooDeep => "too_deep",
+            Rejection::BodyTimeout => "body_timeout",
         }
     }
 
-    pub const ALL: [Rejection; 6] = [
+    pub const ALL: [Rejection; 7] = [
         Rejection::MissingSignature,
         Rejection::BadSignature,
         Rejection::TooLarge,
         Rejection::ContentType,
         Rejection::Malformed,
         Rejection::TooDeep,
+        Rejection::BodyTimeout,
     ];
 }
 

@@ -20,27 +20,42 @@ const SECRET: &str = "wh-secret-for-tests-0b9f";
 
 struct Receiver {
     url: String,
+    addr: std::net::SocketAddr,
     store: Store,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<Arc<Tally>>,
 }
 
-async fn start_receiver(store: Store) -> Receiver {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhooks/ahead", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let run = store.begin_run("webhooks serve", "", 0).unwrap();
-    let config = ReceiverConfig {
+/// The receiver's settings in these tests: `[webhooks]`'s defaults, a smaller body limit.
+fn config() -> ReceiverConfig {
+    ReceiverConfig {
         path: "/webhooks/ahead".into(),
         secret: Secret::new(SECRET),
         max_body_bytes: 64 * 1024,
-    };
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 4096,
+    }
+}
+
+async fn start_receiver(store: Store) -> Receiver {
+    start_receiver_with(store, config()).await
+}
+
+async fn start_receiver_with(store: Store, config: ReceiverConfig) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://{addr}/webhooks/ahead");
+    let stop = CancellationToken::new();
+    let run = store.begin_run("webhooks serve", "", 0).unwrap();
     let task = tokio::spawn({
         let (store, stop) = (store.clone(), stop.clone());
         async move { serve(store, run, config, listener, stop).await.unwrap() }
     });
     Receiver {
         url,
+        addr,
         store,
         stop,
         task,
@@ -698,7 +713,30 @@ async fn the_binary_registers_serves_and_stops_cleanly_on_sigterm() {
 struct Served {
     child: std::process::Child,
     address: String,
-    log: std::thread::JoinHandle<Vec<String>>,
+    log: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Served {
+    /// The lines it logged after its address, once it has exited.
+    fn log(&mut self) -> Vec<String> {
+        self.log.take().expect("read once").join().unwrap()
+    }
+}
+
+impl Drop for Served {
+    /// A test that fails while the receiver runs must not leave it running.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An HTTP client with a timeout, for the tests that hold many connections open.
+fn bounded_http(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    builder.timeout(BOUND).build().unwrap()
 }
 
 /// A folder whose configuration holds the test secret and the store `ahead-sync.db`.
@@ -713,7 +751,7 @@ fn receiver_folder(extra: &str) -> tempfile::TempDir {
 }
 
 /// Start `webhooks serve` in `dir`; with `fd_limit`, under that RLIMIT_NOFILE (soft and hard).
-fn serve_binary(dir: &std::path::Path, fd_limit: Option<u64>) -> Served {
+fn serve_binary(dir: &std::path::Path, fd_limit: Option<libc::rlim_t>) -> Served {
     use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"));
     command
@@ -738,8 +776,8 @@ fn serve_binary(dir: &std::path::Path, fd_limit: Option<u64>) -> Served {
         unsafe {
             command.pre_exec(move || {
                 let rl = libc::rlimit {
-                    rlim_cur: limit as libc::rlim_t,
-                    rlim_max: limit as libc::rlim_t,
+                    rlim_cur: limit,
+                    rlim_max: limit,
                 };
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
                     return Err(std::io::Error::last_os_error());
@@ -760,7 +798,9 @@ fn serve_binary(dir: &std::path::Path, fd_limit: Option<u64>) -> Served {
             break v["address"].as_str().unwrap().to_string();
         }
     };
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+    let log = Some(std::thread::spawn(move || {
+        lines.map_while(Result::ok).collect()
+    }));
     Served {
         child,
         address,
@@ -800,7 +840,7 @@ async fn counts_survive_the_receiver_being_killed() {
         assert_eq!(status, 415);
     }
     crate::util::kill_while_running(&mut served.child);
-    served.log.join().unwrap();
+    served.log();
 
     let out = crate::util::cmd_async(dir.path(), &["status", "--json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
@@ -822,4 +862,341 @@ async fn counts_survive_the_receiver_being_killed() {
     let state = |name: &str| events[name].as_u64().unwrap_or(0);
     assert_eq!(state("applied") + state("pending"), 20, "{status}");
     assert_eq!(count("applied"), state("applied"), "{status}");
+}
+
+/// Everything a connection sends until the receiver closes it. Panics if it is still open
+/// after `within`.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the connection is still open after {within:?}"));
+    received
+}
+
+/// Read until `marker` has arrived; panics if it has not within 10 s.
+async fn read_until(stream: &mut tokio::net::TcpStream, marker: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains(marker) {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before {marker:?}: {:?}",
+                String::from_utf8_lossy(&received)
+            );
+            received.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {marker:?} within 10 s"));
+    String::from_utf8(received).unwrap()
+}
+
+const SHORT: Duration = Duration::from_millis(300);
+const BOUND: Duration = Duration::from_secs(10);
+
+/// A connection that sends nothing, or only part of a request head, is closed once the header
+/// timeout has passed since its accept; one that was answered and then sends nothing, once the
+/// idle timeout has passed; a body that does not arrive in time is answered 408.
+#[tokio::test]
+async fn connections_that_send_no_request_in_time_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let idle = Duration::from_millis(1500);
+    let r = start_receiver_with(
+        store,
+        ReceiverConfig {
+            header_timeout: SHORT,
+            body_timeout: SHORT,
+            idle_timeout: idle,
+            ..config()
+        },
+    )
+    .await;
+
+    let started = tokio::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    assert!(read_until_closed(&mut silent, BOUND).await.is_empty());
+    assert!(started.elapsed() >= SHORT, "{:?}", started.elapsed());
+
+    let started = tokio::time::Instant::now();
+    let mut partial = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    partial
+        .write_all(b"POST /webhooks/ahead HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    assert!(read_until_closed(&mut partial, BOUND).await.is_empty());
+    assert!(started.elapsed() >= SHORT, "{:?}", started.elapsed());
+
+    // The idle timeout runs from the answer, which comes after the request was sent.
+    let mut kept = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let asked = tokio::time::Instant::now();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut kept, "\r\n\r\nok").await;
+    assert!(read_until_closed(&mut kept, BOUND).await.is_empty());
+    assert!(asked.elapsed() >= idle, "{:?}", asked.elapsed());
+
+    let body = delivery(
+        "evt_slow",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    let head = format!(
+        "POST /webhooks/ahead HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         x-ahead-signature: {}\r\ncontent-length: {}\r\n\r\n",
+        sign(SECRET.as_bytes(), &body),
+        body.len()
+    );
+    let started = tokio::time::Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..10]).await.unwrap();
+    let answer = read_until_closed(&mut slow, BOUND).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(started.elapsed() >= SHORT, "{:?}", started.elapsed());
+
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(Tally::get(&tally.connections_timed_out), 3);
+    assert_eq!(stored(&r.store), 0);
+    assert_eq!(counter(&r.store, "webhooks.rejected.body_timeout"), 1);
+}
+
+/// At the cap, a new connection takes the place of the oldest idle one, so `/healthz` and
+/// deliveries still answer while idle connections hold every place.
+#[tokio::test]
+async fn at_the_cap_a_new_connection_closes_the_oldest_idle_one() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver_with(
+        store,
+        ReceiverConfig {
+            max_connections: 4,
+            ..config()
+        },
+    )
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(r.addr).await.unwrap());
+    }
+    let mut health = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    health
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until(&mut health, "\r\n\r\nok").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(read_until_closed(&mut idle[0], BOUND).await.is_empty());
+    let http = crate::util::http();
+    let body = delivery(
+        "evt_at_cap",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    assert_eq!(signed(&http, &r.url, body).await, 200);
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(Tally::get(&tally.connections_evicted), 2);
+    assert_eq!(Tally::get(&tally.connections_refused), 0);
+}
+
+/// At the cap with every connection being answered, a new one is answered 503 and closed at
+/// once: it neither waits for a place nor takes one from a request in progress.
+#[tokio::test]
+async fn at_the_cap_with_every_connection_answering_a_new_one_is_refused_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver_with(
+        store,
+        ReceiverConfig {
+            max_connections: 2,
+            body_timeout: Duration::from_secs(60),
+            ..config()
+        },
+    )
+    .await;
+    let mut busy = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..2 {
+        let body = delivery(
+            &format!("evt_busy_{i}"),
+            "fulfillment_order.updated",
+            order(1 + i, "released", "2026-11-01T10:00:00Z"),
+        );
+        let head = format!(
+            "POST /webhooks/ahead HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             x-ahead-signature: {}\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+            sign(SECRET.as_bytes(), &body),
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // "100 Continue" comes when the handler reads the body: the request is being answered.
+        read_until(&mut stream, "100 Continue\r\n\r\n").await;
+        busy.push(stream);
+        bodies.push(body);
+    }
+    let mut refused = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let answer = read_until_closed(&mut refused, BOUND).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    for (stream, body) in busy.iter_mut().zip(&bodies) {
+        stream.write_all(body).await.unwrap();
+        let answer = read_until(stream, "\"stored\"").await;
+        assert!(answer.contains("HTTP/1.1 200"), "{answer}");
+    }
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(Tally::get(&tally.connections_refused), 1);
+    assert_eq!(stored(&r.store), 2);
+}
+
+/// Raise this process's soft RLIMIT_NOFILE to at least `needed` (within the hard limit).
+fn raise_fd_limit(needed: libc::rlim_t) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl), 0);
+        if rl.rlim_cur < needed {
+            assert!(
+                rl.rlim_max == libc::RLIM_INFINITY || rl.rlim_max >= needed,
+                "this test needs {needed} open files; the hard limit is {}",
+                rl.rlim_max
+            );
+            rl.rlim_cur = needed;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &rl), 0);
+        }
+    }
+}
+
+/// Open `n` connections that send nothing.
+async fn idle_connections(address: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut idle = Vec::with_capacity(n);
+    for _ in 0..n {
+        idle.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    idle
+}
+
+/// A receiver whose file descriptors would all be taken by idle connections (a limit of 256,
+/// 300 idle connections) still answers `/healthz` and deliveries: its cap is below the limit.
+#[tokio::test]
+async fn healthz_and_deliveries_answer_while_idle_connections_exceed_the_fd_limit() {
+    raise_fd_limit(2048);
+    let dir = receiver_folder("header_timeout_secs = 120");
+    let mut served = serve_binary(dir.path(), Some(256));
+    let _idle = idle_connections(&served.address, 300).await;
+    let http = bounded_http(reqwest::Client::builder());
+    let health = http
+        .get(format!("http://{}/healthz", served.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let url = format!("http://{}/webhooks/ahead", served.address);
+    let body = delivery(
+        "evt_fds",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    let sig = sign(SECRET.as_bytes(), &body);
+    let answer = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-ahead-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    unsafe { libc::kill(served.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(served.child.wait().unwrap().code(), Some(0));
+    let log = served.log();
+    let capped = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "Connections capped below the file descriptor limit.")
+        .unwrap_or_else(|| panic!("{log:?}"));
+    assert_eq!(capped["max_connections"], 192, "{capped}");
+}
+
+/// The p99 latency of signed deliveries at concurrency 64 stays under 100 ms while 1,000 idle
+/// connections are held open against a receiver at the usual limit of 1,024 file descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_stay_fast_while_a_thousand_idle_connections_are_held() {
+    raise_fd_limit(4096);
+    let dir = receiver_folder("header_timeout_secs = 120");
+    let mut served = serve_binary(dir.path(), Some(1024));
+    let _idle = idle_connections(&served.address, 1000).await;
+    let http = bounded_http(reqwest::Client::builder().pool_max_idle_per_host(64));
+    let url = format!("http://{}/webhooks/ahead", served.address);
+    let send = |i: usize| {
+        let (http, url) = (http.clone(), url.clone());
+        let body = delivery(
+            &format!("evt_{i}"),
+            "fulfillment_order.updated",
+            order(1 + i as i64, "released", "2026-11-01T10:00:00Z"),
+        );
+        let sig = sign(SECRET.as_bytes(), &body);
+        async move {
+            let sent = std::time::Instant::now();
+            let answer = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-ahead-signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            sent.elapsed()
+        }
+    };
+    use futures::StreamExt;
+    // The 64 connections are opened (and idle ones closed to make room) before measuring.
+    let _: Vec<Duration> = futures::stream::iter((0..256).map(send))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let mut latencies: Vec<Duration> = futures::stream::iter((256..2256).map(send))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    latencies.sort();
+    let p99 = latencies[(latencies.len() - 1) * 99 / 100];
+    assert!(
+        p99 < Duration::from_millis(100),
+        "p99 {p99:?}, median {:?}",
+        latencies[latencies.len() / 2]
+    );
+    crate::util::kill_while_running(&mut served.child);
+    served.log();
 }
