@@ -2,9 +2,9 @@
 //! in its own process (so its cost is not charged to the engine), measured as users run them.
 //!
 //! Run all: `cargo bench --bench e2e`; one: `cargo bench --bench e2e -- pull` (scenarios: pull,
-//! push, webhooks). Sizes: `E2E_ITEMS` (default 249994 generated items, i.e. 1,000,000
-//! inventory rows), `E2E_RUNS` (default 3; medians are reported), `E2E_ORDERS` (default 10000),
-//! `E2E_DELIVERIES` (default 20000). Every figure is printed with the target it is held to;
+//! push, webhooks, webhooks-idle). Sizes: `E2E_ITEMS` (default 249994 generated items, i.e.
+//! 1,000,000 inventory rows), `E2E_RUNS` (default 3; medians are reported), `E2E_ORDERS` (default
+//! 10000), `E2E_DELIVERIES` (default 20000). Every figure is printed with the target it is held to;
 //! BENCHMARKS.md records the latest ones.
 
 use std::io::{BufRead, BufReader};
@@ -546,15 +546,27 @@ async fn bench_push(runs: usize, n: usize) {
     );
 }
 
-async fn bench_webhooks(n: usize) {
+/// Signed deliveries at 64 in flight. With `idle` > 0, that many connections that send nothing
+/// are held open for the whole run, against a receiver limited to 1,024 file descriptors (the
+/// usual default), so the idle connections alone would take nearly all of them.
+async fn bench_webhooks(n: usize, idle: usize) {
     let dir = tempfile::tempdir().unwrap();
     let secret = "bench-webhook-secret";
+    // Long enough that no idle connection is closed for silence during the run.
+    let header_timeout = if idle > 0 {
+        "header_timeout_secs = 300\n"
+    } else {
+        ""
+    };
     std::fs::write(
         dir.path().join("ahead-sync.toml"),
-        format!("[webhooks]\nsecret = \"{secret}\"\n[store]\npath = \"ahead-sync.db\"\n"),
+        format!(
+            "[webhooks]\nsecret = \"{secret}\"\n{header_timeout}[store]\npath = \"ahead-sync.db\"\n"
+        ),
     )
     .unwrap();
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .current_dir(dir.path())
         .args([
             "--log-format",
@@ -564,9 +576,25 @@ async fn bench_webhooks(n: usize) {
             "--bind",
             "127.0.0.1:0",
         ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if idle > 0 {
+        raise_fd_limit(idle as u64 + 1024);
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+        unsafe {
+            command.pre_exec(|| {
+                let rl = libc::rlimit {
+                    rlim_cur: 1024,
+                    rlim_max: 1024,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command.spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let address = loop {
         let v: serde_json::Value =
@@ -575,6 +603,10 @@ async fn bench_webhooks(n: usize) {
             break v["address"].as_str().unwrap().to_string();
         }
     };
+    let mut held = Vec::with_capacity(idle);
+    for _ in 0..idle {
+        held.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
     std::thread::spawn(move || for _ in lines {});
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
@@ -596,38 +628,76 @@ async fn bench_webhooks(n: usize) {
         })
         .collect();
     let started = Instant::now();
-    let ok = futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
-        let (http, url) = (http.clone(), url.clone());
-        async move {
-            let r = http
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-ahead-signature", sig)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            r.status().is_success()
-        }
-    }))
-    .buffer_unordered(64)
-    .filter(|ok| futures::future::ready(*ok))
-    .count()
-    .await;
+    let answers: Vec<(bool, Duration)> =
+        futures::stream::iter(bodies.into_iter().map(|(body, sig)| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let sent = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-ahead-signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().is_success(), sent.elapsed())
+            }
+        }))
+        .buffer_unordered(64)
+        .collect()
+        .await;
     let secs = started.elapsed().as_secs_f64();
+    let ok = answers.iter().filter(|(ok, _)| *ok).count();
+    let mut latencies: Vec<Duration> = answers.into_iter().map(|(_, d)| d).collect();
+    latencies.sort();
+    let ms = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
     let store = Store::open(&dir.path().join("ahead-sync.db")).unwrap();
     let stored: u64 = store.event_states().unwrap().iter().map(|(_, n)| n).sum();
+    drop(held);
+    let held = if idle > 0 {
+        format!(", {idle} idle connections held open, receiver at 1,024 fds")
+    } else {
+        String::new()
+    };
     line(
-        &format!("signed webhook deliveries, {n} at 64 in flight"),
+        &format!("signed webhook deliveries, {n} at 64 in flight{held}"),
         format!(
-            "{:.0} deliveries/s; {ok} acknowledged, {stored} stored",
-            n as f64 / secs
+            "{:.0} deliveries/s, latency p50 {:.1} ms, p99 {:.1} ms; {ok} acknowledged, {stored} stored",
+            n as f64 / secs,
+            ms(0.5),
+            ms(0.99)
         ),
-        ">= 2,000/s, none lost or doubled",
-        n as f64 / secs >= 2000.0 && ok == n && stored == n as u64,
+        if idle > 0 {
+            "p99 < 100 ms, none lost or doubled"
+        } else {
+            ">= 2,000/s, none lost or doubled"
+        },
+        if idle > 0 {
+            ms(0.99) < 100.0
+        } else {
+            n as f64 / secs >= 2000.0
+        } && ok == n
+            && stored == n as u64,
     );
+}
+
+/// Raise this process's soft RLIMIT_NOFILE to at least `needed`, within the hard limit.
+fn raise_fd_limit(needed: u64) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
+        if rl.rlim_cur < needed as libc::rlim_t {
+            rl.rlim_cur = (needed as libc::rlim_t).min(rl.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
 }
 
 #[tokio::main]
@@ -648,6 +718,9 @@ async fn main() {
         bench_push(runs, env_usize("E2E_ORDERS", 10_000)).await;
     }
     if run("webhooks") {
-        bench_webhooks(env_usize("E2E_DELIVERIES", 20_000)).await;
+        bench_webhooks(env_usize("E2E_DELIVERIES", 20_000), 0).await;
+    }
+    if run("webhooks-idle") {
+        bench_webhooks(env_usize("E2E_DELIVERIES", 20_000), 1000).await;
     }
 }

@@ -135,6 +135,15 @@ pub struct RawWebhooks {
     pub path: Option<String>,
     /// Deliveries larger than this are refused with 413.
     pub max_body_bytes: Option<i64>,
+    /// A connection's request head must be complete this long after its accept (or after the
+    /// first byte of a later request); else the connection is closed.
+    pub header_timeout_secs: Option<i64>,
+    /// A request's body must be complete this long after its head; else 408.
+    pub body_timeout_secs: Option<i64>,
+    /// A connection that sends nothing this long after an answer is closed.
+    pub idle_timeout_secs: Option<i64>,
+    /// Connections open at once (lowered to the file descriptor limit less a margin).
+    pub max_connections: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,6 +225,11 @@ pub struct WebhookSettings {
     pub secret: Option<Secret>,
     pub path: String,
     pub max_body_bytes: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub idle_timeout: Duration,
+    /// As configured; the receiver lowers it to what RLIMIT_NOFILE allows when it starts.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -472,6 +486,34 @@ impl Settings {
                 1024,
                 64 << 20,
                 "webhooks.max_body_bytes",
+            )? as usize,
+            header_timeout: Duration::from_secs(in_range(
+                raw.webhooks.header_timeout_secs,
+                10,
+                1,
+                300,
+                "webhooks.header_timeout_secs",
+            )? as u64),
+            body_timeout: Duration::from_secs(in_range(
+                raw.webhooks.body_timeout_secs,
+                10,
+                1,
+                300,
+                "webhooks.body_timeout_secs",
+            )? as u64),
+            idle_timeout: Duration::from_secs(in_range(
+                raw.webhooks.idle_timeout_secs,
+                60,
+                1,
+                3600,
+                "webhooks.idle_timeout_secs",
+            )? as u64),
+            max_connections: in_range(
+                raw.webhooks.max_connections,
+                4096,
+                1,
+                1_000_000,
+                "webhooks.max_connections",
             )? as usize,
         };
         if webhooks.bind.parse::<std::net::SocketAddr>().is_err() {
@@ -756,6 +798,54 @@ mod tests {
         for bad in ["0", "1023", "-1", "\"lots\""] {
             let e = load_toml(&format!("[api]\nmax_response_bytes = {bad}\n"), &[]).unwrap_err();
             assert!(e.message.contains("api.max_response_bytes"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn webhook_connection_limits() {
+        let s = Settings::from_raw(RawConfig::default(), None, Path::new("")).unwrap();
+        assert_eq!(
+            (
+                s.webhooks.header_timeout,
+                s.webhooks.body_timeout,
+                s.webhooks.idle_timeout,
+                s.webhooks.max_connections
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                4096
+            )
+        );
+        let s = load_toml(
+            "[webhooks]\nheader_timeout_secs = 5\nbody_timeout_secs = 20\nidle_timeout_secs = 120\n",
+            &[("AHEAD_SYNC__WEBHOOKS__MAX_CONNECTIONS", "500")],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.webhooks.header_timeout,
+                s.webhooks.body_timeout,
+                s.webhooks.idle_timeout,
+                s.webhooks.max_connections
+            ),
+            (
+                Duration::from_secs(5),
+                Duration::from_secs(20),
+                Duration::from_secs(120),
+                500
+            )
+        );
+        for bad in [
+            "header_timeout_secs = 0",
+            "body_timeout_secs = 301",
+            "idle_timeout_secs = -1",
+            "max_connections = 0",
+        ] {
+            let key = bad.split(' ').next().unwrap();
+            let e = load_toml(&format!("[webhooks]\n{bad}\n"), &[]).unwrap_err();
+            assert!(e.message.contains(&format!("webhooks.{key}")), "{e}");
         }
     }
 

@@ -81,9 +81,15 @@ pub fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
         .into_iter()
         .map(|(k, v)| (k, Value::from(v)))
         .collect();
+    let backlog = store.event_backlog()?;
     Ok(json!({
         "store": settings.store_path.display().to_string(),
-        "webhooks": { "counters": counters, "stored_events": events },
+        "webhooks": {
+            "counters": counters,
+            "stored_events": events,
+            "pending": backlog.pending,
+            "quarantined": backlog.quarantined,
+        },
         "api": match &settings.api.base_url {
             crate::settings::BaseUrl::Sandbox => "sandbox".to_string(),
             crate::settings::BaseUrl::Remote(u) => u.to_string(),
@@ -161,6 +167,14 @@ fn print_text(r: &Value) {
         println!();
         let list: Vec<String> = c.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!("webhooks: {}", list.join(", "));
+    }
+    let pending = r["webhooks"]["pending"].as_u64().unwrap_or(0);
+    let quarantined = r["webhooks"]["quarantined"].as_u64().unwrap_or(0);
+    let received = r["webhooks"]["counters"]
+        .as_object()
+        .is_some_and(|c| !c.is_empty());
+    if received || pending + quarantined > 0 {
+        println!("webhook deliveries: {pending} pending, {quarantined} quarantined");
     }
     println!();
     println!(

@@ -55,6 +55,10 @@ async fn serve(settings: &Settings, bind: Option<String>) -> anyhow::Result<Exit
         path: settings.webhooks.path.clone(),
         secret,
         max_body_bytes: settings.webhooks.max_body_bytes,
+        header_timeout: settings.webhooks.header_timeout,
+        body_timeout: settings.webhooks.body_timeout,
+        idle_timeout: settings.webhooks.idle_timeout,
+        max_connections: settings.webhooks.max_connections,
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
@@ -76,6 +80,10 @@ async fn serve(settings: &Settings, bind: Option<String>) -> anyhow::Result<Exit
             applied = stats.updated,
             stale = Tally::get(&tally.stale),
             rejected = stats.rejected,
+            quarantined = Tally::get(&tally.quarantined),
+            connections_timed_out = Tally::get(&tally.connections_timed_out),
+            connections_evicted = Tally::get(&tally.connections_evicted),
+            connections_refused = Tally::get(&tally.connections_refused),
             "Webhook receiver stopped."
         );
         Ok(JobDone { exit: Exit::Ok, stats })

@@ -30,7 +30,7 @@ pub use mirror::{
 };
 pub use runs::{RunRecord, RunStats};
 pub use tokens::StoredToken;
-pub use webhooks::{NewEvent, PendingEvent};
+pub use webhooks::{EventBacklog, NewEvent, PendingEvent, QuarantinedEvent, QUARANTINED};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

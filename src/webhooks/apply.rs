@@ -6,7 +6,23 @@ use serde_json::value::RawValue;
 
 use crate::pull::diff::{changed_fields, fingerprint, Head};
 use crate::pull::StreamKind;
-use crate::store::{Change, ChangeKind, PageWrite, Store, Upsert};
+use crate::store::{Change, ChangeKind, PageWrite, Store, StoreError, Upsert};
+
+/// Why a stored delivery could not be applied. The processor quarantines it with this message,
+/// and the deliveries after it go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the stored delivery cannot be read: {0}")]
+    Unreadable(#[from] super::verify::Rejection),
+    #[error("{stream} record {id}: cannot compare it with what the mirror holds: {reason}")]
+    Diff {
+        stream: &'static str,
+        id: i64,
+        reason: crate::pull::diff::BadRecord,
+    },
+}
 
 /// What became of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +71,7 @@ pub fn apply(
     delivery_id: &str,
     event: &str,
     data: &RawValue,
-) -> Result<Applied, String> {
+) -> Result<Applied, ApplyError> {
     let raw = data.get();
     let head = match Head::parse(raw) {
         Ok(h) => h,
@@ -67,9 +83,7 @@ pub fn apply(
     let Some(updated_at) = head.updated_at.as_deref() else {
         return Ok(Applied::Ignored("the record has no updated_at".into()));
     };
-    let held = store
-        .snapshot_updated_at(stream.name(), head.id)
-        .map_err(|e| e.to_string())?;
+    let held = store.snapshot_updated_at(stream.name(), head.id)?;
     if held.as_deref().is_some_and(|h| h >= updated_at) {
         return Ok(Applied::Stale);
     }
@@ -79,13 +93,16 @@ pub fn apply(
         None => Change::whole(ChangeKind::Created, Some(head.id), key.clone(), detail),
         Some(_) => {
             let old = store
-                .snapshot_bodies(stream.name(), &[head.id])
-                .map_err(|e| e.to_string())?
+                .snapshot_bodies(stream.name(), &[head.id])?
                 .pop()
                 .map(|(_, b)| b)
                 .unwrap_or_else(|| "{}".into());
             changed_fields(&old, raw)
-                .map_err(|e| e.to_string())?
+                .map_err(|reason| ApplyError::Diff {
+                    stream: stream.name(),
+                    id: head.id,
+                    reason,
+                })?
                 .into_change(ChangeKind::Updated, head.id, key.clone(), detail)
         }
     };
@@ -101,8 +118,6 @@ pub fn apply(
         changes: vec![change],
         ..PageWrite::default()
     };
-    store
-        .write_page(stream.name(), run, at, &write)
-        .map_err(|e| e.to_string())?;
+    store.write_page(stream.name(), run, at, &write)?;
     Ok(Applied::Applied)
 }

@@ -4,6 +4,7 @@
 //! corrects what it said.
 
 pub mod apply;
+pub mod connections;
 pub mod receiver;
 pub mod verify;
 

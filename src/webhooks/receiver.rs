@@ -1,5 +1,6 @@
-//! The webhook receiver: an axum server that verifies, stores and acknowledges deliveries, with
-//! a writer task that commits them in batches and a processor that applies them to the mirror.
+//! The webhook receiver: an axum router that verifies, stores and acknowledges deliveries
+//! (served by `connections`, which bounds every connection in time and their number), with a
+//! writer task that commits them in batches and a processor that applies them to the mirror.
 //!
 //! Store first, process after: a delivery is acknowledged (2xx) only once it is committed, and
 //! applying it happens afterwards, so the answer comes well inside AHEAD's 10-second timeout and
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -21,10 +22,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::apply::apply;
+use super::apply::{apply, Applied, ApplyError};
+use super::connections;
 use super::verify::{self, Rejection};
 use crate::secret::Secret;
-use crate::store::{NewEvent, Store};
+use crate::store::{NewEvent, Store, StoreError, QUARANTINED};
 
 /// Receiver settings (from `[webhooks]`).
 #[derive(Debug, Clone)]
@@ -32,10 +34,20 @@ pub struct ReceiverConfig {
     pub path: String,
     pub secret: Secret,
     pub max_body_bytes: usize,
+    /// From a connection's accept (or, after an answer, the first byte of the next request) to a
+    /// complete request head.
+    pub header_timeout: Duration,
+    /// From a complete request head to its complete body (else 408).
+    pub body_timeout: Duration,
+    /// From an answer to the first byte of the next request on the same connection.
+    pub idle_timeout: Duration,
+    /// Connections open at once; lowered to what RLIMIT_NOFILE allows (see `connections`).
+    pub max_connections: usize,
 }
 
-/// Counters of this receiver's life; flushed into the store's `counters` table as
-/// `webhooks.<name>` so `status` can show them.
+/// Counters of this receiver's life, for its run's summary. What `status` shows is counted in
+/// the store, in the same transactions as the deliveries themselves (see `Store::insert_events`
+/// and `Store::mark_event`), so a receiver killed at any instant loses none of it.
 #[derive(Debug, Default)]
 pub struct Tally {
     pub received: AtomicU64,
@@ -44,9 +56,15 @@ pub struct Tally {
     pub applied: AtomicU64,
     pub stale: AtomicU64,
     pub ignored: AtomicU64,
-    pub rejected: [AtomicU64; 5],
-    /// Totals already written to the store.
-    flushed: std::sync::Mutex<Vec<u64>>,
+    /// Stored deliveries that could not be applied, set aside with their error.
+    pub quarantined: AtomicU64,
+    pub rejected: [AtomicU64; Rejection::ALL.len()],
+    /// Connections closed because they sent no complete request head in time.
+    pub connections_timed_out: AtomicU64,
+    /// Idle connections closed to make room for a new one at the cap.
+    pub connections_evicted: AtomicU64,
+    /// Connections refused at the cap, every open one being answered.
+    pub connections_refused: AtomicU64,
 }
 
 impl Tally {
@@ -55,69 +73,25 @@ impl Tally {
         self.rejected[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn named(&self) -> Vec<(String, u64)> {
-        let mut out = vec![
-            (
-                "webhooks.received".to_string(),
-                self.received.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.stored".to_string(),
-                self.stored.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.duplicates".to_string(),
-                self.duplicates.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.applied".to_string(),
-                self.applied.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.stale".to_string(),
-                self.stale.load(Ordering::Relaxed),
-            ),
-            (
-                "webhooks.ignored".to_string(),
-                self.ignored.load(Ordering::Relaxed),
-            ),
-        ];
-        for (i, r) in Rejection::ALL.iter().enumerate() {
-            out.push((
-                format!("webhooks.rejected.{}", r.name()),
-                self.rejected[i].load(Ordering::Relaxed),
-            ));
-        }
-        out
-    }
-
-    /// Write what changed since the last flush.
-    fn flush(&self, store: &Store) {
-        let now = self.named();
-        let mut flushed = self.flushed.lock().unwrap_or_else(|p| p.into_inner());
-        if flushed.len() != now.len() {
-            *flushed = vec![0; now.len()];
-        }
-        let deltas: Vec<(String, u64)> = now
-            .iter()
-            .zip(flushed.iter())
-            .map(|((n, v), f)| (n.clone(), v - f))
-            .collect();
-        if let Err(e) = store.add_counters(&deltas) {
-            tracing::warn!(error = %e, "Could not save webhook counters.");
-            return;
-        }
-        *flushed = now.into_iter().map(|(_, v)| v).collect();
-    }
-
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
 }
 
+/// What the writer commits: a delivery to store, or the count of one refused.
+enum Entry {
+    Delivery(NewEvent),
+    Refused(Rejection),
+}
+
+/// The writer could not commit (it logged why).
+#[derive(Debug)]
+struct NotStored;
+
 struct StoreJob {
-    event: NewEvent,
-    done: oneshot::Sender<Result<bool, String>>,
+    entry: Entry,
+    /// For a delivery, whether it was new; for a refusal, that it was counted.
+    done: oneshot::Sender<Result<bool, NotStored>>,
 }
 
 #[derive(Clone)]
@@ -157,15 +131,26 @@ pub async fn serve(
         .route(&config.path, post(deliver))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(shared);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    let (max_connections, fd_limit) = connections::connection_cap(config.max_connections);
+    if max_connections < config.max_connections {
+        tracing::info!(
+            max_connections,
+            configured = config.max_connections,
+            fd_limit,
+            "Connections capped below the file descriptor limit."
+        );
+    }
+    let limits = connections::Limits {
+        header_timeout: config.header_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections,
+    };
+    connections::serve(listener, app, limits, tally.clone(), shutdown).await;
     // The router (and with it every sender) is gone: the writer drains and stops.
     writer.await?;
     processor_stop.cancel();
     wake.notify_one();
     processor.await?;
-    tally.flush(&store);
     Ok(tally)
 }
 
@@ -188,10 +173,33 @@ async fn deliver(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Res
                     status = code.as_u16(),
                     "Webhook delivery rejected."
                 );
+                // Answered once counted, like a delivery once stored. If the store cannot
+                // count it, the writer has said why; the answer is the same.
+                let _ = commit(&s, Entry::Refused(r)).await;
             }
-            (code, code.canonical_reason().unwrap_or("")).into_response()
+            let mut response = (code, code.canonical_reason().unwrap_or("")).into_response();
+            if matches!(
+                code,
+                StatusCode::REQUEST_TIMEOUT | StatusCode::PAYLOAD_TOO_LARGE
+            ) {
+                // The rest of the body was not read: the connection cannot carry another request.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
         }
     }
+}
+
+/// Hand an entry to the writer and wait for its commit.
+async fn commit(s: &Shared, entry: Entry) -> Result<bool, NotStored> {
+    let (done, answer) = oneshot::channel();
+    s.writer
+        .send(StoreJob { entry, done })
+        .await
+        .map_err(|_| NotStored)?;
+    answer.await.map_err(|_| NotStored)?
 }
 
 async fn receive(
@@ -203,11 +211,7 @@ async fn receive(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
+    if !verify::is_json(content_type) {
         return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Some(Rejection::ContentType),
@@ -221,9 +225,11 @@ async fn receive(
     if declared.is_some_and(|n| n > limit) {
         return Err((StatusCode::PAYLOAD_TOO_LARGE, Some(Rejection::TooLarge)));
     }
-    let bytes: Bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, Some(Rejection::TooLarge)))?;
+    let bytes: Bytes =
+        tokio::time::timeout(s.config.body_timeout, axum::body::to_bytes(body, limit))
+            .await
+            .map_err(|_| (StatusCode::REQUEST_TIMEOUT, Some(Rejection::BodyTimeout)))?
+            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, Some(Rejection::TooLarge)))?;
     let signature = headers
         .get("x-ahead-signature")
         .and_then(|v| v.to_str().ok());
@@ -238,41 +244,20 @@ async fn receive(
         received_at: crate::time::now(),
         body: text,
     };
-    let (done, answer) = oneshot::channel();
-    s.writer
-        .send(StoreJob { event, done })
+    commit(s, Entry::Delivery(event))
         .await
-        .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, None))?;
-    match answer.await {
-        Ok(Ok(fresh)) => Ok(fresh),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "Could not store a webhook delivery.");
-            Err((StatusCode::SERVICE_UNAVAILABLE, None))
-        }
-        Err(_) => Err((StatusCode::SERVICE_UNAVAILABLE, None)),
-    }
+        .map_err(|NotStored| (StatusCode::SERVICE_UNAVAILABLE, None))
 }
 
-/// Commit deliveries in batches: whatever is waiting goes into one transaction.
+/// Commit deliveries in batches: whatever is waiting goes into one transaction, with the counts
+/// of the deliveries refused meanwhile.
 async fn write_loop(
     store: Store,
     mut rx: mpsc::Receiver<StoreJob>,
     tally: Arc<Tally>,
     wake: Arc<Notify>,
 ) {
-    let mut flush_tick = tokio::time::interval(Duration::from_secs(2));
-    loop {
-        let first = tokio::select! {
-            job = rx.recv() => match job {
-                Some(job) => job,
-                None => break,
-            },
-            _ = flush_tick.tick() => {
-                let (store, tally) = (store.clone(), tally.clone());
-                let _ = tokio::task::spawn_blocking(move || tally.flush(&store)).await;
-                continue;
-            }
-        };
+    while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 1024 {
             match rx.try_recv() {
@@ -280,29 +265,60 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let events: Vec<NewEvent> = batch.iter().map(|j| j.event.clone()).collect();
-        let store2 = store.clone();
-        let result = tokio::task::spawn_blocking(move || store2.insert_events(&events))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        match result {
-            Ok(fresh) => {
-                for (job, fresh) in batch.into_iter().zip(fresh) {
-                    if fresh {
-                        tally.stored.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        tally.duplicates.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let _ = job.done.send(Ok(fresh));
+        let mut events = Vec::new();
+        let mut refused = Vec::new();
+        let mut answers = Vec::with_capacity(batch.len());
+        for job in batch {
+            match job.entry {
+                Entry::Delivery(event) => {
+                    events.push(event);
+                    answers.push((true, job.done));
                 }
-                wake.notify_one();
+                Entry::Refused(r) => {
+                    refused.push(r.name());
+                    answers.push((false, job.done));
+                }
+            }
+        }
+        let any_events = !events.is_empty();
+        let store2 = store.clone();
+        let result =
+            tokio::task::spawn_blocking(move || store2.insert_events(&events, &refused)).await;
+        let fresh = match result {
+            Ok(Ok(fresh)) => Some(fresh),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "Could not store webhook deliveries.");
+                None
             }
             Err(e) => {
-                for job in batch {
-                    let _ = job.done.send(Err(e.clone()));
-                }
+                tracing::error!(error = %e, "The webhook writer failed.");
+                None
             }
+        };
+        let Some(fresh) = fresh else {
+            for (_, done) in answers {
+                let _ = done.send(Err(NotStored));
+            }
+            continue;
+        };
+        let mut fresh = fresh.into_iter();
+        for (is_delivery, done) in answers {
+            let answer = if is_delivery {
+                let new = fresh.next().expect("one answer per delivery");
+                let counter = if new {
+                    &tally.stored
+                } else {
+                    &tally.duplicates
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                new
+            } else {
+                true
+            };
+            let _ = done.send(Ok(answer));
+        }
+        if any_events {
+            wake.notify_one();
         }
     }
 }
@@ -332,28 +348,45 @@ async fn process_loop(
     }
 }
 
-/// Apply up to one batch of pending deliveries; returns how many were handled.
-pub fn process_pending(store: &Store, run: i64, tally: &Tally) -> Result<usize, String> {
-    let pending = store.pending_events(500).map_err(|e| e.to_string())?;
+/// Apply up to one batch of pending deliveries; returns how many were handled. A delivery that
+/// cannot be applied is quarantined (kept, with its error, out of the pending queue) so that the
+/// ones after it go on; only the store failing stops the batch, which is tried again after the
+/// next commit.
+pub fn process_pending(store: &Store, run: i64, tally: &Tally) -> Result<usize, StoreError> {
+    let pending = store.pending_events(500)?;
     let at = crate::time::now();
     for event in &pending {
-        let outcome = match verify::parse(event.body.as_bytes()) {
-            Ok(d) => apply(store, run, &at, &event.delivery_id, &event.event, d.data)?,
-            Err(_) => super::apply::Applied::Ignored("unreadable body".into()),
+        let outcome = verify::parse(event.body.as_bytes())
+            .map_err(ApplyError::from)
+            .and_then(|d| apply(store, run, &at, &event.delivery_id, &event.event, d.data));
+        let (counter, state, detail) = match outcome {
+            Ok(applied) => {
+                let counter = match applied {
+                    Applied::Applied => &tally.applied,
+                    Applied::Stale => &tally.stale,
+                    Applied::Ignored(_) => &tally.ignored,
+                };
+                let state = applied.state();
+                let detail = match applied {
+                    Applied::Ignored(why) => why,
+                    _ => String::new(),
+                };
+                (counter, state, detail)
+            }
+            // Not this delivery's fault: stop, and try it again after the next commit.
+            Err(ApplyError::Store(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(
+                    delivery = %event.delivery_id,
+                    event = %event.event,
+                    error = %e,
+                    "Webhook delivery quarantined."
+                );
+                (&tally.quarantined, QUARANTINED, e.to_string())
+            }
         };
-        let counter = match &outcome {
-            super::apply::Applied::Applied => &tally.applied,
-            super::apply::Applied::Stale => &tally.stale,
-            super::apply::Applied::Ignored(_) => &tally.ignored,
-        };
+        store.mark_event(&event.delivery_id, state, &detail)?;
         counter.fetch_add(1, Ordering::Relaxed);
-        let detail = match &outcome {
-            super::apply::Applied::Ignored(why) => why.as_str(),
-            _ => "",
-        };
-        store
-            .mark_event(&event.delivery_id, outcome.state(), detail)
-            .map_err(|e| e.to_string())?;
     }
     Ok(pending.len())
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use ahead_sync::pull::{self, PullSettings, StreamKind};
 use ahead_sync::secret::Secret;
-use ahead_sync::store::Store;
+use ahead_sync::store::{
+    fingerprint, EventBacklog, NewEvent, PageWrite, Store, Upsert, QUARANTINED,
+};
 use ahead_sync::webhooks::verify::sign;
 use ahead_sync::webhooks::{serve, ReceiverConfig, Tally};
 use tokio_util::sync::CancellationToken;
@@ -18,27 +20,42 @@ const SECRET: &str = "wh-secret-for-tests-0b9f";
 
 struct Receiver {
     url: String,
+    addr: std::net::SocketAddr,
     store: Store,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<Arc<Tally>>,
 }
 
-async fn start_receiver(store: Store) -> Receiver {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhooks/ahead", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let run = store.begin_run("webhooks serve", "", 0).unwrap();
-    let config = ReceiverConfig {
+/// The receiver's settings in these tests: `[webhooks]`'s defaults, a smaller body limit.
+fn config() -> ReceiverConfig {
+    ReceiverConfig {
         path: "/webhooks/ahead".into(),
         secret: Secret::new(SECRET),
         max_body_bytes: 64 * 1024,
-    };
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 4096,
+    }
+}
+
+async fn start_receiver(store: Store) -> Receiver {
+    start_receiver_with(store, config()).await
+}
+
+async fn start_receiver_with(store: Store, config: ReceiverConfig) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("http://{addr}/webhooks/ahead");
+    let stop = CancellationToken::new();
+    let run = store.begin_run("webhooks serve", "", 0).unwrap();
     let task = tokio::spawn({
         let (store, stop) = (store.clone(), stop.clone());
         async move { serve(store, run, config, listener, stop).await.unwrap() }
     });
     Receiver {
         url,
+        addr,
         store,
         stop,
         task,
@@ -173,6 +190,256 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
         (1, 2, 1)
     );
     assert_eq!((get("too_large"), get("malformed")), (1, 2));
+}
+
+/// `levels` arrays, one inside the other.
+fn nested(levels: usize) -> serde_json::Value {
+    let mut v = serde_json::json!([]);
+    for _ in 1..levels {
+        v = serde_json::json!([v]);
+    }
+    v
+}
+
+fn counter(store: &Store, name: &str) -> u64 {
+    store
+        .counters(name)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .unwrap_or(0)
+}
+
+/// A correctly signed record nested deeper than serde_json reads back (128 levels) used to be
+/// stored and mirrored; every later delivery of that record then failed to apply, in front of
+/// all the others, and `export orders` failed for the whole mirror. It is refused instead.
+#[tokio::test]
+async fn a_delivery_nested_too_deep_is_refused_and_later_ones_still_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver(store).await;
+    let http = crate::util::http();
+    let mut hostile = order(5, "released", "2026-11-01T10:00:00Z");
+    hostile["notes"] = nested(130);
+    let hostile = delivery("evt_deep", "fulfillment_order.updated", hostile);
+    assert_eq!(signed(&http, &r.url, hostile).await, 400);
+    assert_eq!(stored(&r.store), 0, "nothing stored");
+    let later = [
+        ("evt_5_a", 5, "released", "2026-11-01T11:00:00Z"),
+        ("evt_5_b", 5, "shipped", "2026-11-01T12:00:00Z"),
+        ("evt_6", 6, "released", "2026-11-01T12:00:00Z"),
+    ];
+    for (id, record, status, at) in later {
+        let body = delivery(id, "fulfillment_order.updated", order(record, status, at));
+        assert_eq!(signed(&http, &r.url, body).await, 200);
+        settled(&r.store).await;
+    }
+    let m = mirror(&r.store, StreamKind::FulfillmentOrders, None);
+    let held: serde_json::Value = serde_json::from_str(&m[&5]).unwrap();
+    assert_eq!(held["status"], "shipped");
+    assert!(m.contains_key(&6));
+    assert_eq!(
+        r.store.event_states().unwrap(),
+        vec![("applied".to_string(), 3)]
+    );
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(tally.rejected.iter().map(Tally::get).sum::<u64>(), 1);
+    assert_eq!(counter(&r.store, "webhooks.rejected.too_deep"), 1);
+
+    std::fs::write(
+        dir.path().join("ahead-sync.toml"),
+        "[store]\npath = \"w.db\"\n",
+    )
+    .unwrap();
+    let out = crate::util::cmd_async(dir.path(), &["export", "orders", "--format", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let exported = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(exported.lines().count(), 2, "{exported}");
+    assert!(exported.contains("SO-WH-5") && exported.contains("SO-WH-6"));
+}
+
+/// A delivery that was accepted but cannot be applied is set aside with its error instead of
+/// being tried again, forever, in front of every delivery after it. Two such: a body an older
+/// receiver accepted (nested too deep to read back), and a newer version of a record the mirror
+/// holds in a form it cannot read back.
+#[tokio::test]
+async fn a_delivery_that_cannot_be_applied_is_quarantined_and_later_ones_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let run = store.begin_run("webhooks serve", "", 0).unwrap();
+    let mut unreadable = order(11, "released", "2026-11-01T09:00:00Z");
+    unreadable["notes"] = nested(130);
+    let unreadable = unreadable.to_string();
+    store
+        .write_page(
+            StreamKind::FulfillmentOrders.name(),
+            run,
+            "2026-11-01T09:00:00Z",
+            &PageWrite {
+                upserts: vec![Upsert {
+                    id: 11,
+                    key: "SO-WH-11".into(),
+                    hash: fingerprint(&unreadable),
+                    updated_at: "2026-11-01T09:00:00Z".into(),
+                    state: String::new(),
+                    body: unreadable,
+                }],
+                ..PageWrite::default()
+            },
+        )
+        .unwrap();
+    let mut deep = order(9, "released", "2026-11-01T10:00:00Z");
+    deep["notes"] = nested(130);
+    let events = [
+        ("evt_a", deep),
+        ("evt_b", order(9, "shipped", "2026-11-01T11:00:00Z")),
+        ("evt_c", order(11, "shipped", "2026-11-01T10:00:00Z")),
+        ("evt_d", order(12, "released", "2026-11-01T10:00:00Z")),
+    ];
+    let events: Vec<NewEvent> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, data))| NewEvent {
+            delivery_id: id.into(),
+            event: "fulfillment_order.updated".into(),
+            received_at: format!("2026-11-01T12:00:0{i}Z"),
+            body: String::from_utf8(delivery(id, "fulfillment_order.updated", data)).unwrap(),
+        })
+        .collect();
+    assert_eq!(store.insert_events(&events, &[]).unwrap(), vec![true; 4]);
+
+    let r = start_receiver(store).await;
+    settled(&r.store).await;
+    assert_eq!(
+        r.store.event_backlog().unwrap(),
+        EventBacklog {
+            pending: 0,
+            quarantined: 2
+        }
+    );
+    let quarantined = r.store.quarantined_events(10).unwrap();
+    let ids: Vec<&str> = quarantined.iter().map(|q| q.delivery_id.as_str()).collect();
+    assert_eq!(ids, ["evt_a", "evt_c"]);
+    assert!(
+        quarantined[0].error.contains("32 levels"),
+        "{}",
+        quarantined[0].error
+    );
+    assert!(
+        quarantined[1]
+            .error
+            .contains("fulfillment_orders record 11")
+            && quarantined[1].error.contains("recursion limit"),
+        "{}",
+        quarantined[1].error
+    );
+    let m = mirror(&r.store, StreamKind::FulfillmentOrders, None);
+    let held: serde_json::Value = serde_json::from_str(&m[&9]).unwrap();
+    assert_eq!(
+        held["status"], "shipped",
+        "the delivery after a bad one applied"
+    );
+    assert!(m.contains_key(&12));
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(
+        (Tally::get(&tally.quarantined), Tally::get(&tally.applied)),
+        (2, 2)
+    );
+    assert_eq!(counter(&r.store, "webhooks.quarantined"), 2);
+}
+
+#[tokio::test]
+async fn status_counts_pending_and_quarantined_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let events: Vec<NewEvent> = (1..=3)
+        .map(|i| NewEvent {
+            delivery_id: format!("evt_{i}"),
+            event: "fulfillment_order.updated".into(),
+            received_at: "2026-11-01T12:00:00Z".into(),
+            body: "{}".into(),
+        })
+        .collect();
+    store.insert_events(&events, &[]).unwrap();
+    store
+        .mark_event("evt_1", QUARANTINED, "cannot be read")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("ahead-sync.toml"),
+        "[store]\npath = \"w.db\"\n",
+    )
+    .unwrap();
+    let out = crate::util::cmd_async(dir.path(), &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            &status["webhooks"]["pending"],
+            &status["webhooks"]["quarantined"]
+        ),
+        (&serde_json::json!(2), &serde_json::json!(1)),
+        "{status}"
+    );
+    let out = crate::util::cmd_async(dir.path(), &["status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l == "webhook deliveries: 2 pending, 1 quarantined"),
+        "{text}"
+    );
+}
+
+/// The content type is `application/json` exactly, parameters allowed.
+#[tokio::test]
+async fn only_application_json_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver(store).await;
+    let http = crate::util::http();
+    let body = |id: &str| {
+        delivery(
+            id,
+            "fulfillment_order.updated",
+            order(3, "released", "2026-11-01T10:00:00Z"),
+        )
+    };
+    for (i, refused) in [
+        "application/jsonx",
+        "text/json",
+        "application/json-patch+json",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = body(&format!("evt_refused_{i}"));
+        let sig = sign(SECRET.as_bytes(), &body);
+        assert_eq!(
+            post(&http, &r.url, body, Some(sig), refused).await,
+            415,
+            "{refused}"
+        );
+    }
+    let body = body("evt_ok");
+    let sig = sign(SECRET.as_bytes(), &body);
+    assert_eq!(
+        post(
+            &http,
+            &r.url,
+            body,
+            Some(sig),
+            "application/json; charset=utf-8"
+        )
+        .await,
+        200
+    );
+    assert_eq!(stored(&r.store), 1);
+    r.stop.cancel();
+    r.task.await.unwrap();
+    assert_eq!(counter(&r.store, "webhooks.rejected.content_type"), 3);
 }
 
 #[tokio::test]
@@ -439,4 +706,497 @@ async fn the_binary_registers_serves_and_stops_cleanly_on_sigterm() {
         store.event_states().unwrap(),
         vec![("applied".to_string(), 1)]
     );
+}
+
+/// `webhooks serve` as its own process, on a free port, logging JSON to a thread that keeps
+/// its lines (so the child never blocks on a full pipe).
+struct Served {
+    child: std::process::Child,
+    address: String,
+    log: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Served {
+    /// The lines it logged after its address, once it has exited.
+    fn log(&mut self) -> Vec<String> {
+        self.log.take().expect("read once").join().unwrap()
+    }
+}
+
+impl Drop for Served {
+    /// A test that fails while the receiver runs must not leave it running.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An HTTP client with a timeout, for the tests that hold many connections open.
+fn bounded_http(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    builder.timeout(BOUND).build().unwrap()
+}
+
+/// A folder whose configuration holds the test secret and the store `ahead-sync.db`.
+fn receiver_folder(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ahead-sync.toml"),
+        format!("[webhooks]\nsecret = \"{SECRET}\"\n{extra}\n[store]\npath = \"ahead-sync.db\"\n"),
+    )
+    .unwrap();
+    dir
+}
+
+/// Start `webhooks serve` in `dir`; with `fd_limit`, under that RLIMIT_NOFILE (soft and hard).
+fn serve_binary(dir: &std::path::Path, fd_limit: Option<libc::rlim_t>) -> Served {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"));
+    command
+        .current_dir(dir)
+        .args([
+            "--log-format",
+            "json",
+            "webhooks",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AHEAD_SYNC") {
+            command.env_remove(key);
+        }
+    }
+    if let Some(limit) = fd_limit {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+        unsafe {
+            command.pre_exec(move || {
+                let rl = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the receiver logs its address")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "Webhook receiver listening." {
+            break v["address"].as_str().unwrap().to_string();
+        }
+    };
+    let log = Some(std::thread::spawn(move || {
+        lines.map_while(Result::ok).collect()
+    }));
+    Served {
+        child,
+        address,
+        log,
+    }
+}
+
+/// What was acknowledged or refused is counted by the time it is answered: a receiver killed
+/// with SIGKILL right after its last answer leaves every count in the store.
+#[tokio::test]
+async fn counts_survive_the_receiver_being_killed() {
+    let dir = receiver_folder("");
+    let mut served = serve_binary(dir.path(), None);
+    let http = crate::util::http();
+    let url = format!("http://{}/webhooks/ahead", served.address);
+    for i in 0..20 {
+        let body = delivery(
+            &format!("evt_{i}"),
+            "fulfillment_order.updated",
+            order(100 + i, "released", "2026-11-01T10:00:00Z"),
+        );
+        assert_eq!(signed(&http, &url, body).await, 200);
+    }
+    let body = delivery(
+        "evt_refused",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    for _ in 0..3 {
+        let wrong = sign(b"not-the-secret", &body);
+        let status = post(&http, &url, body.clone(), Some(wrong), "application/json").await;
+        assert_eq!(status, 401);
+    }
+    for _ in 0..2 {
+        let sig = sign(SECRET.as_bytes(), &body);
+        let status = post(&http, &url, body.clone(), Some(sig), "text/plain").await;
+        assert_eq!(status, 415);
+    }
+    crate::util::kill_while_running(&mut served.child);
+    served.log();
+
+    let out = crate::util::cmd_async(dir.path(), &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", crate::util::text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counters = &status["webhooks"]["counters"];
+    let count = |name: &str| counters[name].as_u64().unwrap_or(0);
+    assert_eq!(
+        (
+            count("received"),
+            count("stored"),
+            count("rejected.bad_signature"),
+            count("rejected.content_type")
+        ),
+        (25, 20, 3, 2),
+        "{status}"
+    );
+    // Applying goes on after the answer; what was applied is counted with its state.
+    let events = &status["webhooks"]["stored_events"];
+    let state = |name: &str| events[name].as_u64().unwrap_or(0);
+    assert_eq!(state("applied") + state("pending"), 20, "{status}");
+    assert_eq!(count("applied"), state("applied"), "{status}");
+}
+
+/// Everything a connection sends until the receiver closes it. Panics if it is still open
+/// after `within`.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the connection is still open after {within:?}"));
+    received
+}
+
+/// Read until `marker` has arrived; panics if it has not within 10 s.
+async fn read_until(stream: &mut tokio::net::TcpStream, marker: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains(marker) {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before {marker:?}: {:?}",
+                String::from_utf8_lossy(&received)
+            );
+            received.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {marker:?} within 10 s"));
+    String::from_utf8(received).unwrap()
+}
+
+const SHORT: Duration = Duration::from_millis(300);
+const BOUND: Duration = Duration::from_secs(10);
+
+/// A connection that sends nothing, or only part of a request head, is closed once the header
+/// timeout has passed since its accept; one that was answered and then sends nothing, once the
+/// idle timeout has passed; a body that does not arrive in time is answered 408.
+#[tokio::test]
+async fn connections_that_send_no_request_in_time_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let idle = Duration::from_millis(1500);
+    let r = start_receiver_with(
+        store,
+        ReceiverConfig {
+            header_timeout: SHORT,
+            body_timeout: SHORT,
+            idle_timeout: idle,
+            ..config()
+        },
+    )
+    .await;
+
+    let started = tokio::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    assert!(read_until_closed(&mut silent, BOUND).await.is_empty());
+    assert!(started.elapsed() >= SHORT, "{:?}", started.elapsed());
+
+    let started = tokio::time::Instant::now();
+    let mut partial = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    partial
+        .write_all(b"POST /webhooks/ahead HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    assert!(read_until_closed(&mut partial, BOUND).await.is_empty());
+    assert!(started.elapsed() >= SHORT, "{:?}", started.elapsed());
+
+    // The idle timeout runs from the answer, which comes after the request was sent.
+    let mut kept = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let asked = tokio::time::Instant::now();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut kept, "\r\n\r\nok").await;
+    assert!(read_until_closed(&mut kept, BOUND).await.is_empty());
+    assert!(asked.elapsed() >= idle, "{:?}", asked.elapsed());
+
+    let body = delivery(
+        "evt_slow",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    let head = format!(
+        "POST /webhooks/ahead HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         x-ahead-signature: {}\r\ncontent-length: {}\r\n\r\n",
+        sign(SECRET.as_bytes(), &body),
+        body.len()
+    );
+    let started = tokio::time::Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..10]).await.unwrap();
+    let answer = read_until_closed(&mut slow, BOUND).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(started.elapsed() >= SHORT, "{:?}", started.elapsed());
+
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(Tally::get(&tally.connections_timed_out), 3);
+    assert_eq!(stored(&r.store), 0);
+    assert_eq!(counter(&r.store, "webhooks.rejected.body_timeout"), 1);
+}
+
+/// At the cap, a new connection takes the place of the oldest idle one, so `/healthz` and
+/// deliveries still answer while idle connections hold every place.
+#[tokio::test]
+async fn at_the_cap_a_new_connection_closes_the_oldest_idle_one() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver_with(
+        store,
+        ReceiverConfig {
+            max_connections: 4,
+            ..config()
+        },
+    )
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(r.addr).await.unwrap());
+    }
+    let mut health = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    health
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until(&mut health, "\r\n\r\nok").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(read_until_closed(&mut idle[0], BOUND).await.is_empty());
+    let http = crate::util::http();
+    let body = delivery(
+        "evt_at_cap",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    assert_eq!(signed(&http, &r.url, body).await, 200);
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(Tally::get(&tally.connections_evicted), 2);
+    assert_eq!(Tally::get(&tally.connections_refused), 0);
+}
+
+/// At the cap with every connection being answered, a new one is answered 503 and closed at
+/// once: it neither waits for a place nor takes one from a request in progress.
+#[tokio::test]
+async fn at_the_cap_with_every_connection_answering_a_new_one_is_refused_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.db")).unwrap();
+    let r = start_receiver_with(
+        store,
+        ReceiverConfig {
+            max_connections: 2,
+            body_timeout: Duration::from_secs(60),
+            ..config()
+        },
+    )
+    .await;
+    let mut busy = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..2 {
+        let body = delivery(
+            &format!("evt_busy_{i}"),
+            "fulfillment_order.updated",
+            order(1 + i, "released", "2026-11-01T10:00:00Z"),
+        );
+        let head = format!(
+            "POST /webhooks/ahead HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+             x-ahead-signature: {}\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
+            sign(SECRET.as_bytes(), &body),
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // "100 Continue" comes when the handler reads the body: the request is being answered.
+        read_until(&mut stream, "100 Continue\r\n\r\n").await;
+        busy.push(stream);
+        bodies.push(body);
+    }
+    let mut refused = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let answer = read_until_closed(&mut refused, BOUND).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    for (stream, body) in busy.iter_mut().zip(&bodies) {
+        stream.write_all(body).await.unwrap();
+        let answer = read_until(stream, "\"stored\"").await;
+        assert!(answer.contains("HTTP/1.1 200"), "{answer}");
+    }
+    r.stop.cancel();
+    let tally = r.task.await.unwrap();
+    assert_eq!(Tally::get(&tally.connections_refused), 1);
+    assert_eq!(stored(&r.store), 2);
+}
+
+/// Raise this process's soft RLIMIT_NOFILE to at least `needed` (within the hard limit).
+fn raise_fd_limit(needed: libc::rlim_t) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl), 0);
+        if rl.rlim_cur < needed {
+            assert!(
+                rl.rlim_max == libc::RLIM_INFINITY || rl.rlim_max >= needed,
+                "this test needs {needed} open files; the hard limit is {}",
+                rl.rlim_max
+            );
+            rl.rlim_cur = needed;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &rl), 0);
+        }
+    }
+}
+
+/// Open `n` connections that send nothing.
+async fn idle_connections(address: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut idle = Vec::with_capacity(n);
+    for _ in 0..n {
+        idle.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    idle
+}
+
+/// A receiver whose file descriptors would all be taken by idle connections (a limit of 256,
+/// 300 idle connections) still answers `/healthz` and deliveries: its cap is below the limit.
+#[tokio::test]
+async fn healthz_and_deliveries_answer_while_idle_connections_exceed_the_fd_limit() {
+    raise_fd_limit(2048);
+    let dir = receiver_folder("header_timeout_secs = 120");
+    let mut served = serve_binary(dir.path(), Some(256));
+    let _idle = idle_connections(&served.address, 300).await;
+    let http = bounded_http(reqwest::Client::builder());
+    let health = http
+        .get(format!("http://{}/healthz", served.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let url = format!("http://{}/webhooks/ahead", served.address);
+    let body = delivery(
+        "evt_fds",
+        "fulfillment_order.updated",
+        order(1, "released", "2026-11-01T10:00:00Z"),
+    );
+    let sig = sign(SECRET.as_bytes(), &body);
+    let answer = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-ahead-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    unsafe { libc::kill(served.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(served.child.wait().unwrap().code(), Some(0));
+    let log = served.log();
+    let capped = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "Connections capped below the file descriptor limit.")
+        .unwrap_or_else(|| panic!("{log:?}"));
+    assert_eq!(capped["max_connections"], 192, "{capped}");
+}
+
+/// The p99 latency of signed deliveries at concurrency 64 stays under 100 ms while 1,000 idle
+/// connections are held open against a receiver at the usual limit of 1,024 file descriptors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_stay_fast_while_a_thousand_idle_connections_are_held() {
+    raise_fd_limit(4096);
+    let dir = receiver_folder("header_timeout_secs = 120");
+    let mut served = serve_binary(dir.path(), Some(1024));
+    let _idle = idle_connections(&served.address, 1000).await;
+    let http = bounded_http(reqwest::Client::builder().pool_max_idle_per_host(64));
+    let url = format!("http://{}/webhooks/ahead", served.address);
+    let send = |i: usize| {
+        let (http, url) = (http.clone(), url.clone());
+        let body = delivery(
+            &format!("evt_{i}"),
+            "fulfillment_order.updated",
+            order(1 + i as i64, "released", "2026-11-01T10:00:00Z"),
+        );
+        let sig = sign(SECRET.as_bytes(), &body);
+        async move {
+            let sent = std::time::Instant::now();
+            let answer = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-ahead-signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            sent.elapsed()
+        }
+    };
+    use futures::StreamExt;
+    // The 64 connections are opened (and idle ones closed to make room) before measuring.
+    let _: Vec<Duration> = futures::stream::iter((0..256).map(send))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let mut latencies: Vec<Duration> = futures::stream::iter((256..2256).map(send))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    latencies.sort();
+    let p99 = latencies[(latencies.len() - 1) * 99 / 100];
+    assert!(
+        p99 < Duration::from_millis(100),
+        "p99 {p99:?}, median {:?}",
+        latencies[latencies.len() / 2]
+    );
+    crate::util::kill_while_running(&mut served.child);
+    served.log();
 }
