@@ -35,7 +35,11 @@ pub fn init(format: LogFormat, verbosity: i8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false);
+        .with_target(false)
+        // A log line that cannot be written (the reader of stderr went away) is dropped. The
+        // default reports it with `eprintln!`, which panics on the same closed stderr and takes
+        // down whatever task logged: a receiver would stop answering SIGTERM.
+        .log_internal_errors(false);
     let result = match format {
         LogFormat::Text => builder.fmt_fields(LogfmtFields).try_init(),
         LogFormat::Json => builder

@@ -1,3 +1,4 @@
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
 /// Print the error chain and a hint, and pick the exit code.
 fn report(error: &anyhow::Error) -> Exit {
     let exit = exit_for(error);
-    eprintln!("error: {error:#}");
+    // Not `eprintln!`, which panics when stderr is closed: the exit code still tells.
+    let _ = writeln!(std::io::stderr(), "error: {error:#}");
     exit
 }

@@ -654,3 +654,30 @@ async fn different_jobs_the_receiver_and_status_share_one_store_at_the_same_mome
     let status = receiver.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn a_job_whose_log_reader_went_away_still_finishes() {
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
+        .current_dir(h.dir.path())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--no-progress",
+            "pull",
+            "inventory",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log reader (a pipe to a crashed shipper, say) is gone before the job logs anything.
+    drop(child.stderr.take());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let store = ahead_sync::store::Store::open(&h.dir.path().join("ahead-sync.db")).unwrap();
+    assert!(store.snapshot_count("inventory").unwrap() > 0);
+}
