@@ -134,22 +134,33 @@ fn write(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
     };
     let store = super::context::open_store(settings, false)?;
     let mut out = Output::open(args.out.as_deref())?;
-    let written = match mirror {
-        Some(what) => export::export_mirror(&store, what, format, out.writer())?,
-        None => export::export_changes(
-            &store,
-            stream,
-            args.run,
-            since.as_deref(),
-            format,
-            out.writer(),
-        )?,
+    let (written, unreadable) = match mirror {
+        Some(what) => {
+            let done = export::export_mirror(&store, what, format, out.writer())?;
+            (done.written, done.unreadable)
+        }
+        None => (
+            export::export_changes(
+                &store,
+                stream,
+                args.run,
+                since.as_deref(),
+                format,
+                out.writer(),
+            )?,
+            0,
+        ),
     };
     out.finish()?;
     if let Some(path) = &args.out {
-        tracing::info!(records = written, file = %path.display(), "Export written.");
+        tracing::info!(records = written, unreadable, file = %path.display(), "Export written.");
     }
-    Ok(Exit::Ok)
+    // The export is whole but for the records named in the warnings: like rejected rows.
+    Ok(if unreadable > 0 {
+        Exit::Rejected
+    } else {
+        Exit::Ok
+    })
 }
 
 /// `2026-01-31` or an RFC 3339 time, as the change log's `at` text compares.

@@ -103,13 +103,21 @@ pub enum MirrorExport {
     Orders,
 }
 
-/// Write the mirror; returns the number of records written.
+/// What a mirror export wrote, and how many stored records it could not read (each named in a
+/// warning and left out, so one bad record never stops the export of the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exported {
+    pub written: u64,
+    pub unreadable: u64,
+}
+
+/// Write the mirror.
 pub fn export_mirror(
     store: &Store,
     what: MirrorExport,
     format: Format,
     out: &mut dyn Write,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Exported> {
     let parts: Vec<(StreamKind, Option<(&str, &str)>)> = match what {
         MirrorExport::Inventory => vec![(StreamKind::Inventory, None)],
         MirrorExport::Invoices => vec![(StreamKind::Invoices, None)],
@@ -122,10 +130,17 @@ pub fn export_mirror(
     let columns = columns::for_export(what);
     let mut sink = Sink::new(format, out, &columns)?;
     let mut n = 0u64;
+    let mut unreadable = 0u64;
     for (stream, order) in parts {
-        let result = store.for_each_snapshot(stream.name(), |_, _, body| {
-            let mut record: Map<String, Value> = serde_json::from_str(body)
-                .with_context(|| format!("a stored {} record is not JSON", stream.name()))?;
+        let result = store.for_each_snapshot(stream.name(), |id, _, body| {
+            let mut record: Map<String, Value> = match serde_json::from_str(body) {
+                Ok(record) => record,
+                Err(e) => {
+                    unreadable += 1;
+                    tracing::warn!(stream = stream.name(), id, error = %e, "A stored record cannot be read; it is left out of the export.");
+                    return Ok(());
+                }
+            };
             if let Some((kind, number_field)) = order {
                 let number = record.get(number_field).cloned().unwrap_or(Value::Null);
                 let mut with_kind = Map::new();
@@ -140,7 +155,10 @@ pub fn export_mirror(
         result?;
     }
     sink.flush()?;
-    Ok(n)
+    Ok(Exported {
+        written: n,
+        unreadable,
+    })
 }
 
 /// Write the change log, filtered; returns the number of entries written.

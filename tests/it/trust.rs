@@ -681,3 +681,51 @@ async fn a_job_whose_log_reader_went_away_still_finishes() {
     let store = ahead_sync::store::Store::open(&h.dir.path().join("ahead-sync.db")).unwrap();
     assert!(store.snapshot_count("inventory").unwrap() > 0);
 }
+
+#[tokio::test]
+async fn a_mirror_poisoned_by_an_earlier_release_still_exports_the_other_records() {
+    use ahead_sync::store::{PageWrite, Store, Upsert};
+    let h = Harness::new().await;
+    let config = h.write_config("");
+    let config = config.to_str().unwrap();
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", config, "pull", "fulfillment-orders"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A record nested deeper than JSON readers go, as a receiver without a depth check stored.
+    let nested = format!("{}1{}", "[".repeat(130), "]".repeat(130));
+    let body = format!(r#"{{"id":987654,"order_number":"SO-DEEP","lines":{nested}}}"#);
+    let store = Store::open(&h.dir.path().join("ahead-sync.db")).unwrap();
+    let before = store.snapshot_count("fulfillment_orders").unwrap();
+    let run = store.begin_run("webhooks serve", "", 1).unwrap();
+    let page = PageWrite {
+        upserts: vec![Upsert {
+            id: 987_654,
+            key: "SO-DEEP".into(),
+            hash: ahead_sync::store::fingerprint(&body),
+            updated_at: "2026-11-01T00:00:00Z".into(),
+            state: String::new(),
+            body,
+        }],
+        ..PageWrite::default()
+    };
+    store
+        .write_page("fulfillment_orders", run, "t", &page)
+        .unwrap();
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", config, "export", "orders", "--format", "json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
+    let pos = store.snapshot_count("purchase_orders").unwrap();
+    assert_eq!(lines, before + pos, "every other order is exported");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("987654") && said.contains("cannot be read"),
+        "{said}"
+    );
+}
