@@ -729,3 +729,52 @@ async fn a_mirror_poisoned_by_an_earlier_release_still_exports_the_other_records
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn a_second_sync_exits_4_at_once_instead_of_interleaving() {
+    let h = Harness::new().await;
+    let config = h.write_config("page_size = 5\nconcurrency = 1");
+    let config = config.to_str().unwrap();
+    h.sandbox.control().latency(Duration::from_millis(30));
+    let mut first = spawn(h.dir.path(), &["--config", config, "-q", "sync"]);
+    // The first sync is under way once its first job has a run record.
+    let db = h.dir.path().join("ahead-sync.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let started = ahead_sync::store::Store::open(&db)
+            .ok()
+            .and_then(|s| s.job_summaries().ok())
+            .is_some_and(|jobs| !jobs.is_empty());
+        if started {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first sync never started a job"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    let out = cmd_async(h.dir.path(), &["--config", config, "sync"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("pid {}", first.id())),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "at once: {:?}",
+        started.elapsed()
+    );
+    crate::util::kill_while_running(&mut first);
+    // The second sync ran no job of its own: only the first sync's first job has run.
+    let store = ahead_sync::store::Store::open(&db).unwrap();
+    let jobs: Vec<String> = store
+        .job_summaries()
+        .unwrap()
+        .into_iter()
+        .map(|(last, _)| last.job)
+        .collect();
+    assert_eq!(jobs, ["pull inventory"]);
+}
