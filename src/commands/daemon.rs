@@ -30,7 +30,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
     }
     let ctx = Arc::new(Context::open(settings).await?);
     let shutdown = CancellationToken::new();
-    tokio::spawn(super::webhooks::signal_shutdown(shutdown.clone()));
+    tokio::spawn(super::shutdown::on_signal(shutdown.clone()));
     let runner = Arc::new(Runner {
         ctx: ctx.clone(),
         settings: settings.clone(),

@@ -12,6 +12,7 @@ pub mod push;
 pub mod reconcile;
 pub mod sandbox;
 pub mod schedules;
+pub mod shutdown;
 pub mod status;
 pub mod sync;
 pub mod webhooks;

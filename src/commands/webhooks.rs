@@ -61,7 +61,7 @@ async fn serve(settings: &Settings, bind: Option<String>) -> anyhow::Result<Exit
         max_connections: settings.webhooks.max_connections,
     };
     let shutdown = CancellationToken::new();
-    tokio::spawn(signal_shutdown(shutdown.clone()));
+    tokio::spawn(super::shutdown::on_signal(shutdown.clone()));
     let ctx = Context::offline(store.clone());
     let done = run_job(&ctx, settings, "webhooks serve", &bind, |run| async move {
         tracing::info!(address = %listener.local_addr()?, path = %config.path, "Webhook receiver listening.");
@@ -90,28 +90,6 @@ async fn serve(settings: &Settings, bind: Option<String>) -> anyhow::Result<Exit
     })
     .await?;
     Ok(done.exit)
-}
-
-/// Cancel `token` on SIGINT or SIGTERM.
-pub async fn signal_shutdown(token: CancellationToken) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("Stopping: finishing the work in hand.");
-    token.cancel();
 }
 
 async fn register(settings: &Settings, url: &str, events: Vec<String>) -> anyhow::Result<Exit> {

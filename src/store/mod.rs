@@ -8,6 +8,7 @@
 mod checkpoint;
 mod fingerprint;
 mod identity;
+mod kv;
 mod ledger;
 mod migrations;
 mod mirror;

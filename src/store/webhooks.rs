@@ -226,23 +226,6 @@ impl Store {
         })
     }
 
-    pub fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT value FROM kv WHERE key = ?1", [key], |r| r.get(0))
-                .optional()
-        })
-    }
-
-    pub fn kv_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.with(|conn| {
-            conn.execute(
-                "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
-        })
-        .map(|_| ())
-    }
-
     /// The stored `updated_at` of one record, if mirrored.
     pub fn snapshot_updated_at(&self, stream: &str, id: i64) -> Result<Option<String>, StoreError> {
         self.with(|conn| {
