@@ -355,106 +355,7 @@ impl Settings {
                 base_dir.join(p)
             }
         };
-        let api = raw.api;
-        let base_url = match api.base_url.as_deref().map(str::trim) {
-            None | Some("sandbox") => BaseUrl::Sandbox,
-            Some(text) => {
-                let url = Url::parse(text).map_err(|e| {
-                    ConfigError::new(format!(
-                        "api.base_url: {text:?} is not \"sandbox\" or a URL ({e})"
-                    ))
-                })?;
-                if url.scheme() != "https" && url.scheme() != "http" {
-                    return Err(ConfigError::new(format!(
-                        "api.base_url: {text:?} must be an http(s) URL or \"sandbox\""
-                    )));
-                }
-                BaseUrl::Remote(url)
-            }
-        };
-        let (client_id, client_secret, redirect_uri) = match &base_url {
-            BaseUrl::Sandbox => (
-                api.client_id.unwrap_or_else(|| SANDBOX_CLIENT_ID.into()),
-                api.client_secret
-                    .unwrap_or_else(|| SANDBOX_CLIENT_SECRET.into()),
-                Some(
-                    api.redirect_uri
-                        .unwrap_or_else(|| SANDBOX_REDIRECT_URI.into()),
-                ),
-            ),
-            BaseUrl::Remote(_) => {
-                let need = |v: Option<String>, key: &str| {
-                    v.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-                        ConfigError::new(format!(
-                            "{key} is required when api.base_url is not \"sandbox\" \
-                             (set it in the configuration file or AHEAD_SYNC__{})",
-                            key.replace('.', "__").to_uppercase()
-                        ))
-                    })
-                };
-                (
-                    need(api.client_id, "api.client_id")?,
-                    need(api.client_secret, "api.client_secret")?,
-                    api.redirect_uri,
-                )
-            }
-        };
-        if let Some(uri) = &redirect_uri {
-            Url::parse(uri).map_err(|e| {
-                ConfigError::new(format!("api.redirect_uri: {uri:?} is not a URL ({e})"))
-            })?;
-        }
-        let api = ApiSettings {
-            base_url,
-            client_id,
-            client_secret: Secret::new(client_secret),
-            redirect_uri,
-            page_size: in_range(api.page_size, 500, 1, 100_000, "api.page_size")? as u32,
-            concurrency: in_range(api.concurrency, 4, 1, 64, "api.concurrency")? as usize,
-            timeout: Duration::from_secs(in_range(
-                api.timeout_secs,
-                30,
-                1,
-                3600,
-                "api.timeout_secs",
-            )? as u64),
-            max_attempts: in_range(api.max_attempts, 8, 1, 100, "api.max_attempts")? as u32,
-            refresh_margin: Duration::from_secs(in_range(
-                api.refresh_margin_secs,
-                300,
-                0,
-                3600,
-                "api.refresh_margin_secs",
-            )? as u64),
-            retry_base: Duration::from_millis(in_range(
-                api.retry_base_ms,
-                500,
-                0,
-                60_000,
-                "api.retry_base_ms",
-            )? as u64),
-            retry_max: Duration::from_millis(in_range(
-                api.retry_max_ms,
-                30_000,
-                0,
-                3_600_000,
-                "api.retry_max_ms",
-            )? as u64),
-            max_retry_after: Duration::from_secs(in_range(
-                api.max_retry_after_secs,
-                600,
-                0,
-                86_400,
-                "api.max_retry_after_secs",
-            )? as u64),
-            max_response_bytes: in_range(
-                api.max_response_bytes,
-                DEFAULT_MAX_RESPONSE_BYTES,
-                1024,
-                1 << 40,
-                "api.max_response_bytes",
-            )? as u64,
-        };
+        let api = api_settings(raw.api)?;
         let store_path = resolve(raw.store.path.as_deref().unwrap_or("ahead-sync.db"));
         let push_job = |job: Option<RawPushJob>| {
             let job = job.unwrap_or_default();
@@ -465,110 +366,26 @@ impl Settings {
         };
         let purchase_orders = push_job(raw.push.purchase_orders);
         let fulfillment_orders = push_job(raw.push.fulfillment_orders);
-        let push_settle =
-            Duration::from_secs(
-                in_range(raw.push.settle_secs, 5, 0, 86_400, "push.settle_secs")? as u64,
-            );
-        let webhooks = WebhookSettings {
-            bind: raw.webhooks.bind.unwrap_or_else(|| "127.0.0.1:8787".into()),
-            secret: raw
-                .webhooks
-                .secret
-                .filter(|s| !s.is_empty())
-                .map(Secret::new),
-            path: raw
-                .webhooks
-                .path
-                .unwrap_or_else(|| "/webhooks/ahead".into()),
-            max_body_bytes: in_range(
-                raw.webhooks.max_body_bytes,
-                1 << 20,
-                1024,
-                64 << 20,
-                "webhooks.max_body_bytes",
-            )? as usize,
-            header_timeout: Duration::from_secs(in_range(
-                raw.webhooks.header_timeout_secs,
-                10,
-                1,
-                300,
-                "webhooks.header_timeout_secs",
-            )? as u64),
-            body_timeout: Duration::from_secs(in_range(
-                raw.webhooks.body_timeout_secs,
-                10,
-                1,
-                300,
-                "webhooks.body_timeout_secs",
-            )? as u64),
-            idle_timeout: Duration::from_secs(in_range(
-                raw.webhooks.idle_timeout_secs,
-                60,
-                1,
-                3600,
-                "webhooks.idle_timeout_secs",
-            )? as u64),
-            max_connections: in_range(
-                raw.webhooks.max_connections,
-                4096,
-                1,
-                1_000_000,
-                "webhooks.max_connections",
-            )? as usize,
-        };
-        if webhooks.bind.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::new(format!(
-                "webhooks.bind: {:?} is not an address such as 127.0.0.1:8787",
-                webhooks.bind
-            )));
-        }
-        if !webhooks.path.starts_with('/') {
-            return Err(ConfigError::new(format!(
-                "webhooks.path: {:?} must start with '/'",
-                webhooks.path
-            )));
-        }
+        let push_settle = secs(raw.push.settle_secs, 5, 0, 86_400, "push.settle_secs")?;
+        let webhooks = webhook_settings(raw.webhooks)?;
         let schedule_dir = resolve(raw.schedule.dir.as_deref().unwrap_or("schedules"));
         let sandbox = SandboxSettings {
             seed: in_range(raw.sandbox.seed, 1, 0, i64::MAX, "sandbox.seed")? as u64,
             items: in_range(raw.sandbox.items, 200, 0, 10_000_000, "sandbox.items")? as usize,
             state_path: sandbox_state_path(&store_path),
         };
-        let pull = crate::pull::PullSettings {
-            page_size: api.page_size,
-            concurrency: api.concurrency,
-            overlap: Duration::from_secs(in_range(
-                raw.pull.overlap_secs,
-                300,
-                0,
-                7 * 86_400,
-                "pull.overlap_secs",
-            )? as u64),
-            inventory_full_every: in_range(
-                raw.pull.inventory_full_every,
-                24,
-                0,
-                1_000_000,
-                "pull.inventory_full_every",
-            )? as u32,
-            max_passes: in_range(raw.pull.max_passes, 3, 1, 20, "pull.max_passes")? as u32,
-            lookup_batch: in_range(raw.pull.lookup_batch, 200, 1, 1000, "pull.lookup_batch")?
-                as usize,
-        };
-        let keep_history = Duration::from_secs(
-            in_range(raw.history.keep_days, 90, 1, 36_500, "history.keep_days")? as u64 * 86_400,
-        );
+        let pull = pull_settings(raw.pull, &api)?;
+        let days = in_range(raw.history.keep_days, 90, 1, 36_500, "history.keep_days")?;
+        let keep_history = Duration::from_secs(days as u64 * 86_400);
+        let stale_hours = in_range(
+            raw.reconciliation.stale_after_hours,
+            24,
+            1,
+            24 * 366,
+            "reconciliation.stale_after_hours",
+        )?;
         let reconciliation = ReconciliationSettings {
-            stale_after: Duration::from_secs(
-                in_range(
-                    raw.reconciliation.stale_after_hours,
-                    24,
-                    1,
-                    24 * 366,
-                    "reconciliation.stale_after_hours",
-                )? as u64
-                    * 3600,
-            ),
+            stale_after: Duration::from_secs(stale_hours as u64 * 3600),
             ledger_mapping: resolve(
                 raw.reconciliation
                     .ledger_mapping
@@ -591,6 +408,198 @@ impl Settings {
             sandbox,
         })
     }
+}
+
+/// `[api]`: where AHEAD is, the account, and how requests are paced and retried.
+fn api_settings(api: RawApi) -> Result<ApiSettings, ConfigError> {
+    let base_url = match api.base_url.as_deref().map(str::trim) {
+        None | Some("sandbox") => BaseUrl::Sandbox,
+        Some(text) => {
+            let url = Url::parse(text).map_err(|e| {
+                ConfigError::new(format!(
+                    "api.base_url: {text:?} is not \"sandbox\" or a URL ({e})"
+                ))
+            })?;
+            if url.scheme() != "https" && url.scheme() != "http" {
+                return Err(ConfigError::new(format!(
+                    "api.base_url: {text:?} must be an http(s) URL or \"sandbox\""
+                )));
+            }
+            BaseUrl::Remote(url)
+        }
+    };
+    let (client_id, client_secret, redirect_uri) = match &base_url {
+        BaseUrl::Sandbox => (
+            api.client_id.unwrap_or_else(|| SANDBOX_CLIENT_ID.into()),
+            api.client_secret
+                .unwrap_or_else(|| SANDBOX_CLIENT_SECRET.into()),
+            Some(
+                api.redirect_uri
+                    .unwrap_or_else(|| SANDBOX_REDIRECT_URI.into()),
+            ),
+        ),
+        BaseUrl::Remote(_) => {
+            let need = |v: Option<String>, key: &str| {
+                v.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "{key} is required when api.base_url is not \"sandbox\" \
+                         (set it in the configuration file or AHEAD_SYNC__{})",
+                        key.replace('.', "__").to_uppercase()
+                    ))
+                })
+            };
+            (
+                need(api.client_id, "api.client_id")?,
+                need(api.client_secret, "api.client_secret")?,
+                api.redirect_uri,
+            )
+        }
+    };
+    if let Some(uri) = &redirect_uri {
+        Url::parse(uri).map_err(|e| {
+            ConfigError::new(format!("api.redirect_uri: {uri:?} is not a URL ({e})"))
+        })?;
+    }
+    let api = ApiSettings {
+        base_url,
+        client_id,
+        client_secret: Secret::new(client_secret),
+        redirect_uri,
+        page_size: in_range(api.page_size, 500, 1, 100_000, "api.page_size")? as u32,
+        concurrency: in_range(api.concurrency, 4, 1, 64, "api.concurrency")? as usize,
+        timeout: Duration::from_secs(
+            in_range(api.timeout_secs, 30, 1, 3600, "api.timeout_secs")? as u64
+        ),
+        max_attempts: in_range(api.max_attempts, 8, 1, 100, "api.max_attempts")? as u32,
+        refresh_margin: secs(
+            api.refresh_margin_secs,
+            300,
+            0,
+            3600,
+            "api.refresh_margin_secs",
+        )?,
+        retry_base: Duration::from_millis(in_range(
+            api.retry_base_ms,
+            500,
+            0,
+            60_000,
+            "api.retry_base_ms",
+        )? as u64),
+        retry_max: Duration::from_millis(in_range(
+            api.retry_max_ms,
+            30_000,
+            0,
+            3_600_000,
+            "api.retry_max_ms",
+        )? as u64),
+        max_retry_after: secs(
+            api.max_retry_after_secs,
+            600,
+            0,
+            86_400,
+            "api.max_retry_after_secs",
+        )?,
+        max_response_bytes: in_range(
+            api.max_response_bytes,
+            DEFAULT_MAX_RESPONSE_BYTES,
+            1024,
+            1 << 40,
+            "api.max_response_bytes",
+        )? as u64,
+    };
+    Ok(api)
+}
+
+/// `[webhooks]`: where the receiver listens and the limits it holds every connection to.
+fn webhook_settings(raw: RawWebhooks) -> Result<WebhookSettings, ConfigError> {
+    let webhooks = WebhookSettings {
+        bind: raw.bind.unwrap_or_else(|| "127.0.0.1:8787".into()),
+        secret: raw.secret.filter(|s| !s.is_empty()).map(Secret::new),
+        path: raw.path.unwrap_or_else(|| "/webhooks/ahead".into()),
+        max_body_bytes: in_range(
+            raw.max_body_bytes,
+            1 << 20,
+            1024,
+            64 << 20,
+            "webhooks.max_body_bytes",
+        )? as usize,
+        header_timeout: secs(
+            raw.header_timeout_secs,
+            10,
+            1,
+            300,
+            "webhooks.header_timeout_secs",
+        )?,
+        body_timeout: secs(
+            raw.body_timeout_secs,
+            10,
+            1,
+            300,
+            "webhooks.body_timeout_secs",
+        )?,
+        idle_timeout: secs(
+            raw.idle_timeout_secs,
+            60,
+            1,
+            3600,
+            "webhooks.idle_timeout_secs",
+        )?,
+        max_connections: in_range(
+            raw.max_connections,
+            4096,
+            1,
+            1_000_000,
+            "webhooks.max_connections",
+        )? as usize,
+    };
+    if webhooks.bind.parse::<std::net::SocketAddr>().is_err() {
+        return Err(ConfigError::new(format!(
+            "webhooks.bind: {:?} is not an address such as 127.0.0.1:8787",
+            webhooks.bind
+        )));
+    }
+    if !webhooks.path.starts_with('/') {
+        return Err(ConfigError::new(format!(
+            "webhooks.path: {:?} must start with '/'",
+            webhooks.path
+        )));
+    }
+    Ok(webhooks)
+}
+
+/// `[pull]`, with the page size and concurrency from `[api]`.
+fn pull_settings(
+    raw: RawPull,
+    api: &ApiSettings,
+) -> Result<crate::pull::PullSettings, ConfigError> {
+    let pull = crate::pull::PullSettings {
+        page_size: api.page_size,
+        concurrency: api.concurrency,
+        overlap: secs(raw.overlap_secs, 300, 0, 7 * 86_400, "pull.overlap_secs")?,
+        inventory_full_every: in_range(
+            raw.inventory_full_every,
+            24,
+            0,
+            1_000_000,
+            "pull.inventory_full_every",
+        )? as u32,
+        max_passes: in_range(raw.max_passes, 3, 1, 20, "pull.max_passes")? as u32,
+        lookup_batch: in_range(raw.lookup_batch, 200, 1, 1000, "pull.lookup_batch")? as usize,
+    };
+    Ok(pull)
+}
+
+/// A duration in seconds from a key, checked against its range.
+fn secs(
+    value: Option<i64>,
+    default: i64,
+    min: i64,
+    max: i64,
+    key: &str,
+) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(
+        in_range(value, default, min, max, key)? as u64,
+    ))
 }
 
 /// The keys that hold secrets, which are better kept in the environment than in the file.
