@@ -40,57 +40,73 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
 fn write(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
     let reconciliation = args.what == ExportWhat::Reconciliation;
     let aging = args.what == ExportWhat::Invoices && args.outstanding;
+    check_flags(&args, reconciliation, aging)?;
+    if reconciliation || aging {
+        report(settings, args, aging)
+    } else {
+        data(settings, args)
+    }
+}
+
+/// Each flag applies only where it means something.
+fn check_flags(args: &ExportArgs, reconciliation: bool, aging: bool) -> Result<(), ConfigError> {
     if args.excel_safe && args.format != ExportFormat::Csv {
         return Err(ConfigError::new(
             "--excel-safe applies to CSV output only: JSON lines stay exact for programs, and xlsx holds text as text",
-        )
-        .into());
+        ));
     }
     if args.outstanding && args.what != ExportWhat::Invoices {
-        return Err(ConfigError::new("--outstanding applies to `export invoices` only").into());
+        return Err(ConfigError::new(
+            "--outstanding applies to `export invoices` only",
+        ));
     }
     if !reconciliation && (args.ledger.is_some() || args.ledger_mapping.is_some()) {
         return Err(ConfigError::new(
             "--ledger and --ledger-mapping apply to `export reconciliation` only",
-        )
-        .into());
+        ));
     }
     if !reconciliation && !aging && args.as_of.is_some() {
         return Err(ConfigError::new(
             "--as-of applies to `export reconciliation` and `export invoices --outstanding` only",
-        )
-        .into());
+        ));
     }
-    if reconciliation || aging {
-        let format = match args.format {
-            ExportFormat::Csv => ReportFormat::Csv,
-            ExportFormat::Json => ReportFormat::JsonLines,
-            ExportFormat::Xlsx if args.out.is_none() => {
-                return Err(ConfigError::new(
-                    "--format xlsx writes a workbook: give the file with --out FILE",
-                )
-                .into())
-            }
-            ExportFormat::Xlsx => ReportFormat::Xlsx,
-        };
-        let as_of = reconcile::as_of(args.as_of.as_deref())?;
-        if aging {
-            return reconcile::run_outstanding(settings, as_of, format, args.out.as_deref());
+    Ok(())
+}
+
+/// The reconciliation, or the aging view of outstanding invoices.
+fn report(settings: &Settings, args: ExportArgs, aging: bool) -> anyhow::Result<Exit> {
+    let format = match args.format {
+        ExportFormat::Csv => ReportFormat::Csv,
+        ExportFormat::Json => ReportFormat::JsonLines,
+        ExportFormat::Xlsx if args.out.is_none() => {
+            return Err(ConfigError::new(
+                "--format xlsx writes a workbook: give the file with --out FILE",
+            )
+            .into())
         }
-        let ledger = args.ledger.ok_or_else(|| {
-            ConfigError::new("export reconciliation needs the ERP's AP ledger: --ledger FILE")
-        })?;
-        return reconcile::run_reconciliation(
-            settings,
-            ReconcileArgs {
-                ledger,
-                ledger_mapping: args.ledger_mapping,
-                as_of,
-                format,
-                out: args.out,
-            },
-        );
+        ExportFormat::Xlsx => ReportFormat::Xlsx,
+    };
+    let as_of = reconcile::as_of(args.as_of.as_deref())?;
+    if aging {
+        return reconcile::run_outstanding(settings, as_of, format, args.out.as_deref());
     }
+    let ledger = args.ledger.ok_or_else(|| {
+        ConfigError::new("export reconciliation needs the ERP's AP ledger: --ledger FILE")
+    })?;
+    reconcile::run_reconciliation(
+        settings,
+        ReconcileArgs {
+            ledger,
+            ledger_mapping: args.ledger_mapping,
+            as_of,
+            format,
+            out: args.out,
+        },
+    )
+}
+
+/// The mirror or the change log.
+fn data(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
     let format = match args.format {
         ExportFormat::Csv => Format::Csv {
             excel_safe: args.excel_safe,
