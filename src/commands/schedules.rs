@@ -9,7 +9,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::cli::{Cli, Command, OrderKind, Stream};
 use crate::error::{ConfigError, Exit};
-use crate::schedule::{CommandCheck, Job};
+use crate::schedule::{CommandCheck, Job, Unschedulable};
 use crate::settings::Settings;
 
 /// What `command` may say, for messages.
@@ -20,7 +20,7 @@ fulfillment-orders | push purchase-orders|fulfillment-orders";
 pub struct CliCommands;
 
 impl CommandCheck for CliCommands {
-    fn check(&self, command: &str, args: &[String]) -> Result<(), String> {
+    fn check(&self, command: &str, args: &[String]) -> Result<(), Unschedulable> {
         parse_command(command, args).map(|_| ())
     }
 }
@@ -38,7 +38,7 @@ pub fn command_of(job: &Job) -> Command {
 
 /// Check a command and its arguments with the real command line parser, so a schedule accepts
 /// exactly what a person could type.
-pub fn parse_command(command: &str, args: &[String]) -> Result<Command, String> {
+pub fn parse_command(command: &str, args: &[String]) -> Result<Command, Unschedulable> {
     let words: Vec<&str> = command.split(' ').collect();
     let schedulable = match words.as_slice() {
         ["sync"] => true,
@@ -47,10 +47,10 @@ pub fn parse_command(command: &str, args: &[String]) -> Result<Command, String> 
         _ => false,
     };
     if !schedulable {
-        return Err(format!(
+        return Err(Unschedulable(format!(
             "command {command:?} cannot be scheduled; use one of: {SCHEDULABLE} \
              (extra options go in `args`)"
-        ));
+        )));
     }
     let argv = std::iter::once("ahead-sync")
         .chain(words.iter().copied())
@@ -62,14 +62,14 @@ pub fn parse_command(command: &str, args: &[String]) -> Result<Command, String> 
             .next()
             .unwrap_or("")
             .trim_start_matches("error: ");
-        format!("args {args:?} do not fit `{command}`: {first}")
+        Unschedulable(format!("args {args:?} do not fit `{command}`: {first}"))
     })?;
     let global = &cli.global;
     if global.config.is_some() || global.verbose > 0 || global.quiet > 0 || global.no_progress {
-        return Err(format!(
+        return Err(Unschedulable(format!(
             "args {args:?}: global options (--config, -v, -q, --no-progress, --log-format) \
              belong to the daemon, not to a job"
-        ));
+        )));
     }
     Ok(cli.command)
 }

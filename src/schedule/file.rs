@@ -19,9 +19,13 @@ use super::next::Schedule;
 /// Checks a scheduled job's command line. The command layer supplies it, so that a schedule
 /// accepts exactly what a person could type while this module knows nothing of the commands.
 pub trait CommandCheck {
-    /// `Err` says, in a sentence, why `command` with `args` cannot be scheduled.
-    fn check(&self, command: &str, args: &[String]) -> Result<(), String>;
+    fn check(&self, command: &str, args: &[String]) -> Result<(), Unschedulable>;
 }
+
+/// Why a command line cannot be scheduled, in a sentence for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct Unschedulable(pub String);
 
 /// One scheduled job, validated.
 #[derive(Debug, Clone)]
@@ -248,7 +252,7 @@ fn parse_entry(
     }
     let command = raw.command.split_whitespace().collect::<Vec<_>>().join(" ");
     if let Err(problem) = commands.check(&command, &raw.args) {
-        problems.push(problem);
+        problems.push(problem.0);
     }
     let cron = raw
         .cron

@@ -18,5 +18,5 @@ pub mod next;
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use crontab::{Crontab, CrontabError};
 pub use daemon::{run_daemon, JobRunner, LastRuns, MemoryLastRuns};
-pub use file::{load_dir, CommandCheck, Job, LoadError, Problem};
+pub use file::{load_dir, CommandCheck, Job, LoadError, Problem, Unschedulable};
 pub use next::Schedule;
