@@ -28,13 +28,6 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct JobLock {
     _file: File,
-    path: PathBuf,
-}
-
-impl JobLock {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// The folder holding the lock files of the jobs using `store`: `<store>.locks/`.
@@ -85,7 +78,7 @@ pub fn acquire(dir: &Path, job: &str) -> Result<JobLock, LockError> {
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(me.as_bytes()).map_err(io)?;
     file.flush().map_err(io)?;
-    Ok(JobLock { _file: file, path })
+    Ok(JobLock { _file: file })
 }
 
 #[cfg(test)]

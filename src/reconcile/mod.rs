@@ -22,7 +22,7 @@ mod read;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use read::{invoice_from, ledger_line, ReadError};
+pub use read::{invoice_from, ledger_line};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;

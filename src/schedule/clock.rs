@@ -47,12 +47,14 @@ impl Clock for SystemClock {
 /// clock since creation. Under `#[tokio::test(start_paused = true)]` the runtime jumps straight
 /// to the next timer when every task is idle, so a day of schedule runs in milliseconds, and
 /// every instant is exact.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy)]
 pub struct TokioClock {
     start: DateTime<Utc>,
     origin: tokio::time::Instant,
 }
 
+#[cfg(test)]
 impl TokioClock {
     /// Must be called inside a tokio runtime.
     pub fn starting_at(start: DateTime<Utc>) -> TokioClock {
@@ -63,6 +65,7 @@ impl TokioClock {
     }
 }
 
+#[cfg(test)]
 impl Clock for TokioClock {
     fn now(&self) -> DateTime<Utc> {
         let elapsed = chrono::TimeDelta::from_std(self.origin.elapsed()).unwrap_or_default();

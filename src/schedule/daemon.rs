@@ -14,7 +14,6 @@
 //!
 //! Time comes from a [`Clock`], so tests run a day of schedules on tokio's paused clock.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -49,12 +48,14 @@ pub trait LastRuns {
     fn set(&mut self, job: &str, at: DateTime<Utc>) -> anyhow::Result<()>;
 }
 
-/// [`LastRuns`] in memory: for tests, and for a daemon that need not remember across restarts.
+/// [`LastRuns`] in memory, for tests.
+#[cfg(test)]
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLastRuns {
-    pub runs: HashMap<String, DateTime<Utc>>,
+    pub runs: std::collections::HashMap<String, DateTime<Utc>>,
 }
 
+#[cfg(test)]
 impl LastRuns for MemoryLastRuns {
     fn get(&self, job: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
         Ok(self.runs.get(job).copied())

@@ -15,8 +15,6 @@ pub mod daemon;
 pub mod file;
 pub mod next;
 
-pub use clock::{Clock, SystemClock, TokioClock};
-pub use crontab::{Crontab, CrontabError};
-pub use daemon::{run_daemon, JobRunner, LastRuns, MemoryLastRuns};
-pub use file::{load_dir, CommandCheck, Job, LoadError, Problem, Unschedulable};
-pub use next::Schedule;
+pub use clock::SystemClock;
+pub use daemon::{run_daemon, JobRunner, LastRuns};
+pub use file::{load_dir, CommandCheck, Job, LoadError, Unschedulable};

@@ -1,6 +1,7 @@
 //! The loop on tokio's paused clock: every instant is exact and a day passes in milliseconds.
 //! Jobs are fakes that take a known virtual time; nothing sleeps for real.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
