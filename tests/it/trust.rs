@@ -548,7 +548,6 @@ fn spawn(dir: &std::path::Path, args: &[&str]) -> std::process::Child {
 
 #[tokio::test]
 async fn different_jobs_the_receiver_and_status_share_one_store_at_the_same_moment() {
-    use std::io::BufRead;
     let h = Harness::new().await;
     let (config, inbox) = inbox_config(
         &h,
@@ -569,17 +568,7 @@ async fn different_jobs_the_receiver_and_status_share_one_store_at_the_same_mome
             "127.0.0.1:0",
         ],
     );
-    let mut lines = std::io::BufReader::new(receiver.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the receiver logs its address")
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "Webhook receiver listening." {
-            break v["address"].as_str().unwrap().to_string();
-        }
-    };
+    let (address, _log) = crate::util::receiver_address(&mut receiver);
     let url = format!("http://{address}/webhooks/ahead");
     let http = crate::util::http();
     const ROUNDS: u32 = 6;

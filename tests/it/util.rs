@@ -173,3 +173,23 @@ pub fn kill_while_running(child: &mut std::process::Child) {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// The lines a child logs on stderr.
+pub type LogLines = std::io::Lines<std::io::BufReader<std::process::ChildStderr>>;
+
+/// Read a `webhooks serve` child's JSON log (started with `--log-format json`, stderr piped)
+/// until it says where it listens; its address, and the rest of its log.
+pub fn receiver_address(child: &mut std::process::Child) -> (String, LogLines) {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the receiver logs its address")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "Webhook receiver listening." {
+            return (v["address"].as_str().unwrap().to_string(), lines);
+        }
+    }
+}

@@ -618,7 +618,6 @@ async fn a_shipment_heard_by_webhook_agrees_with_the_next_pull() {
 
 #[tokio::test]
 async fn the_binary_registers_serves_and_stops_cleanly_on_sigterm() {
-    use std::io::BufRead;
     let h = Harness::new().await;
     let config = h.write_config("");
     let config = config.to_str().unwrap();
@@ -663,17 +662,7 @@ async fn the_binary_registers_serves_and_stops_cleanly_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the receiver logs its address")
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "Webhook receiver listening." {
-            break v["address"].as_str().unwrap().to_string();
-        }
-    };
+    let (address, lines) = crate::util::receiver_address(&mut child);
     let http = crate::util::http();
     let url = format!("http://{address}/webhooks/ahead");
     let body = delivery(
@@ -752,7 +741,6 @@ fn receiver_folder(extra: &str) -> tempfile::TempDir {
 
 /// Start `webhooks serve` in `dir`; with `fd_limit`, under that RLIMIT_NOFILE (soft and hard).
 fn serve_binary(dir: &std::path::Path, fd_limit: Option<libc::rlim_t>) -> Served {
-    use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"));
     command
         .current_dir(dir)
@@ -787,17 +775,7 @@ fn serve_binary(dir: &std::path::Path, fd_limit: Option<libc::rlim_t>) -> Served
         }
     }
     let mut child = command.spawn().unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the receiver logs its address")
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "Webhook receiver listening." {
-            break v["address"].as_str().unwrap().to_string();
-        }
-    };
+    let (address, lines) = crate::util::receiver_address(&mut child);
     let log = Some(std::thread::spawn(move || {
         lines.map_while(Result::ok).collect()
     }));
