@@ -51,7 +51,6 @@ where
     let run = ctx.store.begin_run(job, args, now_unix())?;
     let before = ctx.wire_counts();
     let mut result = body(run).await;
-    ctx.adopt_after(&result)?;
     if let (Ok(done), Some(before), Some(after)) = (&mut result, before, ctx.wire_counts()) {
         // Jobs that do not count their own requests (pushes) get the client's counts.
         if done.stats.requests == 0 {
@@ -72,5 +71,8 @@ where
             tracing::error!(job, run, error = %error, "Job failed.");
         }
     }
+    // After the run is recorded, so that a store claimed meanwhile by another AHEAD (two
+    // first runs of a new store at once) still shows how this run ended.
+    ctx.adopt_after(&result)?;
     result
 }
