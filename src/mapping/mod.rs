@@ -149,16 +149,7 @@ pub fn read_orders(
     file_name: &str,
     bytes: &[u8],
 ) -> Result<ReadResult, MappingError> {
-    if !mapping.kind.is_order() {
-        return Err(MappingError::Invalid {
-            mapping: mapping.name.clone(),
-            key: "kind".to_string(),
-            message: format!(
-                "kind = \"{}\" describes records, not orders: it cannot be pushed",
-                mapping.kind.as_str()
-            ),
-        });
-    }
+    mapping.order_kind()?;
     match &mapping.source {
         SourceFormat::Csv(source) => csv_source::read(mapping, source, file_name, bytes),
         SourceFormat::X12(source) => x12::read(mapping, source, file_name, bytes),

@@ -79,17 +79,7 @@ pub async fn push(
     files: &[InputFile],
     options: &PushOptions,
 ) -> anyhow::Result<PushReport> {
-    let Some(kind) = mapping.kind.order() else {
-        return Err(MappingError::Invalid {
-            mapping: mapping.name.clone(),
-            key: "kind".into(),
-            message: format!(
-                "kind = \"{}\" describes records, not orders: it cannot be pushed",
-                mapping.kind.as_str()
-            ),
-        }
-        .into());
-    };
+    let kind = mapping.order_kind()?;
     let job = Push {
         client,
         store,

@@ -268,6 +268,19 @@ impl Mapping {
         self.fields.iter().find(|f| f.api.name == name)
     }
 
+    /// The kind of order the mapping produces, or why it produces none (an AP ledger mapping
+    /// describes records, which are never pushed).
+    pub fn order_kind(&self) -> Result<OrderKind, MappingError> {
+        self.kind.order().ok_or_else(|| MappingError::Invalid {
+            mapping: self.name.clone(),
+            key: "kind".to_string(),
+            message: format!(
+                "kind = \"{}\" describes records, not orders: it cannot be pushed",
+                self.kind.as_str()
+            ),
+        })
+    }
+
     /// The API field that holds the order number (`po_number` or `order_number`).
     pub fn number_field(&self) -> &'static str {
         self.kind.number_field()
