@@ -1,21 +1,21 @@
 //! One file per subcommand. Each takes validated settings and returns the exit code of a run that
 //! completed; failures travel as errors and `main` maps them.
 
-pub mod auth;
-pub mod context;
-pub mod daemon;
-pub mod embedded;
-pub mod export;
-pub mod job;
-pub mod pull;
-pub mod push;
-pub mod reconcile;
-pub mod sandbox;
-pub mod schedules;
-pub mod shutdown;
-pub mod status;
-pub mod sync;
-pub mod webhooks;
+pub(crate) mod auth;
+pub(crate) mod context;
+pub(crate) mod daemon;
+pub(crate) mod embedded;
+pub(crate) mod export;
+pub(crate) mod job;
+pub(crate) mod pull;
+pub(crate) mod push;
+pub(crate) mod reconcile;
+pub(crate) mod sandbox;
+pub(crate) mod schedules;
+pub(crate) mod shutdown;
+pub(crate) mod status;
+pub(crate) mod sync;
+pub(crate) mod webhooks;
 
 use crate::cli::{Cli, Command};
 use crate::error::Exit;

@@ -124,11 +124,6 @@ impl FromStr for Crontab {
 }
 
 impl Crontab {
-    /// The line as written.
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// Fixed times of day (`30 2 * * *`) rather than an interval (`*/15 * * * *`, `@hourly`).
     pub fn is_fixed_time(&self) -> bool {
         self.fixed_time
