@@ -18,7 +18,7 @@ mod complete;
 mod convert;
 mod csv_source;
 mod spec;
-pub mod x12;
+pub(crate) mod x12;
 
 use std::fmt;
 

@@ -28,7 +28,7 @@ pub enum ApplyError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// The mirror took the record (created or updated).
-    Applied,
+    Mirrored,
     /// The mirror already holds this version or a newer one.
     Stale,
     /// Not a record the mirror keeps (unknown event), or not readable.
@@ -38,7 +38,7 @@ pub enum Applied {
 impl Applied {
     pub fn state(&self) -> &'static str {
         match self {
-            Applied::Applied => "applied",
+            Applied::Mirrored => "applied",
             Applied::Stale => "stale",
             Applied::Ignored(_) => "ignored",
         }
@@ -119,5 +119,5 @@ pub fn apply(
         ..PageWrite::default()
     };
     store.write_page(stream.name(), run, at, &write)?;
-    Ok(Applied::Applied)
+    Ok(Applied::Mirrored)
 }

@@ -3,9 +3,9 @@
 //! change log as the pulls. A webhook is a hint: the next pull of the stream confirms or
 //! corrects what it said.
 
-pub mod apply;
-pub mod connections;
-pub mod receiver;
+pub(crate) mod apply;
+pub(crate) mod connections;
+pub(crate) mod receiver;
 pub mod verify;
 
 pub use receiver::{serve, ReceiverConfig, Tally};

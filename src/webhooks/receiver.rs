@@ -362,7 +362,7 @@ pub fn process_pending(store: &Store, run: i64, tally: &Tally) -> Result<usize, 
         let (counter, state, detail) = match outcome {
             Ok(applied) => {
                 let counter = match applied {
-                    Applied::Applied => &tally.applied,
+                    Applied::Mirrored => &tally.applied,
                     Applied::Stale => &tally.stale,
                     Applied::Ignored(_) => &tally.ignored,
                 };
