@@ -9,7 +9,7 @@ mod client;
 pub mod contract;
 mod error;
 mod pages;
-pub mod query;
+pub(crate) mod query;
 pub mod retry;
 mod transport;
 

@@ -10,7 +10,7 @@
 
 pub mod diff;
 mod page;
-pub mod streams;
+pub(crate) mod streams;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
