@@ -14,8 +14,8 @@ use crate::mapping::SourceRecord;
 /// Why an invoice or a ledger line could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error(transparent)]
-    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Json(serde_json::Error),
     #[error("{field}: {shown} is not an amount")]
     Amount { field: String, shown: String },
     #[error("it has no invoice_number")]
@@ -27,7 +27,7 @@ pub enum ReadError {
 /// An invoice from its mirrored body. `state` is `closed` for invoices that left the
 /// outstanding set (their body holds the final status and amounts).
 pub fn invoice_from(state: &str, body: &str) -> Result<Invoice, ReadError> {
-    let v: Value = serde_json::from_str(body)?;
+    let v: Value = serde_json::from_str(body).map_err(ReadError::Json)?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let not_an_amount = |k: &str, shown: String| ReadError::Amount {
         field: k.to_string(),

@@ -12,7 +12,7 @@ use crate::store::{Change, ChangeKind, PageWrite, Store, StoreError, Upsert};
 /// and the deliveries after it go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error(transparent)]
+    #[error("the store failed")]
     Store(#[from] StoreError),
     #[error("the stored delivery cannot be read: {0}")]
     Unreadable(#[from] super::verify::Rejection),
