@@ -14,30 +14,19 @@ const KEY: &str = "ahead.identity";
 impl Store {
     /// The AHEAD this store was first used with, if it has been used with one.
     pub fn ahead_identity(&self) -> Result<Option<String>, StoreError> {
-        self.with(|conn| {
-            conn.query_row("SELECT value FROM kv WHERE key = ?1", [KEY], |r| r.get(0))
-                .optional()
-        })
+        self.kv_get(KEY)
     }
 
     /// Refuse a store that belongs to another AHEAD than `identity`; a store that belongs to
     /// none yet (new, or made before stores remembered their AHEAD) adopts it when `adopt`.
     /// Returns true when it adopted.
     pub fn claim_ahead(&self, identity: &str, adopt: bool) -> Result<bool, StoreError> {
-        let stored = self.with(|conn| {
-            let tx = conn.transaction()?;
-            let stored: Option<String> = tx
-                .query_row("SELECT value FROM kv WHERE key = ?1", [KEY], |r| r.get(0))
-                .optional()?;
-            if stored.is_none() && adopt {
-                tx.execute(
-                    "INSERT INTO kv (key, value) VALUES (?1, ?2)",
-                    [KEY, identity],
-                )?;
-                tx.commit()?;
-            }
-            Ok(stored)
-        })?;
+        // Almost always the store already belongs to someone: a plain read says so without
+        // taking the write lock every job would otherwise queue for.
+        let mut stored = self.ahead_identity()?;
+        if stored.is_none() && adopt {
+            stored = self.adopt_ahead(identity)?;
+        }
         match stored {
             None => Ok(adopt),
             Some(stored) if stored == identity => Ok(false),
@@ -47,6 +36,25 @@ impl Store {
                 configured: identity.to_string(),
             }),
         }
+    }
+
+    /// Record `identity` unless another process recorded one first; returns what was there.
+    /// Read and written under one write lock, so two first runs cannot both adopt.
+    fn adopt_ahead(&self, identity: &str) -> Result<Option<String>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let stored: Option<String> = tx
+                .query_row("SELECT value FROM kv WHERE key = ?1", [KEY], |r| r.get(0))
+                .optional()?;
+            if stored.is_none() {
+                tx.execute(
+                    "INSERT INTO kv (key, value) VALUES (?1, ?2)",
+                    [KEY, identity],
+                )?;
+                tx.commit()?;
+            }
+            Ok(stored)
+        })
     }
 }
 
