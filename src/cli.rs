@@ -15,7 +15,7 @@ Exit codes: 0 done; 1 failed (a re-run continues safely); 2 usage or configurati
 3 done, but some input rows were rejected; 4 another run of the same job holds the lock; \
 5 credentials rejected (a person must act)."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -23,7 +23,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Configuration file (default: ./ahead-sync.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -42,13 +42,13 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Obtain, show or forget the OAuth tokens stored in the store.
     Auth {
         #[command(subcommand)]
@@ -157,7 +157,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum AuthAction {
+pub(crate) enum AuthAction {
     /// Obtain tokens through an authorization grant (read from the 302's Location) and store them.
     Login,
     /// Show who we are authenticated as and when the access token expires.
@@ -167,7 +167,7 @@ pub enum AuthAction {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum WebhookAction {
+pub(crate) enum WebhookAction {
     /// Receive deliveries at POST /webhooks/ahead (and GET /healthz).
     Serve {
         /// Address to listen on (default: webhooks.bind).
@@ -188,7 +188,7 @@ pub enum WebhookAction {
 }
 
 #[derive(Debug, Args)]
-pub struct SandboxArgs {
+pub(crate) struct SandboxArgs {
     /// Address to listen on (port 0 = any free port).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub bind: String,
@@ -232,7 +232,7 @@ pub enum OrderKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportWhat {
+pub(crate) enum ExportWhat {
     Inventory,
     Invoices,
     Shipments,
@@ -242,7 +242,7 @@ pub enum ExportWhat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
+pub(crate) enum ExportFormat {
     Csv,
     Json,
     /// An Excel workbook (reconciliation and `invoices --outstanding` only; needs --out).
@@ -251,7 +251,7 @@ pub enum ExportFormat {
 
 impl Command {
     /// The command as a person would type it, for messages.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Command::Auth { .. } => "auth".into(),
             Command::Pull { .. } => "pull".into(),

@@ -31,12 +31,12 @@ impl From<Exit> for std::process::ExitCode {
 /// A problem with the configuration file, the environment or the command line.
 #[derive(Debug, Error)]
 #[error("{message}")]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     pub message: String,
 }
 
 impl ConfigError {
-    pub fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         ConfigError {
             message: message.into(),
         }
@@ -45,7 +45,7 @@ impl ConfigError {
 
 /// An error and every cause under it, as `anyhow`'s `{:#}` shows them: for logs of typed errors
 /// whose own message names only the context.
-pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+pub(crate) struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,7 +61,7 @@ impl std::fmt::Display for Chain<'_> {
 
 /// Whether the error means every other job talking to AHEAD would fail the same way (credentials
 /// rejected, host unreachable): `sync` stops at the first.
-pub fn stops_sync(error: &anyhow::Error) -> bool {
+pub(crate) fn stops_sync(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause
             .downcast_ref::<crate::api::ApiError>()
@@ -70,7 +70,7 @@ pub fn stops_sync(error: &anyhow::Error) -> bool {
 }
 
 /// The exit code for an error chain: the first kind we recognise wins.
-pub fn exit_for(error: &anyhow::Error) -> Exit {
+pub(crate) fn exit_for(error: &anyhow::Error) -> Exit {
     for cause in error.chain() {
         if cause.is::<ConfigError>() {
             return Exit::Usage;

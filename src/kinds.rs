@@ -13,7 +13,7 @@ pub enum StreamKind {
 }
 
 impl StreamKind {
-    pub const ALL: [StreamKind; 5] = [
+    pub(crate) const ALL: [StreamKind; 5] = [
         StreamKind::Inventory,
         StreamKind::Invoices,
         StreamKind::Shipments,
@@ -33,7 +33,7 @@ impl StreamKind {
     }
 
     /// A stream by name, in either spelling (`purchase-orders`, `purchase_orders`).
-    pub fn from_name(name: &str) -> Option<StreamKind> {
+    pub(crate) fn from_name(name: &str) -> Option<StreamKind> {
         let name = name.replace('-', "_");
         StreamKind::ALL.into_iter().find(|s| s.name() == name)
     }
@@ -54,7 +54,7 @@ pub enum OrderKind {
 }
 
 impl OrderKind {
-    pub const ALL: [OrderKind; 2] = [OrderKind::PurchaseOrder, OrderKind::FulfillmentOrder];
+    pub(crate) const ALL: [OrderKind; 2] = [OrderKind::PurchaseOrder, OrderKind::FulfillmentOrder];
 
     /// The name used in mapping files, the push ledger and exports (`purchase_order`).
     pub fn as_str(self) -> &'static str {
@@ -65,7 +65,7 @@ impl OrderKind {
     }
 
     /// The API field that holds the customer's order number.
-    pub fn number_field(self) -> &'static str {
+    pub(crate) fn number_field(self) -> &'static str {
         match self {
             OrderKind::PurchaseOrder => "po_number",
             OrderKind::FulfillmentOrder => "order_number",

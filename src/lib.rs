@@ -20,14 +20,17 @@
 //! The embedded AHEAD simulator is a crate of its own (`sandbox/`, `ahead_sandbox`), used through
 //! `commands::embedded` when the default `sandbox` feature is on; it shares no code with `api`.
 
+#![warn(unreachable_pub)]
+
 pub mod api;
-pub mod cli;
-pub mod commands;
-pub mod error;
+pub(crate) mod cli;
+pub(crate) mod commands;
+mod entry;
+pub(crate) mod error;
 pub(crate) mod export;
 pub mod kinds;
 pub(crate) mod lock;
-pub mod logging;
+pub(crate) mod logging;
 pub mod mapping;
 pub(crate) mod progress;
 pub mod pull;
@@ -35,7 +38,9 @@ pub mod push;
 pub(crate) mod reconcile;
 pub(crate) mod schedule;
 pub mod secret;
-pub mod settings;
+pub(crate) mod settings;
 pub mod store;
 pub mod time;
 pub mod webhooks;
+
+pub use entry::main;

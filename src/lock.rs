@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
-pub enum LockError {
+pub(crate) enum LockError {
     #[error("skipped: another run of `{job}` holds its lock ({holder}); it will be run again at its next turn")]
     Held { job: String, holder: String },
     #[error("cannot use the lock file {path}: {source}")]
@@ -26,12 +26,12 @@ pub enum LockError {
 
 /// A held job lock; released when dropped.
 #[derive(Debug)]
-pub struct JobLock {
+pub(crate) struct JobLock {
     _file: File,
 }
 
 /// The folder holding the lock files of the jobs using `store`: `<store>.locks/`.
-pub fn lock_dir(store: &Path) -> PathBuf {
+pub(crate) fn lock_dir(store: &Path) -> PathBuf {
     let mut name = store
         .file_name()
         .map(|n| n.to_os_string())
@@ -41,7 +41,7 @@ pub fn lock_dir(store: &Path) -> PathBuf {
 }
 
 /// Take the lock of `job` at once, or fail naming its holder.
-pub fn acquire(dir: &Path, job: &str) -> Result<JobLock, LockError> {
+pub(crate) fn acquire(dir: &Path, job: &str) -> Result<JobLock, LockError> {
     let path = dir.join(format!("{}.lock", job.replace([' ', '/'], "-")));
     let io = |source| LockError::Io {
         path: path.clone(),

@@ -18,7 +18,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::LogFormat;
 
 /// Install the global subscriber. `verbosity` is `-v` count minus `-q` count.
-pub fn init(format: LogFormat, verbosity: i8) {
+pub(crate) fn init(format: LogFormat, verbosity: i8) {
     let level = match verbosity {
         i8::MIN..=-2 => "error",
         -1 => "warn",
@@ -53,14 +53,14 @@ pub fn init(format: LogFormat, verbosity: i8) {
 }
 
 /// Whether progress bars may be drawn: a terminal on stderr, text logs, not switched off.
-pub fn progress_allowed(format: LogFormat, no_progress: bool) -> bool {
+pub(crate) fn progress_allowed(format: LogFormat, no_progress: bool) -> bool {
     use std::io::IsTerminal;
     !no_progress && format == LogFormat::Text && std::io::stderr().is_terminal()
 }
 
 /// The fields of text log lines (events and spans), in logfmt.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct LogfmtFields;
+pub(crate) struct LogfmtFields;
 
 impl<'writer> FormatFields<'writer> for LogfmtFields {
     fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
@@ -136,7 +136,7 @@ impl Visit for LogfmtVisitor<'_> {
 
 /// Whether a logfmt value must be quoted: empty, or holding a space, `=`, a quote, a
 /// backslash, or a character that is not plain text (see [`escape`]).
-pub fn needs_quotes(value: &str) -> bool {
+pub(crate) fn needs_quotes(value: &str) -> bool {
     value.is_empty()
         || value
             .chars()
@@ -176,7 +176,7 @@ impl fmt::Display for EscapedChar {
 
 /// Write a logfmt value: bare when it is plain, else quoted with `\"`, `\\` and the control
 /// character escapes.
-pub fn write_value(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
+pub(crate) fn write_value(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
     if !needs_quotes(value) {
         return out.write_str(value);
     }
@@ -195,7 +195,7 @@ pub fn write_value(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
 }
 
 /// Write text with its control characters escaped and nothing else changed: the message.
-pub fn write_escaped(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
+pub(crate) fn write_escaped(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
     for c in text.chars() {
         match escape(c) {
             Some(e) => write!(out, "{e}")?,
@@ -205,16 +205,16 @@ pub fn write_escaped(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
     Ok(())
 }
 
-/// A value as logfmt writes it.
-pub fn logfmt_value(value: &str) -> String {
-    let mut out = String::new();
-    write_value(&mut out, value).expect("writing to a String cannot fail");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value as logfmt writes it.
+    fn logfmt_value(value: &str) -> String {
+        let mut out = String::new();
+        write_value(&mut out, value).expect("writing to a String cannot fail");
+        out
+    }
 
     #[test]
     fn values_are_quoted_only_when_they_must_be() {

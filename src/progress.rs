@@ -15,7 +15,7 @@ pub trait Progress: Send + Sync {
 }
 
 /// A job's progress sink, if anyone is watching.
-pub type Observer = Option<Arc<dyn Progress>>;
+pub(crate) type Observer = Option<Arc<dyn Progress>>;
 
 impl Progress for indicatif::ProgressBar {
     fn set_total(&self, total: u64) {

@@ -15,22 +15,22 @@ use crate::error::ConfigError;
 use crate::secret::Secret;
 
 /// The environment prefix: `AHEAD_SYNC__API__CLIENT_SECRET` sets `api.client_secret`.
-pub const ENV_PREFIX: &str = "AHEAD_SYNC";
+pub(crate) const ENV_PREFIX: &str = "AHEAD_SYNC";
 /// The configuration file read when `--config` is not given (missing = built-in defaults).
-pub const DEFAULT_CONFIG_FILE: &str = "ahead-sync.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "ahead-sync.toml";
 
 /// `api.max_response_bytes` unless configured: 64 MiB, far more than a full page (1000 records)
 /// of any stream, and little enough that a runaway answer cannot exhaust the machine's memory.
-pub const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 << 20;
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 << 20;
 
 /// Credentials the embedded sandbox accepts when the configuration names none.
-pub const SANDBOX_CLIENT_ID: &str = "sandbox-client";
-pub const SANDBOX_CLIENT_SECRET: &str = "sandbox-secret";
-pub const SANDBOX_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+pub(crate) const SANDBOX_CLIENT_ID: &str = "sandbox-client";
+pub(crate) const SANDBOX_CLIENT_SECRET: &str = "sandbox-secret";
+pub(crate) const SANDBOX_REDIRECT_URI: &str = "http://127.0.0.1/callback";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     #[serde(default)]
     pub api: RawApi,
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawReconciliation {
+pub(crate) struct RawReconciliation {
     /// Warn when the last successful invoices pull is older than this many hours.
     pub stale_after_hours: Option<i64>,
     /// The mapping the AP ledger is read through when `--ledger-mapping` is not given.
@@ -62,14 +62,14 @@ pub struct RawReconciliation {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHistory {
+pub(crate) struct RawHistory {
     /// Run history and change log entries older than this many days are pruned.
     pub keep_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPull {
+pub(crate) struct RawPull {
     /// Incremental pulls re-read this many seconds before the watermark.
     pub overlap_secs: Option<i64>,
     /// Every Nth default inventory pull is a full one (0 = only with --full).
@@ -82,7 +82,7 @@ pub struct RawPull {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawApi {
+pub(crate) struct RawApi {
     pub base_url: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -105,13 +105,13 @@ pub struct RawApi {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStore {
+pub(crate) struct RawStore {
     pub path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPush {
+pub(crate) struct RawPush {
     pub settle_secs: Option<i64>,
     /// `[push.purchase_orders]`, or `[push.purchase-orders]` as the command line spells it.
     #[serde(alias = "purchase-orders")]
@@ -122,14 +122,14 @@ pub struct RawPush {
 
 #[derive(Debug, Default, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct RawPushJob {
+pub(crate) struct RawPushJob {
     pub mapping: Option<String>,
     pub inbox: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWebhooks {
+pub(crate) struct RawWebhooks {
     pub bind: Option<String>,
     pub secret: Option<String>,
     pub path: Option<String>,
@@ -148,13 +148,13 @@ pub struct RawWebhooks {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSchedule {
+pub(crate) struct RawSchedule {
     pub dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSandbox {
+pub(crate) struct RawSandbox {
     /// Seed of the embedded sandbox's world.
     pub seed: Option<i64>,
     /// Generated items beyond the fixed catalog.
@@ -163,7 +163,7 @@ pub struct RawSandbox {
 
 /// Where the API lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BaseUrl {
+pub(crate) enum BaseUrl {
     /// Start the embedded AHEAD sandbox in-process and talk to it.
     Sandbox,
     /// A real AHEAD host, e.g. `https://api.mbx.com`.
@@ -171,7 +171,7 @@ pub enum BaseUrl {
 }
 
 #[derive(Debug, Clone)]
-pub struct ApiSettings {
+pub(crate) struct ApiSettings {
     pub base_url: BaseUrl,
     pub client_id: String,
     pub client_secret: Secret,
@@ -193,7 +193,7 @@ impl ApiSettings {
     /// whose port changes from run to run) and the client id.
     /// The AHEAD a store used with these settings belongs to, as a person reads it: the
     /// embedded sandbox (its world lives beside the store), or the base URL and the account.
-    pub fn identity(&self) -> String {
+    pub(crate) fn identity(&self) -> String {
         match &self.base_url {
             BaseUrl::Sandbox => "the embedded AHEAD sandbox".to_string(),
             BaseUrl::Remote(url) => format!(
@@ -204,7 +204,7 @@ impl ApiSettings {
         }
     }
 
-    pub fn token_key(&self) -> String {
+    pub(crate) fn token_key(&self) -> String {
         let base = match &self.base_url {
             BaseUrl::Sandbox => "sandbox".to_string(),
             BaseUrl::Remote(url) => url.as_str().trim_end_matches('/').to_string(),
@@ -214,13 +214,13 @@ impl ApiSettings {
 }
 
 #[derive(Debug, Clone)]
-pub struct PushJobSettings {
+pub(crate) struct PushJobSettings {
     pub mapping: Option<PathBuf>,
     pub inbox: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
-pub struct WebhookSettings {
+pub(crate) struct WebhookSettings {
     pub bind: String,
     pub secret: Option<Secret>,
     pub path: String,
@@ -232,8 +232,10 @@ pub struct WebhookSettings {
     pub max_connections: usize,
 }
 
+/// Read and checked in every build; used only by a build with the embedded sandbox.
 #[derive(Debug, Clone)]
-pub struct SandboxSettings {
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
+pub(crate) struct SandboxSettings {
     pub seed: u64,
     pub items: usize,
     /// The in-process sandbox's own state file, beside the store and never inside it.
@@ -242,7 +244,7 @@ pub struct SandboxSettings {
 
 /// Validated settings: everything the commands need, nothing they must re-check.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
     pub api: ApiSettings,
@@ -254,6 +256,7 @@ pub struct Settings {
     pub push_settle: Duration,
     pub webhooks: WebhookSettings,
     pub schedule_dir: PathBuf,
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
     pub sandbox: SandboxSettings,
     pub pull: crate::pull::PullSettings,
     /// Run history and change log entries older than this are pruned.
@@ -263,7 +266,7 @@ pub struct Settings {
 
 /// `[reconciliation]`: the finance reconciliation export.
 #[derive(Debug, Clone)]
-pub struct ReconciliationSettings {
+pub(crate) struct ReconciliationSettings {
     /// A report built on a mirror whose last successful invoices pull is older than this says
     /// so (a warning, not a failure: month-end may run on yesterday's data on purpose).
     pub stale_after: Duration,
@@ -277,7 +280,7 @@ impl Settings {
     ///
     /// `config` is the `--config` flag: a named file must exist; without it,
     /// `./ahead-sync.toml` is read when present. `env` is the process environment (or a test's).
-    pub fn load(
+    pub(crate) fn load(
         config: Option<&Path>,
         env: &HashMap<String, String>,
     ) -> Result<Settings, ConfigError> {
@@ -342,7 +345,7 @@ impl Settings {
 
     /// Validate and derive. Relative paths are resolved against the configuration file's folder
     /// (or the working directory when there is no file).
-    pub fn from_raw(
+    pub(crate) fn from_raw(
         raw: RawConfig,
         config_file: Option<PathBuf>,
         base_dir: &Path,
@@ -613,7 +616,7 @@ const SECRET_KEYS: [(&str, &str); 3] = [
 
 /// A configuration file that holds secrets and that other users may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExposedSecrets {
+pub(crate) struct ExposedSecrets {
     /// The permission bits, e.g. `0o644`.
     pub mode: u32,
     /// The secret keys the file itself sets (`api.client_secret`, ...), never their values.
@@ -622,7 +625,7 @@ pub struct ExposedSecrets {
 
 /// The secret keys the file's own text sets to something (the environment is not looked at:
 /// a secret there is not on disk in this file).
-pub fn secret_keys_in(text: &str) -> Vec<String> {
+pub(crate) fn secret_keys_in(text: &str) -> Vec<String> {
     let Ok(table) = toml::from_str::<toml::Table>(text) else {
         return Vec::new();
     };
@@ -640,7 +643,7 @@ pub fn secret_keys_in(text: &str) -> Vec<String> {
 
 /// Whether `path`, whose text is `text`, holds secrets and is readable by its group or by
 /// others. Always `None` where there are no Unix permission bits.
-pub fn exposed_secrets(path: &Path, text: &str) -> Option<ExposedSecrets> {
+pub(crate) fn exposed_secrets(path: &Path, text: &str) -> Option<ExposedSecrets> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -674,7 +677,7 @@ fn warn_if_exposed(path: &Path, text: &str) {
 }
 
 /// `ahead-sync.db` -> `ahead-sync.sandbox.json`, in the same folder.
-pub fn sandbox_state_path(store: &Path) -> PathBuf {
+pub(crate) fn sandbox_state_path(store: &Path) -> PathBuf {
     let stem = store
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

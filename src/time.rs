@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -12,7 +12,7 @@ pub fn now() -> String {
 }
 
 /// Unix seconds as RFC 3339 (or the number itself, if out of range).
-pub fn from_unix(unix: i64) -> String {
+pub(crate) fn from_unix(unix: i64) -> String {
     DateTime::<Utc>::from_timestamp(unix, 0)
         .map(rfc3339)
         .unwrap_or_else(|| unix.to_string())

@@ -53,7 +53,7 @@ impl From<ApiError> for TokenFailure {
 
 impl Auth {
     /// A usable access token and its generation; loads, grants or refreshes as needed.
-    pub async fn bearer(&self) -> Result<(Secret, i64), ApiError> {
+    pub(super) async fn bearer(&self) -> Result<(Secret, i64), ApiError> {
         let mut state = self.state.lock().await;
         if state.is_none() {
             *state = self.store.token(&self.key)?;
@@ -77,7 +77,7 @@ impl Auth {
     }
 
     /// A request carrying generation `generation` was answered 401. Refresh once for everyone.
-    pub async fn unauthorized(&self, generation: i64) -> Result<(), ApiError> {
+    pub(super) async fn unauthorized(&self, generation: i64) -> Result<(), ApiError> {
         let mut state = self.state.lock().await;
         if state.as_ref().map(|t| t.generation) != Some(generation) {
             // Someone refreshed while we waited for the lock: just replay.
@@ -87,7 +87,7 @@ impl Auth {
     }
 
     /// Throw away any stored token and obtain a new one through a fresh grant (`auth login`).
-    pub async fn login(&self) -> Result<StoredToken, ApiError> {
+    pub(super) async fn login(&self) -> Result<StoredToken, ApiError> {
         let mut state = self.state.lock().await;
         let token = self.grant_and_save().await?;
         *state = Some(token.clone());

@@ -28,7 +28,7 @@ pub trait Sleeper: Send + Sync {
     fn sleep(&self, wait: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 }
 
-pub struct TokioSleeper;
+pub(crate) struct TokioSleeper;
 
 impl Sleeper for TokioSleeper {
     fn sleep(&self, wait: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
@@ -56,7 +56,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn bump(&self, counter: &AtomicU64) {
+    pub(crate) fn bump(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -206,12 +206,12 @@ impl ApiClient {
     }
 
     /// `POST` a body already serialised as JSON.
-    pub async fn post_json(&self, path: &str, json: Vec<u8>) -> Result<Envelope, ApiError> {
+    pub(crate) async fn post_json(&self, path: &str, json: Vec<u8>) -> Result<Envelope, ApiError> {
         self.envelope(Method::POST, path, None, Some(json)).await
     }
 
     /// `PUT` a JSON body (update).
-    pub async fn put<T: Serialize + ?Sized>(
+    pub(crate) async fn put<T: Serialize + ?Sized>(
         &self,
         path: &str,
         body: &T,
@@ -220,7 +220,7 @@ impl ApiClient {
         self.envelope(Method::PUT, path, None, Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Result<Envelope, ApiError> {
+    pub(crate) async fn delete(&self, path: &str) -> Result<Envelope, ApiError> {
         self.envelope(Method::DELETE, path, None, None).await
     }
 

@@ -9,37 +9,34 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// Every resource lives under this prefix [doc].
-pub const API_PREFIX: &str = "/v2";
 /// `GET` answers `200 Successfully authenticated as <Organization>` [doc].
-pub const AUTHENTICATE_PATH: &str = "/v2/authenticate";
+pub(crate) const AUTHENTICATE_PATH: &str = "/v2/authenticate";
 /// The text before the organisation's name in the authenticate answer [doc].
-pub const AUTHENTICATED_AS: &str = "Successfully authenticated as ";
+pub(crate) const AUTHENTICATED_AS: &str = "Successfully authenticated as ";
 /// OAuth endpoints [doc]; their answers are not enveloped.
-pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
-pub const TOKEN_PATH: &str = "/oauth/token";
+pub(crate) const AUTHORIZE_PATH: &str = "/oauth/authorize";
+pub(crate) const TOKEN_PATH: &str = "/oauth/token";
 
 /// The one query parameter a list request takes [doc].
-pub const QUERY_PARAM: &str = "q";
-/// Page size the server uses when `limit` is absent [settled].
-pub const DEFAULT_LIMIT: u32 = 100;
-/// The production server's silent cap on `limit` [settled]; it may be lower, so the paged
-/// reader never relies on it: it advances by `count`.
-pub const PAGE_CAP: u32 = 1000;
+pub(crate) const QUERY_PARAM: &str = "q";
+/// Page size the server uses when `limit` is absent [settled]. The production server caps
+/// `limit` silently (at 1000 [settled], perhaps lower), so the paged reader relies on no page
+/// size: it advances by `count`.
+pub(crate) const DEFAULT_LIMIT: u32 = 100;
 
 /// Resource paths [settled: the docs name the capabilities, not the paths].
 pub mod resource {
     pub const ITEMS: &str = "/v2/items";
     pub const INVENTORY: &str = "/v2/inventory";
-    pub const INVOICES: &str = "/v2/invoices";
+    pub(crate) const INVOICES: &str = "/v2/invoices";
     pub const PURCHASE_ORDERS: &str = "/v2/purchase_orders";
-    pub const FULFILLMENT_ORDERS: &str = "/v2/fulfillment_orders";
-    pub const SHIPMENTS: &str = "/v2/shipments";
-    pub const WEBHOOKS: &str = "/v2/webhooks";
+    pub(crate) const FULFILLMENT_ORDERS: &str = "/v2/fulfillment_orders";
+    pub(crate) const SHIPMENTS: &str = "/v2/shipments";
+    pub(crate) const WEBHOOKS: &str = "/v2/webhooks";
 }
 
 /// Webhook event names [doc].
-pub const WEBHOOK_EVENTS: [&str; 6] = [
+pub(crate) const WEBHOOK_EVENTS: [&str; 6] = [
     "purchase_order.updated",
     "purchase_order.shipped",
     "fulfillment_order.updated",
@@ -69,7 +66,7 @@ pub struct ErrorItem {
 
 /// The OAuth token answer [doc].
 #[derive(Deserialize)]
-pub struct TokenAnswer {
+pub(crate) struct TokenAnswer {
     pub access_token: String,
     #[allow(dead_code)]
     pub token_type: String,
@@ -80,12 +77,12 @@ pub struct TokenAnswer {
 /// The OAuth error answer [settled]: `invalid_grant` (400) for a bad, used or expired grant or
 /// refresh token; `invalid_client` (401) for a wrong client secret.
 #[derive(Deserialize)]
-pub struct OAuthError {
+pub(crate) struct OAuthError {
     pub error: String,
 }
 
-pub const INVALID_GRANT: &str = "invalid_grant";
-pub const INVALID_CLIENT: &str = "invalid_client";
+pub(crate) const INVALID_GRANT: &str = "invalid_grant";
+pub(crate) const INVALID_CLIENT: &str = "invalid_client";
 
 /// Status codes and what they mean for a retry [settled].
 pub mod status {
@@ -98,12 +95,12 @@ pub mod status {
     /// Duplicate external reference; `results` holds the existing record.
     pub const CONFLICT: u16 = 409;
     /// Validation; one error per bad field.
-    pub const UNPROCESSABLE: u16 = 422;
+    pub(crate) const UNPROCESSABLE: u16 = 422;
     /// Rate limited; wait `Retry-After` seconds, never less.
     pub const TOO_MANY_REQUESTS: u16 = 429;
     /// Transient server errors.
-    pub const TRANSIENT: [u16; 4] = [500, 502, 503, 504];
+    pub(crate) const TRANSIENT: [u16; 4] = [500, 502, 503, 504];
     /// The server said it did not process the request at all: safe to re-send even a `POST`.
     /// Any other 5xx after a `POST` may have been applied, so it is not re-sent blindly.
-    pub const NOT_PROCESSED: [u16; 2] = [429, 503];
+    pub(crate) const NOT_PROCESSED: [u16; 2] = [429, 503];
 }

@@ -104,13 +104,13 @@ impl ApiError {
     }
 
     /// The host could not be reached.
-    pub fn is_unreachable(&self) -> bool {
+    pub(crate) fn is_unreachable(&self) -> bool {
         matches!(self, ApiError::Unreachable { .. })
     }
 
     /// Every other request would fail the same way (credentials refused, host unreachable):
     /// a job stops at the first, and `sync` stops its remaining jobs.
-    pub fn fails_every_request(&self) -> bool {
+    pub(crate) fn fails_every_request(&self) -> bool {
         self.is_credentials() || self.is_unreachable()
     }
 
@@ -126,7 +126,7 @@ impl ApiError {
 /// What went wrong with a request that got no answer, in the operator's words: the deepest
 /// cause (the operating system's "connection refused", the resolver's "no such host"), or
 /// "timed out after N s".
-pub fn transport_detail(e: &reqwest::Error, timeout: std::time::Duration) -> String {
+pub(super) fn transport_detail(e: &reqwest::Error, timeout: std::time::Duration) -> String {
     if e.is_timeout() {
         return format!("timed out after {} s", timeout.as_secs_f64());
     }
@@ -148,7 +148,7 @@ pub fn transport_detail(e: &reqwest::Error, timeout: std::time::Duration) -> Str
 }
 
 /// Why the retries stopped, and what the last attempt ran into (if anything was said).
-pub fn with_last_error(reason: String, detail: &str) -> String {
+pub(super) fn with_last_error(reason: String, detail: &str) -> String {
     if detail.is_empty() {
         reason
     } else {

@@ -13,7 +13,8 @@ pub(crate) mod query;
 pub mod retry;
 mod transport;
 
-pub use client::{ApiClient, ClientConfig, Sleeper, Stats, TokioSleeper};
+pub use client::{ApiClient, ClientConfig, Sleeper, Stats};
 pub use error::ApiError;
 pub use pages::{pages, Page};
-pub use query::{Op, Query};
+pub(crate) use query::Op;
+pub use query::Query;

@@ -58,12 +58,6 @@ impl Query {
         self
     }
 
-    /// Order descending by `field`.
-    pub fn order_by_desc(mut self, field: &str) -> Self {
-        self.order_by = Some(format!("-{field}"));
-        self
-    }
-
     /// `field` equals `value` (the plain-value form of `where`).
     pub fn eq(mut self, field: &str, value: impl Into<Value>) -> Self {
         self.conditions.insert(field.to_string(), value.into());
@@ -97,16 +91,16 @@ impl Query {
         self.filter(field, Op::In, Value::Array(values))
     }
 
-    pub fn get_limit(&self) -> Option<u32> {
+    pub(crate) fn get_limit(&self) -> Option<u32> {
         self.limit
     }
 
-    pub fn get_offset(&self) -> u64 {
+    pub(crate) fn get_offset(&self) -> u64 {
         self.offset.unwrap_or(0)
     }
 
     /// The JSON text of `q` (the HTTP layer URI-escapes it).
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut q = Map::new();
         if let Some(limit) = self.limit {
             q.insert("limit".into(), limit.into());
@@ -135,7 +129,7 @@ mod tests {
         let q = Query::new().limit(500).offset(1000);
         assert_eq!(q.to_json(), r#"{"limit":500,"offset":1000}"#);
         let q = Query::new()
-            .order_by_desc("updated_at")
+            .order_by("updated_at")
             .eq("status", "open")
             .filter("updated_at", Op::Ge, "2026-01-01T00:00:00Z")
             .filter("updated_at", Op::Lt, "2026-02-01T00:00:00Z")
@@ -143,7 +137,7 @@ mod tests {
         let v: Value = serde_json::from_str(&q.to_json()).unwrap();
         assert_eq!(
             v,
-            json!({"order_by": "-updated_at", "where": {
+            json!({"order_by": "updated_at", "where": {
                 "status": "open",
                 "updated_at": {">=": "2026-01-01T00:00:00Z", "<": "2026-02-01T00:00:00Z"},
                 "warehouse": {"in": ["ATL", "RNO"]}

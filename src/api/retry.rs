@@ -22,7 +22,7 @@ pub struct RetryPolicy {
 
 /// What happened to one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// An HTTP answer with this status.
     Status(u16),
     /// The connection could not be made: the request was never sent.
@@ -32,7 +32,7 @@ pub enum Outcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Hand the answer to the caller (success, or an error not worth retrying).
     Done,
     /// The token was refused: refresh (once for everyone in flight) and replay.
@@ -50,13 +50,13 @@ pub enum Decision {
 
 /// Attempts at a host that refuses connections (or cannot be resolved), at most. Nothing was
 /// sent, so giving up is safe; a wrong `api.base_url` must not cost minutes of backoff.
-pub const CONNECT_ATTEMPTS: u32 = 3;
+pub(crate) const CONNECT_ATTEMPTS: u32 = 3;
 
 /// Decide what to do after attempt number `attempt` (1-based).
 ///
 /// `idempotent` is false for `POST`; `jitter` is a number in `[0, 1)` (random in production,
 /// fixed in tests). `retry_after` is the parsed `Retry-After` header, if any.
-pub fn decide(
+pub(crate) fn decide(
     policy: &RetryPolicy,
     attempt: u32,
     idempotent: bool,
@@ -125,7 +125,7 @@ pub fn backoff(policy: &RetryPolicy, attempt: u32, jitter: f64) -> Duration {
 }
 
 /// Parse `Retry-After`: delay-seconds, or an HTTP date (then relative to `now`).
-pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));

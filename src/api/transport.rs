@@ -50,7 +50,7 @@ impl Transport {
     /// Send the request `build` makes until its answer is final. `idempotent` requests are sent
     /// again after a lost answer; others end `Ambiguous`. `attempt` counts attempts across the
     /// caller's token refreshes. A 401 comes back as an answer.
-    pub async fn send(
+    pub(super) async fn send(
         &self,
         method: &Method,
         path: &str,

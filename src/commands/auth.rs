@@ -7,7 +7,7 @@ use crate::settings::Settings;
 use crate::store::Store;
 use crate::time::now_unix;
 
-pub async fn run(settings: &Settings, action: AuthAction) -> anyhow::Result<Exit> {
+pub(crate) async fn run(settings: &Settings, action: AuthAction) -> anyhow::Result<Exit> {
     match action {
         AuthAction::Login => login(settings).await,
         AuthAction::Status => status(settings).await,

@@ -9,7 +9,7 @@ use crate::api::{ApiClient, ClientConfig};
 use crate::settings::{BaseUrl, Settings};
 use crate::store::Store;
 
-pub struct Context {
+pub(crate) struct Context {
     pub store: Store,
     /// `None` for jobs that never talk to AHEAD (the webhook receiver).
     client: Option<ApiClient>,
@@ -24,7 +24,7 @@ pub struct Context {
 /// (exit 2). `adopt`: a store that belongs to none yet becomes this AHEAD's (the webhook
 /// receiver); other commands only check, and the store adopts the AHEAD once a job reached it
 /// ([`Context::adopt_after`]), so a mistyped base URL never claims a store.
-pub fn open_store(settings: &Settings, adopt: bool) -> anyhow::Result<Store> {
+pub(crate) fn open_store(settings: &Settings, adopt: bool) -> anyhow::Result<Store> {
     let store = Store::open(&settings.store_path)?;
     let identity = settings.api.identity();
     if store.claim_ahead(&identity, adopt)? {
@@ -34,7 +34,7 @@ pub fn open_store(settings: &Settings, adopt: bool) -> anyhow::Result<Store> {
 }
 
 impl Context {
-    pub async fn open(settings: &Settings) -> anyhow::Result<Context> {
+    pub(crate) async fn open(settings: &Settings) -> anyhow::Result<Context> {
         let store = open_store(settings, false)?;
         let (base_url, sandbox) = match &settings.api.base_url {
             BaseUrl::Remote(url) => (url.clone(), None),
@@ -53,7 +53,7 @@ impl Context {
     }
 
     /// A context for a job that only uses the store.
-    pub fn offline(store: Store) -> Context {
+    pub(crate) fn offline(store: Store) -> Context {
         Context {
             store,
             client: None,
@@ -64,7 +64,7 @@ impl Context {
 
     /// After a job: unless it failed because AHEAD could not be reached or refused the
     /// credentials, the store now belongs to this AHEAD (if it belonged to none).
-    pub fn adopt_after<T>(&self, result: &anyhow::Result<T>) -> anyhow::Result<()> {
+    pub(crate) fn adopt_after<T>(&self, result: &anyhow::Result<T>) -> anyhow::Result<()> {
         let Some(identity) = &self.identity else {
             return Ok(());
         };
@@ -79,28 +79,28 @@ impl Context {
     }
 
     /// The client's wire counters so far, when there is a client.
-    pub fn wire_counts(&self) -> Option<(u64, u64, u64)> {
+    pub(crate) fn wire_counts(&self) -> Option<(u64, u64, u64)> {
         self.client
             .as_ref()
             .map(|c| crate::pull::snapshot_stats(c.stats()))
     }
 
     /// The AHEAD client (opened contexts only).
-    pub fn client(&self) -> &ApiClient {
+    pub(crate) fn client(&self) -> &ApiClient {
         self.client
             .as_ref()
             .expect("this context was opened without an API client")
     }
 
     /// The base URL a person would recognise: "sandbox" or the configured host.
-    pub fn describe_api(settings: &Settings) -> String {
+    pub(crate) fn describe_api(settings: &Settings) -> String {
         match &settings.api.base_url {
             BaseUrl::Sandbox => "the embedded AHEAD sandbox".into(),
             BaseUrl::Remote(url) => url.to_string(),
         }
     }
 
-    pub async fn close(self) -> anyhow::Result<()> {
+    pub(crate) async fn close(self) -> anyhow::Result<()> {
         match self.sandbox {
             Some(sandbox) => sandbox.stop().await,
             None => Ok(()),
@@ -108,7 +108,7 @@ impl Context {
     }
 }
 
-pub fn client_config(settings: &Settings, base_url: Url) -> ClientConfig {
+pub(crate) fn client_config(settings: &Settings, base_url: Url) -> ClientConfig {
     let api = &settings.api;
     ClientConfig {
         base_url,

@@ -18,7 +18,7 @@ use crate::schedule::{self, Job, JobRunner, LastRuns, SystemClock};
 use crate::settings::Settings;
 use crate::store::Store;
 
-pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
+pub(crate) async fn run(settings: &Settings) -> anyhow::Result<Exit> {
     let jobs = super::schedules::load_dir(&settings.schedule_dir)
         .map_err(|e| ConfigError::new(e.to_string()))?;
     if jobs.is_empty() {

@@ -8,16 +8,16 @@ use crate::settings::Settings;
 
 /// A running in-process sandbox.
 #[cfg(feature = "sandbox")]
-pub struct Embedded(ahead_sandbox::Sandbox);
+pub(crate) struct Embedded(ahead_sandbox::Sandbox);
 
 /// Without the `sandbox` feature no sandbox can be running: this type has no values.
 #[cfg(not(feature = "sandbox"))]
-pub enum Embedded {}
+pub(crate) enum Embedded {}
 
 #[cfg(feature = "sandbox")]
 impl Embedded {
     /// Start the sandbox for `settings`; returns it and its base URL.
-    pub async fn start(settings: &Settings) -> anyhow::Result<(Embedded, Url)> {
+    pub(crate) async fn start(settings: &Settings) -> anyhow::Result<(Embedded, Url)> {
         use anyhow::Context as _;
         let sandbox = ahead_sandbox::Sandbox::start_local(config(settings))
             .await
@@ -28,7 +28,7 @@ impl Embedded {
     }
 
     /// Stop it, saving its world beside the store.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         use anyhow::Context as _;
         self.0
             .stop()
@@ -39,18 +39,18 @@ impl Embedded {
 
 #[cfg(not(feature = "sandbox"))]
 impl Embedded {
-    pub async fn start(_settings: &Settings) -> anyhow::Result<(Embedded, Url)> {
+    pub(crate) async fn start(_settings: &Settings) -> anyhow::Result<(Embedded, Url)> {
         Err(unavailable().into())
     }
 
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         match self {}
     }
 }
 
 /// What a build without the sandbox says when it is asked for one.
 #[cfg(not(feature = "sandbox"))]
-pub fn unavailable() -> crate::error::ConfigError {
+pub(crate) fn unavailable() -> crate::error::ConfigError {
     crate::error::ConfigError::new(
         "api.base_url is \"sandbox\" (the default), but this ahead-sync was built without the \
          embedded sandbox: set api.base_url (or AHEAD_SYNC__API__BASE_URL) to your AHEAD, e.g. \

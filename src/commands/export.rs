@@ -8,7 +8,7 @@ use crate::export::{self, Format, MirrorExport, Output};
 use crate::pull::StreamKind;
 use crate::settings::Settings;
 
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     pub what: ExportWhat,
     pub out: Option<std::path::PathBuf>,
     pub format: ExportFormat,
@@ -23,7 +23,7 @@ pub struct ExportArgs {
     pub outstanding: bool,
 }
 
-pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
+pub(crate) fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
     let to_stdout = args.out.is_none();
     match write(settings, args) {
         // `export … | head`: the reader has what it wanted. Rust ignores SIGPIPE, so the write

@@ -11,13 +11,13 @@ use crate::store::RunStats;
 use crate::time::now_unix;
 
 /// What a job body reports when it completes.
-pub struct JobDone {
+pub(crate) struct JobDone {
     pub exit: Exit,
     pub stats: RunStats,
 }
 
 /// The outcome word stored in run history and shown by `status`.
-pub fn outcome_word(exit: Exit) -> &'static str {
+pub(crate) fn outcome_word(exit: Exit) -> &'static str {
     match exit {
         Exit::Ok => "ok",
         Exit::Rejected => "rejected",
@@ -30,7 +30,7 @@ pub fn outcome_word(exit: Exit) -> &'static str {
 
 /// Run `body` as job `job`: take its lock (or fail at once, exit 4, naming the holder), record
 /// the run, and record how it ended. Errors propagate after being recorded.
-pub async fn run_job<F, Fut>(
+pub(crate) async fn run_job<F, Fut>(
     ctx: &Context,
     settings: &Settings,
     job: &str,

@@ -22,7 +22,7 @@ use crate::error::Exit;
 use crate::settings::Settings;
 
 /// Run the parsed command.
-pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
+pub(crate) async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
     let progress = crate::logging::progress_allowed(cli.global.log_format, cli.global.no_progress);
     match cli.command {
         Command::Auth { action } => auth::run(&settings, action).await,

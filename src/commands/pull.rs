@@ -9,7 +9,7 @@ use crate::error::{ConfigError, Exit};
 use crate::pull::{self, Mode, PullOutcome, StreamKind};
 use crate::settings::Settings;
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     stream: StreamKind,
     full: bool,
@@ -22,7 +22,7 @@ pub async fn run(
 }
 
 /// A pull in an open context, its mode chosen from the watermark (or `--full`).
-pub async fn run_in(
+pub(crate) async fn run_in(
     ctx: &Context,
     settings: &Settings,
     stream: StreamKind,
@@ -36,7 +36,7 @@ pub async fn run_in(
         .map(|_| Exit::Ok)
 }
 
-pub async fn backfill(
+pub(crate) async fn backfill(
     settings: &Settings,
     stream: StreamKind,
     since: &str,
@@ -73,7 +73,7 @@ fn parse_day(text: &str, flag: &str) -> Result<NaiveDate, ConfigError> {
 }
 
 /// Run a pull as a job: lock, run record, progress bar, summary line.
-pub async fn pull_recorded(
+pub(crate) async fn pull_recorded(
     ctx: &Context,
     settings: &Settings,
     stream: StreamKind,

@@ -11,14 +11,14 @@ use crate::mapping::{Mapping, Target};
 use crate::push::{self, InputFile, PushReport};
 use crate::settings::{PushJobSettings, Settings};
 
-pub struct PushArgs {
+pub(crate) struct PushArgs {
     pub kind: CliKind,
     pub files: Vec<PathBuf>,
     pub mapping: Option<PathBuf>,
     pub dry_run: bool,
 }
 
-pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
+pub(crate) async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
     // The mapping and the file list are checked before anything is opened.
     let Some((mapping, files)) = prepare(settings, &args)? else {
         return Ok(Exit::Ok);
@@ -30,7 +30,7 @@ pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
 }
 
 /// `push` in an open context (the daemon's): prepare, then run.
-pub async fn run_args_in(
+pub(crate) async fn run_args_in(
     ctx: &Context,
     settings: &Settings,
     args: PushArgs,
@@ -56,14 +56,14 @@ fn kind_settings(
 }
 
 /// Whether `sync` should push this kind: a mapping and an inbox are configured.
-pub fn configured(settings: &Settings, kind: CliKind) -> bool {
+pub(crate) fn configured(settings: &Settings, kind: CliKind) -> bool {
     let (_, job, _) = kind_settings(settings, kind);
     job.mapping.is_some() && job.inbox.is_some()
 }
 
 /// Load the mapping (its errors stop everything before any file is read) and list the files;
 /// `None` when there is nothing to push.
-pub fn prepare(
+pub(crate) fn prepare(
     settings: &Settings,
     args: &PushArgs,
 ) -> anyhow::Result<Option<(Mapping, Vec<InputFile>)>> {
@@ -121,7 +121,7 @@ pub fn prepare(
 }
 
 /// Push `files` as a job (or plan it, for a dry run) in an open context.
-pub async fn run_in(
+pub(crate) async fn run_in(
     ctx: &Context,
     settings: &Settings,
     kind: CliKind,

@@ -18,7 +18,7 @@ use crate::store::Store;
 /// The job whose last success dates the invoices mirror.
 const INVOICES_PULL_JOB: &str = "pull invoices";
 
-pub struct ReconcileArgs {
+pub(crate) struct ReconcileArgs {
     pub ledger: PathBuf,
     pub ledger_mapping: Option<PathBuf>,
     pub as_of: NaiveDate,
@@ -27,7 +27,7 @@ pub struct ReconcileArgs {
 }
 
 /// `--as-of`, or today (local time: month end is the finance team's day, not UTC's).
-pub fn as_of(text: Option<&str>) -> Result<NaiveDate, ConfigError> {
+pub(crate) fn as_of(text: Option<&str>) -> Result<NaiveDate, ConfigError> {
     match text {
         None => Ok(chrono::Local::now().date_naive()),
         Some(t) => NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").map_err(|_| {
@@ -36,7 +36,7 @@ pub fn as_of(text: Option<&str>) -> Result<NaiveDate, ConfigError> {
     }
 }
 
-pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::Result<Exit> {
+pub(crate) fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::Result<Exit> {
     let mapping_path = args
         .ledger_mapping
         .clone()
@@ -154,7 +154,7 @@ pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::R
     })
 }
 
-pub fn run_outstanding(
+pub(crate) fn run_outstanding(
     settings: &Settings,
     as_of: NaiveDate,
     format: ReportFormat,

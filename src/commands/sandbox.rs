@@ -4,7 +4,7 @@ use crate::cli::SandboxArgs;
 use crate::error::{ConfigError, Exit};
 
 #[cfg(feature = "sandbox")]
-pub async fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
+pub(crate) async fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
     use ahead_sandbox::SandboxConfig;
     use anyhow::Context as _;
     let bind = args.bind.parse().map_err(|_| {
@@ -29,7 +29,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
 }
 
 #[cfg(not(feature = "sandbox"))]
-pub async fn run(_args: SandboxArgs) -> anyhow::Result<Exit> {
+pub(crate) async fn run(_args: SandboxArgs) -> anyhow::Result<Exit> {
     Err(ConfigError::new(
         "this ahead-sync was built without the embedded sandbox (the `sandbox` feature)",
     )

@@ -13,11 +13,11 @@ use crate::schedule::{CommandCheck, Job, Unschedulable};
 use crate::settings::Settings;
 
 /// What `command` may say, for messages.
-pub const SCHEDULABLE: &str = "sync | pull inventory|invoices|shipments|purchase-orders|\
+pub(crate) const SCHEDULABLE: &str = "sync | pull inventory|invoices|shipments|purchase-orders|\
 fulfillment-orders | push purchase-orders|fulfillment-orders";
 
 /// Schedule files are checked with the real command line parser.
-pub struct CliCommands;
+pub(crate) struct CliCommands;
 
 impl CommandCheck for CliCommands {
     fn check(&self, command: &str, args: &[String]) -> Result<(), Unschedulable> {
@@ -26,19 +26,19 @@ impl CommandCheck for CliCommands {
 }
 
 /// Load the schedule folder, every command checked as if typed.
-pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Job>, crate::schedule::LoadError> {
+pub(crate) fn load_dir(dir: &std::path::Path) -> Result<Vec<Job>, crate::schedule::LoadError> {
     crate::schedule::load_dir(dir, &CliCommands)
 }
 
 /// A loaded job's command, as if typed on the command line. Loading already parsed it once,
 /// so this cannot fail for a loaded job.
-pub fn command_of(job: &Job) -> Command {
+pub(crate) fn command_of(job: &Job) -> Command {
     parse_command(&job.command, &job.args).expect("checked when the schedule was loaded")
 }
 
 /// Check a command and its arguments with the real command line parser, so a schedule accepts
 /// exactly what a person could type.
-pub fn parse_command(command: &str, args: &[String]) -> Result<Command, Unschedulable> {
+pub(crate) fn parse_command(command: &str, args: &[String]) -> Result<Command, Unschedulable> {
     let words: Vec<&str> = command.split(' ').collect();
     let schedulable = match words.as_slice() {
         ["sync"] => true,
@@ -77,14 +77,14 @@ pub fn parse_command(command: &str, args: &[String]) -> Result<Command, Unschedu
 /// How many upcoming runs to show per job.
 const UPCOMING: usize = 3;
 
-pub fn run(settings: &Settings) -> anyhow::Result<Exit> {
+pub(crate) fn run(settings: &Settings) -> anyhow::Result<Exit> {
     let jobs = load_dir(&settings.schedule_dir).map_err(|e| ConfigError::new(e.to_string()))?;
     print!("{}", render(&jobs, Utc::now()));
     Ok(Exit::Ok)
 }
 
 /// The listing, as of `now`.
-pub fn render(jobs: &[Job], now: DateTime<Utc>) -> String {
+pub(crate) fn render(jobs: &[Job], now: DateTime<Utc>) -> String {
     let mut out = String::new();
     if jobs.is_empty() {
         out.push_str("No scheduled jobs: the schedule folder has no [[job]] entries.\n");

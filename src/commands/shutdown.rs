@@ -4,7 +4,7 @@
 use tokio_util::sync::CancellationToken;
 
 /// Cancel `token` on SIGINT or SIGTERM.
-pub async fn on_signal(token: CancellationToken) {
+pub(crate) async fn on_signal(token: CancellationToken) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -7,7 +7,7 @@ use crate::settings::Settings;
 use crate::store::{RunRecord, Store};
 use crate::time::now_unix;
 
-pub fn run(settings: &Settings, as_json: bool) -> anyhow::Result<Exit> {
+pub(crate) fn run(settings: &Settings, as_json: bool) -> anyhow::Result<Exit> {
     let store = Store::open(&settings.store_path)?;
     let report = collect(settings, &store)?;
     if as_json {
@@ -19,7 +19,7 @@ pub fn run(settings: &Settings, as_json: bool) -> anyhow::Result<Exit> {
 }
 
 /// The status as JSON; the text form is printed from the same value, so both say the same.
-pub fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
+pub(crate) fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Value> {
     let now = now_unix();
     let token = store.token(&settings.api.token_key())?.map(|t| {
         json!({

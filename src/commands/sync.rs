@@ -24,7 +24,7 @@ fn severity(exit: Exit) -> u8 {
     }
 }
 
-pub fn worst(a: Exit, b: Exit) -> Exit {
+pub(crate) fn worst(a: Exit, b: Exit) -> Exit {
     if severity(b) > severity(a) {
         b
     } else {
@@ -34,7 +34,7 @@ pub fn worst(a: Exit, b: Exit) -> Exit {
 
 /// `sync` is a job of its own: a second `sync` exits 4 at once, before it opens anything,
 /// instead of interleaving with the first job by job.
-pub async fn run(settings: &Settings, progress: bool) -> anyhow::Result<Exit> {
+pub(crate) async fn run(settings: &Settings, progress: bool) -> anyhow::Result<Exit> {
     let _lock = lock::acquire(&lock::lock_dir(&settings.store_path), JOB)?;
     let ctx = Context::open(settings).await?;
     let outcome = run_jobs(&ctx, settings, progress).await;
@@ -43,7 +43,11 @@ pub async fn run(settings: &Settings, progress: bool) -> anyhow::Result<Exit> {
 }
 
 /// A sync in an open context (the daemon's), under the same lock as `run`.
-pub async fn run_in(ctx: &Context, settings: &Settings, progress: bool) -> anyhow::Result<Exit> {
+pub(crate) async fn run_in(
+    ctx: &Context,
+    settings: &Settings,
+    progress: bool,
+) -> anyhow::Result<Exit> {
     let _lock = lock::acquire(&lock::lock_dir(&settings.store_path), JOB)?;
     Ok(run_jobs(ctx, settings, progress).await)
 }

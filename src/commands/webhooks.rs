@@ -17,7 +17,7 @@ use crate::webhooks::{self, ReceiverConfig, Tally};
 /// Where a generated webhook secret is kept (the store is private, mode 0600).
 const SECRET_KEY: &str = "webhooks.secret";
 
-pub async fn run(settings: &Settings, action: WebhookAction) -> anyhow::Result<Exit> {
+pub(crate) async fn run(settings: &Settings, action: WebhookAction) -> anyhow::Result<Exit> {
     match action {
         WebhookAction::Serve { bind } => serve(settings, bind).await,
         WebhookAction::Register { url, events } => register(settings, &url, events).await,

@@ -70,11 +70,11 @@ const ORDERS: &[&str] = &[
 
 /// The change log: `run, at, stream, id, key, change, fields, detail`, then the changed
 /// fields' values before and after (JSON objects).
-pub const CHANGES: &[&str] = &[
+pub(super) const CHANGES: &[&str] = &[
     "run", "at", "stream", "id", "key", "change", "fields", "detail", "before", "after",
 ];
 
-pub fn for_export(what: MirrorExport) -> Vec<&'static str> {
+pub(super) fn for_export(what: MirrorExport) -> Vec<&'static str> {
     match what {
         MirrorExport::Inventory => INVENTORY,
         MirrorExport::Invoices => INVOICES,

@@ -16,7 +16,7 @@ const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// `cell` as it is safe to open in a spreadsheet: with a `'` in front when it starts with one
 /// of `= + - @`, tab or carriage return and is not a number; unchanged otherwise.
-pub fn neutralise(cell: &str) -> Cow<'_, str> {
+pub(super) fn neutralise(cell: &str) -> Cow<'_, str> {
     match cell.chars().next() {
         Some(first) if TRIGGERS.contains(&first) && !is_number(cell) => {
             Cow::Owned(format!("'{cell}"))

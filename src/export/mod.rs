@@ -6,7 +6,7 @@
 
 mod columns;
 mod formula;
-pub mod report;
+pub(crate) mod report;
 
 use std::io::Write;
 use std::path::Path;
@@ -18,7 +18,7 @@ use crate::pull::StreamKind;
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// `excel_safe`: text a spreadsheet would run as a formula gets a `'` in front.
     Csv {
         excel_safe: bool,
@@ -28,14 +28,14 @@ pub enum Format {
 
 /// Where an export goes: a file (written beside and renamed into place, so a reader never sees
 /// half of it) or standard output.
-pub struct Output {
+pub(crate) struct Output {
     target: Option<std::path::PathBuf>,
     temp: Option<std::path::PathBuf>,
     writer: Box<dyn Write>,
 }
 
 impl Output {
-    pub fn open(out: Option<&Path>) -> anyhow::Result<Output> {
+    pub(crate) fn open(out: Option<&Path>) -> anyhow::Result<Output> {
         match out {
             None => Ok(Output {
                 target: None,
@@ -58,11 +58,11 @@ impl Output {
         }
     }
 
-    pub fn writer(&mut self) -> &mut dyn Write {
+    pub(crate) fn writer(&mut self) -> &mut dyn Write {
         &mut self.writer
     }
 
-    pub fn finish(mut self) -> anyhow::Result<()> {
+    pub(crate) fn finish(mut self) -> anyhow::Result<()> {
         self.writer.flush()?;
         drop(self.writer);
         if let (Some(temp), Some(target)) = (self.temp.take(), self.target.take()) {
@@ -77,7 +77,7 @@ impl Output {
 /// closed (`ahead-sync export changes | head`). That is how such a pipeline ends, not an error.
 /// csv and serde_json keep an I/O error inside their own rather than as its source, so both
 /// are looked into.
-pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
     use std::io::ErrorKind::BrokenPipe;
     error.chain().any(|cause| {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
@@ -95,7 +95,7 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 /// What a mirror export holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MirrorExport {
+pub(crate) enum MirrorExport {
     Inventory,
     Invoices,
     Shipments,
@@ -106,13 +106,13 @@ pub enum MirrorExport {
 /// What a mirror export wrote, and how many stored records it could not read (each named in a
 /// warning and left out, so one bad record never stops the export of the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exported {
+pub(crate) struct Exported {
     pub written: u64,
     pub unreadable: u64,
 }
 
 /// Write the mirror.
-pub fn export_mirror(
+pub(crate) fn export_mirror(
     store: &Store,
     what: MirrorExport,
     format: Format,
@@ -162,7 +162,7 @@ pub fn export_mirror(
 }
 
 /// Write the change log, filtered; returns the number of entries written.
-pub fn export_changes(
+pub(crate) fn export_changes(
     store: &Store,
     stream: Option<&str>,
     run: Option<i64>,

@@ -30,7 +30,7 @@ use crate::reconcile::{AgingRow, Report, Row, Total};
 
 /// The formats a finance report can be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     Csv,
     JsonLines,
     Xlsx,
@@ -38,7 +38,7 @@ pub enum ReportFormat {
 
 /// Facts about a report, written with it.
 #[derive(Debug, Clone, Default)]
-pub struct ReportInfo {
+pub(crate) struct ReportInfo {
     /// The day invoices are aged at.
     pub as_of: Option<NaiveDate>,
     /// When the last successful invoices pull ended (RFC 3339), if ever.
@@ -223,7 +223,7 @@ fn info_rows(info: &ReportInfo) -> Vec<(&'static str, &'static str, Cell)> {
 }
 
 /// Write the reconciliation.
-pub fn write_reconciliation(
+pub(crate) fn write_reconciliation(
     report: &Report,
     info: &ReportInfo,
     format: ReportFormat,
@@ -254,7 +254,7 @@ pub fn write_reconciliation(
 }
 
 /// Write the aging view of AHEAD's outstanding invoices.
-pub fn write_outstanding(
+pub(crate) fn write_outstanding(
     rows: &[AgingRow],
     totals: &[Total],
     info: &ReportInfo,
@@ -319,7 +319,7 @@ fn write(doc: &Document, format: ReportFormat, out: &mut dyn Write) -> anyhow::R
 }
 
 /// Money as text: exact, with 2 to 4 decimal places (`12480` -> `12480.00`).
-pub fn money_text(d: Decimal) -> String {
+pub(crate) fn money_text(d: Decimal) -> String {
     let mut n = d.normalize();
     if n.scale() < 2 {
         n.rescale(2);

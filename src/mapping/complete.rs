@@ -9,7 +9,7 @@ use super::x12;
 
 /// Why a file is not complete yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incomplete {
+pub(crate) enum Incomplete {
     Empty,
     /// A CSV whose last line has no line end: the writer may be in the middle of it.
     NoLineEnd,
@@ -35,7 +35,7 @@ impl fmt::Display for Incomplete {
 }
 
 /// `None` when `bytes` look like a whole file for `mapping`'s source format.
-pub fn incomplete(mapping: &Mapping, bytes: &[u8]) -> Option<Incomplete> {
+pub(crate) fn incomplete(mapping: &Mapping, bytes: &[u8]) -> Option<Incomplete> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Some(Incomplete::Empty);
@@ -56,7 +56,7 @@ pub fn incomplete(mapping: &Mapping, bytes: &[u8]) -> Option<Incomplete> {
 
 /// The line a quoted field that is never closed opened on, if the CSV ends inside one. An
 /// escaped quote (`""`) toggles twice, so counting quotes is enough.
-pub fn open_quote_line(bytes: &[u8], quote: u8) -> Option<usize> {
+pub(super) fn open_quote_line(bytes: &[u8], quote: u8) -> Option<usize> {
     let mut line = 1;
     let mut opened = None;
     for &b in bytes {

@@ -41,7 +41,7 @@ impl SourceOrder {
 
     /// The body in its canonical serialisation (valid JSON of the same object, so it can be sent
     /// as it is).
-    pub fn canonical_json(&self) -> String {
+    pub(crate) fn canonical_json(&self) -> String {
         let mut text = String::with_capacity(512);
         canonical_map(&self.body, &mut text);
         text
@@ -63,7 +63,7 @@ impl SourceOrder {
 }
 
 /// The content hash of a body's [`SourceOrder::canonical_json`].
-pub fn hash_json(canonical: &str) -> String {
+pub(crate) fn hash_json(canonical: &str) -> String {
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 

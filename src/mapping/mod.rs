@@ -24,12 +24,11 @@ use std::fmt;
 
 use thiserror::Error;
 
-pub use complete::{incomplete, Incomplete};
-pub use convert::{hash_json, SourceOrder};
-pub use spec::{
-    Case, Column, CsvSource, FieldSource, FieldSpec, FieldType, Mapping, OnError, SourceFormat,
-    Target, X12Ref, X12Source,
-};
+pub(crate) use complete::incomplete;
+pub(crate) use convert::hash_json;
+pub use convert::SourceOrder;
+pub use spec::{Mapping, OnError};
+pub(crate) use spec::{SourceFormat, Target};
 
 /// A row (CSV) or transaction set (X12) problem: the order it belongs to is not sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +75,7 @@ pub struct ReadResult {
 /// One row of a record kind (`ap_ledger`), read through the mapping: field key -> the value as
 /// an order body would hold it (money as an exact string, dates as `YYYY-MM-DD`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct SourceRecord {
+pub(crate) struct SourceRecord {
     /// The source file's name, as given to [`read_records`].
     pub file: String,
     /// 1-based physical line (the header is line 1).
@@ -86,7 +85,7 @@ pub struct SourceRecord {
 
 /// What a file of records gave: the good rows, and the problems with the others.
 #[derive(Debug, Clone, Default)]
-pub struct RecordsResult {
+pub(crate) struct RecordsResult {
     /// Valid records, in file order.
     pub records: Vec<SourceRecord>,
     /// One entry per problem; a row named here is not in `records`.
@@ -162,7 +161,7 @@ pub fn read_orders(
 /// Pure, like [`read_orders`]: a whole-file problem is an error naming the file; a problem with
 /// a row is a [`Rejection`] (file, line, field, reason) and the other rows still come back,
 /// unless the mapping says `on_error = "fail-file"`.
-pub fn read_records(
+pub(crate) fn read_records(
     mapping: &Mapping,
     file_name: &str,
     bytes: &[u8],

@@ -18,7 +18,7 @@ use super::{MappingError, ReadResult, Rejection, Rejections};
 
 /// The separators of one interchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Separators {
+pub(crate) struct Separators {
     pub element: u8,
     pub component: u8,
     /// `b'\n'` for newline-terminated segments (a trailing `\r` is dropped).
@@ -27,7 +27,7 @@ pub struct Separators {
 
 /// One segment: its id and elements (element 0 is the id), where it sits in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment<'a> {
+pub(crate) struct Segment<'a> {
     /// 1-based position of the segment in the file (ISA = 1).
     pub ordinal: usize,
     /// 1-based line of the file the segment starts on.
@@ -37,12 +37,12 @@ pub struct Segment<'a> {
 }
 
 impl<'a> Segment<'a> {
-    pub fn id(&self) -> &'a [u8] {
+    pub(crate) fn id(&self) -> &'a [u8] {
         self.elements[0]
     }
 
     /// Element `n` (1-based), if present.
-    pub fn element(&self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn element(&self, n: usize) -> Option<&'a [u8]> {
         self.elements.get(n).copied()
     }
 
@@ -57,7 +57,7 @@ impl<'a> Segment<'a> {
 
 /// A file that cannot be split into segments.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenError {
+pub(crate) struct TokenError {
     pub line: usize,
     pub segment: usize,
     pub message: String,
@@ -116,7 +116,7 @@ pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, IsaError> {
 }
 
 /// Split an X12 file into segments.
-pub fn tokenize(bytes: &[u8]) -> Result<Vec<Segment<'_>>, TokenError> {
+pub(crate) fn tokenize(bytes: &[u8]) -> Result<Vec<Segment<'_>>, TokenError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut out = Vec::with_capacity(bytes.len() / 24);
     let mut pos = 0;

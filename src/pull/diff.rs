@@ -52,7 +52,7 @@ pub use crate::store::fingerprint;
 
 /// How two versions of a record differ.
 #[derive(Debug, Default)]
-pub struct FieldDiff {
+pub(crate) struct FieldDiff {
     /// Changed top-level field names, sorted.
     pub names: Vec<String>,
     /// Their old values.
@@ -63,7 +63,13 @@ pub struct FieldDiff {
 
 impl FieldDiff {
     /// The change log entry for this difference.
-    pub fn into_change(self, kind: ChangeKind, id: i64, key: String, detail: String) -> Change {
+    pub(crate) fn into_change(
+        self,
+        kind: ChangeKind,
+        id: i64,
+        key: String,
+        detail: String,
+    ) -> Change {
         Change {
             record_id: Some(id),
             key,
@@ -78,7 +84,7 @@ impl FieldDiff {
 
 /// The top-level fields whose values differ, with their old and new values. `updated_at` is
 /// left out unless nothing else changed (it moves with every change and says nothing itself).
-pub fn changed_fields(old: &str, new: &str) -> Result<FieldDiff, BadRecord> {
+pub(crate) fn changed_fields(old: &str, new: &str) -> Result<FieldDiff, BadRecord> {
     let old: Map<String, Value> = serde_json::from_str(old).map_err(BadRecord::Stored)?;
     let new: Map<String, Value> = serde_json::from_str(new).map_err(BadRecord::Changed)?;
     let mut names = Vec::new();

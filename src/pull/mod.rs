@@ -73,7 +73,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Mode::Full => "full".into(),
             Mode::Incremental { since } => format!("incremental since {since}"),
@@ -267,7 +267,7 @@ pub async fn pull(
 }
 
 /// (requests, retries, token refreshes and grants) a client has made so far.
-pub fn snapshot_stats(stats: &Stats) -> (u64, u64, u64) {
+pub(crate) fn snapshot_stats(stats: &Stats) -> (u64, u64, u64) {
     (
         Stats::get(&stats.requests),
         Stats::get(&stats.retries),

@@ -24,7 +24,7 @@ pub enum PageError {
 /// What the diff needs of one record, read from its raw JSON. Prepared on the fetching side, so
 /// parsing and hashing run beside the writer thread rather than on it.
 #[derive(Debug, Clone)]
-pub struct RowMeta {
+pub(super) struct RowMeta {
     pub id: i64,
     pub fp: i64,
     /// Read eagerly when most rows are expected to be written (a first pull); otherwise only
@@ -34,7 +34,7 @@ pub struct RowMeta {
 
 /// The head fields a written record needs.
 #[derive(Debug, Clone)]
-pub struct HeadInfo {
+pub(super) struct HeadInfo {
     pub updated_at: Option<String>,
     pub key: String,
     pub state: &'static str,
@@ -55,7 +55,11 @@ impl HeadInfo {
 
 impl RowMeta {
     /// The row's head fields, read now if they were not read when it was prepared.
-    pub fn head(&self, stream: StreamKind, raw: &str) -> Result<Cow<'_, HeadInfo>, BadRecord> {
+    pub(super) fn head(
+        &self,
+        stream: StreamKind,
+        raw: &str,
+    ) -> Result<Cow<'_, HeadInfo>, BadRecord> {
         match &self.head {
             Some(head) => Ok(Cow::Borrowed(head)),
             None => HeadInfo::read(stream, raw).map(Cow::Owned),
@@ -64,7 +68,7 @@ impl RowMeta {
 }
 
 /// Read the id and fingerprint of every row, and with `eager` its head fields too.
-pub fn prepare(
+pub(super) fn prepare(
     stream: StreamKind,
     rows: &[Box<RawValue>],
     eager: bool,
@@ -118,7 +122,7 @@ fn find(stored: &[StoredHash], id: i64) -> Option<&StoredHash> {
 }
 
 /// What the writer knows about the pass so far.
-pub struct PassState {
+pub(super) struct PassState {
     pub stream: StreamKind,
     pub run: i64,
     /// Timestamp written into change log entries of this run.
@@ -144,7 +148,7 @@ pub struct PassState {
 }
 
 impl PassState {
-    pub fn new(
+    pub(super) fn new(
         stream: StreamKind,
         run: i64,
         at: String,
@@ -169,7 +173,7 @@ impl PassState {
 
     /// Start another pass over the same set (after drift): counters and the newest
     /// `updated_at` carry over, the evidence and candidates do not.
-    pub fn next_pass(&mut self) {
+    pub(super) fn next_pass(&mut self) {
         self.last_id = None;
         self.range_start = None;
         self.candidates.clear();
@@ -179,7 +183,7 @@ impl PassState {
 
     /// Judge a page's consistency with the pages before it (drift evidence only; the rows are
     /// applied regardless, since applying a row twice is harmless).
-    pub fn observe(&mut self, total: u64, shifted: bool, offset: u64) {
+    pub(super) fn observe(&mut self, total: u64, shifted: bool, offset: u64) {
         match self.first_total {
             None => self.first_total = Some(total),
             Some(first) if first != total => {
@@ -203,7 +207,7 @@ impl PassState {
 
     /// Apply records (a page, or looked-up candidates) to the store; `metas` are
     /// [`prepare`]d from `rows`.
-    pub fn apply(
+    pub(super) fn apply(
         &mut self,
         store: &Store,
         rows: &[Box<RawValue>],
@@ -375,7 +379,7 @@ impl PassState {
     }
 
     /// Stored records after the last page that the pass did not reach.
-    pub fn finish_ranges(&mut self, store: &Store) -> Result<(), PageError> {
+    pub(super) fn finish_ranges(&mut self, store: &Store) -> Result<(), PageError> {
         if !self.whole_set {
             return Ok(());
         }
@@ -390,7 +394,7 @@ impl PassState {
     }
 
     /// Remove records a look-up proved gone, each with its change, in one transaction.
-    pub fn remove(&mut self, store: &Store, gone: &[StoredHash]) -> Result<(), PageError> {
+    pub(super) fn remove(&mut self, store: &Store, gone: &[StoredHash]) -> Result<(), PageError> {
         let ids: Vec<i64> = gone.iter().map(|s| s.id).collect();
         let keys = store.snapshot_keys(self.stream.name(), &ids)?;
         let mut write = PageWrite::default();

@@ -9,9 +9,9 @@ use crate::api::Query;
 pub use crate::kinds::StreamKind;
 
 /// Invoice statuses that make an invoice outstanding [settled in the contract].
-pub const OUTSTANDING: [&str; 2] = ["open", "partially_paid"];
+pub(crate) const OUTSTANDING: [&str; 2] = ["open", "partially_paid"];
 /// The `state` a snapshot gets when its invoice left the outstanding set.
-pub const CLOSED: &str = "closed";
+pub(crate) const CLOSED: &str = "closed";
 
 impl StreamKind {
     pub fn path(self) -> &'static str {
@@ -49,7 +49,7 @@ impl StreamKind {
     }
 
     /// The filter every default pull of this stream applies (invoices: the outstanding set).
-    pub fn default_filter(self, query: Query) -> Query {
+    pub(crate) fn default_filter(self, query: Query) -> Query {
         match self {
             StreamKind::Invoices => query.is_in(
                 "status",
@@ -62,7 +62,7 @@ impl StreamKind {
     /// Whether a default pull reads the whole (filtered) set every time rather than only what
     /// changed since the watermark. Invoices do: the outstanding set is small, and reading it
     /// whole is how an invoice that left it is noticed.
-    pub fn always_whole_set(self) -> bool {
+    pub(crate) fn always_whole_set(self) -> bool {
         self == StreamKind::Invoices
     }
 }

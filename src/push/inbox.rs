@@ -12,7 +12,7 @@ use crate::mapping::{Mapping, Rejection};
 
 /// Files waiting in `inbox`, oldest name first (sub-folders such as `done/` are not read).
 /// Symbolic links are listed too, so that the push refuses them by name instead of following them.
-pub fn inbox_files(inbox: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn inbox_files(inbox: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !inbox.exists() {
         return Ok(Vec::new());
     }
@@ -104,7 +104,7 @@ pub fn take(file: &InputFile, mapping: &Mapping, settle: Duration) -> anyhow::Re
 
 /// Move a pushed inbox file to `done/` (no rejections) or `failed/` (with `NAME.errors.csv`
 /// beside it). Returns true when it went to `failed/`.
-pub fn settle_file(path: &Path, rejections: &[Rejection]) -> anyhow::Result<bool> {
+pub(crate) fn settle_file(path: &Path, rejections: &[Rejection]) -> anyhow::Result<bool> {
     let folder = path.parent().unwrap_or(Path::new("."));
     let failed = !rejections.is_empty();
     let target_dir = folder.join(if failed { "failed" } else { "done" });

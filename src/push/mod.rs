@@ -25,9 +25,11 @@ use crate::kinds::OrderKind;
 use crate::mapping::{read_orders, Mapping, MappingError, Rejection, SourceOrder};
 use crate::store::{Change, ChangeKind, LedgerState, LedgerWrite, PageWrite, RunStats, Store};
 use crate::time::now_unix;
-pub use inbox::{inbox_files, settle_file, take, Taken};
+pub use inbox::take;
+pub(crate) use inbox::{inbox_files, settle_file, Taken};
+pub use send::ledger_write;
 use send::Outgoing;
-pub use send::{ledger_write, Outcome, SendError};
+pub(crate) use send::{Outcome, SendError};
 
 /// One input file, and whether it came from the inbox (then it moves when done).
 #[derive(Debug, Clone)]
@@ -52,7 +54,7 @@ pub struct PushReport {
     pub files_waiting: u64,
 }
 
-pub fn resource_of(kind: OrderKind) -> &'static str {
+pub(crate) fn resource_of(kind: OrderKind) -> &'static str {
     match kind {
         OrderKind::PurchaseOrder => resource::PURCHASE_ORDERS,
         OrderKind::FulfillmentOrder => resource::FULFILLMENT_ORDERS,
@@ -453,7 +455,7 @@ fn record_rejections(
 }
 
 /// Whether `path` looks like an order file (not our own `.errors.csv` or a hidden file).
-pub fn is_order_file(path: &Path) -> bool {
+pub(crate) fn is_order_file(path: &Path) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

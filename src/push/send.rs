@@ -15,7 +15,7 @@ use crate::time::now_unix;
 /// Why an order could not be sent this time; it is tried again on the next run. Each variant
 /// keeps its cause in the source chain, so a credentials failure still decides the exit code.
 #[derive(Debug, thiserror::Error)]
-pub enum SendError {
+pub(crate) enum SendError {
     #[error("AHEAD did not take the order")]
     Api(#[from] ApiError),
     #[error("cannot record the order in the push ledger")]
@@ -28,7 +28,7 @@ pub enum SendError {
 
 /// What became of an order.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Created,
     Updated,
     Unchanged,
@@ -38,10 +38,10 @@ pub enum Outcome {
 
 /// What `send` gives back: the outcome, and the ledger row for the caller to commit with its
 /// batch (the common path), or an error worth retrying on a later run.
-pub type Sent = Result<(Outcome, Option<LedgerWrite>), SendError>;
+pub(super) type Sent = Result<(Outcome, Option<LedgerWrite>), SendError>;
 
 /// What a push would do with `order` (`--dry-run`): decided from its ledger row alone.
-pub fn plan(entry: Option<&LedgerEntry>, order: &SourceOrder) -> Outcome {
+pub(super) fn plan(entry: Option<&LedgerEntry>, order: &SourceOrder) -> Outcome {
     match entry {
         Some(e) if e.state == LedgerState::Sent && e.content_hash == order.content_hash() => {
             Outcome::Unchanged
@@ -53,20 +53,20 @@ pub fn plan(entry: Option<&LedgerEntry>, order: &SourceOrder) -> Outcome {
 
 /// Whether an order with this ledger row is sent by POST: it was never sent, or AHEAD refused
 /// it before. Those are the rows a batch marks `sending` before any of them goes out.
-pub fn needs_post(entry: Option<&LedgerEntry>) -> bool {
+pub(super) fn needs_post(entry: Option<&LedgerEntry>) -> bool {
     entry.is_none_or(|e| e.state == LedgerState::Rejected)
 }
 
 /// An order as it goes out: its canonical JSON (what is POSTed and kept in the ledger) and that
 /// JSON's content hash, each computed once.
-pub struct Outgoing {
+pub(super) struct Outgoing {
     pub order: SourceOrder,
     pub json: String,
     pub hash: String,
 }
 
 impl Outgoing {
-    pub fn new(order: SourceOrder) -> Outgoing {
+    pub(super) fn new(order: SourceOrder) -> Outgoing {
         let json = order.canonical_json();
         let hash = crate::mapping::hash_json(&json);
         Outgoing { order, json, hash }
@@ -156,7 +156,7 @@ fn as_created(outcome: Outcome) -> Outcome {
 /// the caller already committed this order's `sending` row. On the common path (a POST that
 /// AHEAD took) the `sent` row comes back for the caller to commit with the rest of its batch;
 /// every other path records its outcome at once.
-pub async fn send(
+pub(super) async fn send(
     client: &ApiClient,
     store: &Store,
     kind: OrderKind,
@@ -354,7 +354,7 @@ fn rejections_from(
 }
 
 /// Cancel (DELETE) orders a file used to hold and no longer does, when the mapping asks.
-pub async fn cancel_removed(
+pub(super) async fn cancel_removed(
     client: &ApiClient,
     store: &Store,
     kind: OrderKind,

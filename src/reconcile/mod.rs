@@ -22,14 +22,14 @@ mod read;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use read::{invoice_from, ledger_line};
+pub(crate) use read::{invoice_from, ledger_line};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 /// An AHEAD invoice as the mirror holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Invoice {
+pub(crate) struct Invoice {
     pub number: String,
     pub purchase_order_number: Option<String>,
     pub currency: String,
@@ -47,7 +47,7 @@ pub struct Invoice {
 
 /// One line of the ERP's AP ledger, as read through the ledger mapping.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LedgerLine {
+pub(crate) struct LedgerLine {
     /// The physical line in the ledger file (header = 1).
     pub line: usize,
     pub invoice_number: String,
@@ -63,7 +63,7 @@ pub struct LedgerLine {
 
 /// A ledger row the mapping could not read: shown in the report, never counted.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RejectedLine {
+pub(crate) struct RejectedLine {
     pub line: usize,
     pub invoice_number: Option<String>,
     /// What is wrong, with the field: `open_balance: "12,48.00" is not a number`.
@@ -72,7 +72,7 @@ pub struct RejectedLine {
 
 /// A row's verdict. The order here is the report's order: problems first, agreement last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
+pub(crate) enum Status {
     /// Both sides know the invoice, in the same currency, and disagree on what is owed.
     AmountMismatch,
     /// Both sides know the invoice, each in another currency: the amounts cannot be compared.
@@ -92,7 +92,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub(crate) const ALL: [Status; 8] = [
         Status::AmountMismatch,
         Status::CurrencyMismatch,
         Status::MissingInErp,
@@ -103,7 +103,7 @@ impl Status {
         Status::Matched,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Matched => "matched",
             Status::AmountMismatch => "amount_mismatch",
@@ -117,7 +117,7 @@ impl Status {
     }
 
     /// Whether the row's money goes into the totals (and the row into the aging totals).
-    pub fn counted(self) -> bool {
+    pub(crate) fn counted(self) -> bool {
         !matches!(
             self,
             Status::CurrencyMismatch | Status::DuplicateInErp | Status::LedgerRowRejected
@@ -127,7 +127,7 @@ impl Status {
 
 /// Days past due, bucketed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Aging {
+pub(crate) enum Aging {
     /// Not yet due, or due today.
     Current,
     Days1To30,
@@ -139,7 +139,7 @@ pub enum Aging {
 }
 
 impl Aging {
-    pub const ALL: [Aging; 6] = [
+    pub(crate) const ALL: [Aging; 6] = [
         Aging::Current,
         Aging::Days1To30,
         Aging::Days31To60,
@@ -148,7 +148,7 @@ impl Aging {
         Aging::NoDueDate,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Aging::Current => "current",
             Aging::Days1To30 => "1-30",
@@ -160,7 +160,7 @@ impl Aging {
     }
 
     /// The bucket for `days` past due (negative: not yet due).
-    pub fn of_days(days: i64) -> Aging {
+    pub(crate) fn of_days(days: i64) -> Aging {
         match days {
             i64::MIN..=0 => Aging::Current,
             1..=30 => Aging::Days1To30,
@@ -172,7 +172,7 @@ impl Aging {
 }
 
 /// Days past due as of `as_of` and the bucket; `(None, NoDueDate)` without a due date.
-pub fn age(due: Option<NaiveDate>, as_of: NaiveDate) -> (Option<i64>, Aging) {
+pub(crate) fn age(due: Option<NaiveDate>, as_of: NaiveDate) -> (Option<i64>, Aging) {
     match due {
         Some(due) => {
             let days = (as_of - due).num_days();
@@ -183,13 +183,13 @@ pub fn age(due: Option<NaiveDate>, as_of: NaiveDate) -> (Option<i64>, Aging) {
 }
 
 /// The key invoices are matched by: trimmed, case folded.
-pub fn normalise(number: &str) -> String {
+pub(crate) fn normalise(number: &str) -> String {
     number.trim().to_uppercase()
 }
 
 /// One row of the reconciliation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     pub status: Status,
     /// As AHEAD writes it when AHEAD knows the invoice, else as the ledger does.
     pub invoice_number: String,
@@ -243,7 +243,7 @@ impl Row {
 
 /// A total over the rows of one group (a status or an aging bucket) in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Total {
+pub(crate) struct Total {
     /// The status or aging bucket name.
     pub group: &'static str,
     /// The rows' currency; for `currency_mismatch`, the pair `AHEAD/ERP` (`USD/EUR`).
@@ -266,7 +266,7 @@ fn add(sum: &mut Option<Decimal>, value: Option<Decimal>) {
 /// The reconciliation: rows in report order, and totals per status and per aging bucket, each
 /// per currency.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
+pub(crate) struct Report {
     pub rows: Vec<Row>,
     pub by_status: Vec<Total>,
     pub by_aging: Vec<Total>,
@@ -275,13 +275,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn count(&self, status: Status) -> usize {
+    pub(crate) fn count(&self, status: Status) -> usize {
         self.rows.iter().filter(|r| r.status == status).count()
     }
 }
 
 /// Match `invoices` (the whole invoices mirror: outstanding and closed) with the ledger.
-pub fn reconcile(
+pub(crate) fn reconcile(
     invoices: &[Invoice],
     ledger: &[LedgerLine],
     rejected: &[RejectedLine],
@@ -538,7 +538,7 @@ fn fill_ledger(row: &mut Row, line: &LedgerLine) {
 
 /// One row of the aging view (`export invoices --outstanding`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct AgingRow {
+pub(crate) struct AgingRow {
     pub invoice: Invoice,
     pub days_past_due: Option<i64>,
     pub aging: Aging,
@@ -546,7 +546,7 @@ pub struct AgingRow {
 
 /// The aging view: AHEAD's outstanding invoices, oldest due first, with totals per bucket and
 /// currency (`ahead_balance` is the balance due; the other sums are left empty).
-pub fn aging_view(invoices: &[Invoice], as_of: NaiveDate) -> (Vec<AgingRow>, Vec<Total>) {
+pub(crate) fn aging_view(invoices: &[Invoice], as_of: NaiveDate) -> (Vec<AgingRow>, Vec<Total>) {
     let mut rows: Vec<AgingRow> = invoices
         .iter()
         .filter(|i| !i.closed)

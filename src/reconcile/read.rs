@@ -13,7 +13,7 @@ use crate::mapping::SourceRecord;
 
 /// Why an invoice or a ledger line could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error("{0}")]
     Json(serde_json::Error),
     #[error("{field}: {shown} is not an amount")]
@@ -26,7 +26,7 @@ pub enum ReadError {
 
 /// An invoice from its mirrored body. `state` is `closed` for invoices that left the
 /// outstanding set (their body holds the final status and amounts).
-pub fn invoice_from(state: &str, body: &str) -> Result<Invoice, ReadError> {
+pub(crate) fn invoice_from(state: &str, body: &str) -> Result<Invoice, ReadError> {
     let v: Value = serde_json::from_str(body).map_err(ReadError::Json)?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let not_an_amount = |k: &str, shown: String| ReadError::Amount {
@@ -72,7 +72,7 @@ pub fn invoice_from(state: &str, body: &str) -> Result<Invoice, ReadError> {
 
 /// A ledger line from a record the mapping engine accepted (money as exact strings, dates as
 /// `YYYY-MM-DD`).
-pub fn ledger_line(record: &SourceRecord) -> Result<LedgerLine, ReadError> {
+pub(crate) fn ledger_line(record: &SourceRecord) -> Result<LedgerLine, ReadError> {
     let text = |k: &str| {
         record
             .values

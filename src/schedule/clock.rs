@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 /// The current time, and a way to wait for a later one.
-pub trait Clock: Send + Sync {
+pub(crate) trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
     /// Return once `now() >= at` (at once if it already is).
     fn sleep_until(&self, at: DateTime<Utc>) -> impl Future<Output = ()> + Send;
@@ -19,7 +19,7 @@ pub trait Clock: Send + Sync {
 
 /// The system's wall clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 /// Longest single sleep of [`SystemClock`]: a monotonic timer does not notice the wall clock
 /// being set or the machine sleeping, so the wall clock is re-read at least this often.
@@ -49,7 +49,7 @@ impl Clock for SystemClock {
 /// every instant is exact.
 #[cfg(test)]
 #[derive(Debug, Clone, Copy)]
-pub struct TokioClock {
+pub(crate) struct TokioClock {
     start: DateTime<Utc>,
     origin: tokio::time::Instant,
 }
@@ -57,7 +57,7 @@ pub struct TokioClock {
 #[cfg(test)]
 impl TokioClock {
     /// Must be called inside a tokio runtime.
-    pub fn starting_at(start: DateTime<Utc>) -> TokioClock {
+    pub(crate) fn starting_at(start: DateTime<Utc>) -> TokioClock {
         TokioClock {
             start,
             origin: tokio::time::Instant::now(),

@@ -25,7 +25,7 @@ const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 /// A parsed crontab line.
 #[derive(Debug, Clone)]
-pub struct Crontab {
+pub(crate) struct Crontab {
     /// What the user wrote, shown back in listings and messages.
     source: String,
     /// One crate schedule, or two when the POSIX day-of-month OR day-of-week rule applies
@@ -39,7 +39,7 @@ pub struct Crontab {
 
 /// What is wrong with a crontab line; the message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CrontabError {
+pub(crate) enum CrontabError {
     #[error(
         "expected 5 fields (minute hour day-of-month month day-of-week), found {found} in {line:?}; \
          seconds are not written (for example \"*/15 * * * *\")"
@@ -125,13 +125,13 @@ impl FromStr for Crontab {
 
 impl Crontab {
     /// Fixed times of day (`30 2 * * *`) rather than an interval (`*/15 * * * *`, `@hourly`).
-    pub fn is_fixed_time(&self) -> bool {
+    pub(crate) fn is_fixed_time(&self) -> bool {
         self.fixed_time
     }
 
     /// The first wall-clock time strictly after `wall` that the line matches, if any (a line
     /// such as `0 0 30 2 *` never matches). Seconds are always zero.
-    pub fn next_wall_after(&self, wall: NaiveDateTime) -> Option<NaiveDateTime> {
+    pub(crate) fn next_wall_after(&self, wall: NaiveDateTime) -> Option<NaiveDateTime> {
         // The crate is given UTC only as a zone without transitions: every wall time exists once.
         self.schedules
             .iter()

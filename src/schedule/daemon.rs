@@ -29,7 +29,7 @@ use super::file::Job;
 use crate::error::Exit;
 
 /// Runs one job. The daemon knows nothing else about jobs.
-pub trait JobRunner: Send + Sync + 'static {
+pub(crate) trait JobRunner: Send + Sync + 'static {
     /// Run `job` to completion and return its exit code (product.md, "Exit codes").
     ///
     /// `shutdown` is cancelled when the daemon is asked to stop: the job should finish at its
@@ -43,7 +43,7 @@ pub trait JobRunner: Send + Sync + 'static {
 /// The daemon sets a job's time when a run starts, whatever its outcome: like cron, a failed
 /// run is tried again at the next tick, not again at every restart. A read or write error is
 /// logged and the loop goes on (at worst a restart misjudges one catch-up).
-pub trait LastRuns {
+pub(crate) trait LastRuns {
     fn get(&self, job: &str) -> anyhow::Result<Option<DateTime<Utc>>>;
     fn set(&mut self, job: &str, at: DateTime<Utc>) -> anyhow::Result<()>;
 }
@@ -51,7 +51,7 @@ pub trait LastRuns {
 /// [`LastRuns`] in memory, for tests.
 #[cfg(test)]
 #[derive(Debug, Clone, Default)]
-pub struct MemoryLastRuns {
+pub(crate) struct MemoryLastRuns {
     pub runs: std::collections::HashMap<String, DateTime<Utc>>,
 }
 
@@ -77,7 +77,7 @@ struct Slot {
 }
 
 /// Run `jobs` on their schedules until `shutdown` is cancelled and the jobs in hand are done.
-pub async fn run_daemon<C: Clock, R: JobRunner>(
+pub(crate) async fn run_daemon<C: Clock, R: JobRunner>(
     jobs: Vec<Job>,
     clock: &C,
     runner: Arc<R>,

@@ -18,18 +18,18 @@ use super::next::Schedule;
 
 /// Checks a scheduled job's command line. The command layer supplies it, so that a schedule
 /// accepts exactly what a person could type while this module knows nothing of the commands.
-pub trait CommandCheck {
+pub(crate) trait CommandCheck {
     fn check(&self, command: &str, args: &[String]) -> Result<(), Unschedulable>;
 }
 
 /// Why a command line cannot be scheduled, in a sentence for the operator.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{0}")]
-pub struct Unschedulable(pub String);
+pub(crate) struct Unschedulable(pub String);
 
 /// One scheduled job, validated.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub(crate) struct Job {
     /// Unique across all files; the key of the job's last fire time and of its log lines.
     pub name: String,
     /// The file the job came from, for listings and messages.
@@ -43,7 +43,7 @@ pub struct Job {
 
 impl Job {
     /// The command line after the program name: `["pull", "inventory", "--full"]`.
-    pub fn argv(&self) -> Vec<String> {
+    pub(crate) fn argv(&self) -> Vec<String> {
         self.command
             .split(' ')
             .map(str::to_string)
@@ -52,14 +52,14 @@ impl Job {
     }
 
     /// The command line as one string, for listings and logs.
-    pub fn command_line(&self) -> String {
+    pub(crate) fn command_line(&self) -> String {
         self.argv().join(" ")
     }
 }
 
 /// A problem in a schedule file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub file: PathBuf,
     /// `job #2 "inventory-hourly"`, or `None` for the file as a whole.
     pub entry: Option<String>,
@@ -78,7 +78,7 @@ impl fmt::Display for Problem {
 
 /// Every problem found while loading a schedule folder.
 #[derive(Debug, Clone, Error)]
-pub struct LoadError {
+pub(crate) struct LoadError {
     pub problems: Vec<Problem>,
 }
 
@@ -113,7 +113,7 @@ struct RawJob {
 }
 
 /// Load every `*.toml` file in `dir` (not hidden ones), in name order.
-pub fn load_dir(dir: &Path, commands: &dyn CommandCheck) -> Result<Vec<Job>, LoadError> {
+pub(crate) fn load_dir(dir: &Path, commands: &dyn CommandCheck) -> Result<Vec<Job>, LoadError> {
     let fail = |message: String| LoadError {
         problems: vec![Problem {
             file: dir.to_path_buf(),
@@ -177,7 +177,7 @@ pub fn load_dir(dir: &Path, commands: &dyn CommandCheck) -> Result<Vec<Job>, Loa
 
 /// The jobs of one file, and the problems of its bad entries (duplicate names within the file
 /// are reported here; across files by [`load_dir`]).
-pub fn parse_file(
+pub(crate) fn parse_file(
     file: &Path,
     text: &str,
     commands: &dyn CommandCheck,

@@ -9,12 +9,12 @@
 //! Architecture invariant: this module knows nothing about what a job does; it names jobs by
 //! their command line and hands them to a runner.
 
-pub mod clock;
-pub mod crontab;
-pub mod daemon;
-pub mod file;
-pub mod next;
+pub(crate) mod clock;
+pub(crate) mod crontab;
+pub(crate) mod daemon;
+pub(crate) mod file;
+pub(crate) mod next;
 
-pub use clock::SystemClock;
-pub use daemon::{run_daemon, JobRunner, LastRuns};
-pub use file::{load_dir, CommandCheck, Job, LoadError, Unschedulable};
+pub(crate) use clock::SystemClock;
+pub(crate) use daemon::{run_daemon, JobRunner, LastRuns};
+pub(crate) use file::{load_dir, CommandCheck, Job, LoadError, Unschedulable};

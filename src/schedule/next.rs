@@ -28,18 +28,18 @@ const SLACK: TimeDelta = TimeDelta::hours(3);
 
 /// A crontab line in a time zone.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     pub cron: Crontab,
     pub timezone: Tz,
 }
 
 impl Schedule {
-    pub fn new(cron: Crontab, timezone: Tz) -> Schedule {
+    pub(crate) fn new(cron: Crontab, timezone: Tz) -> Schedule {
         Schedule { cron, timezone }
     }
 
     /// The first fire time strictly after `after`, or `None` if the line never matches again.
-    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = after.with_timezone(&self.timezone).naive_local();
         // Around a fall-back, a wall time earlier than `local` can still lie ahead in real time
         // (its second occurrence), so start a little behind and keep the earliest instant.
@@ -63,7 +63,7 @@ impl Schedule {
     }
 
     /// The next `n` fire times after `after`.
-    pub fn next_n(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+    pub(crate) fn next_n(&self, after: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
         std::iter::successors(self.next_after(after), |&t| self.next_after(t))
             .take(n)
             .collect()

@@ -13,7 +13,7 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
 
 /// The SQL name of [`fingerprint`].
-pub const SQL_FUNCTION: &str = "ahead_fingerprint";
+pub(super) const SQL_FUNCTION: &str = "ahead_fingerprint";
 
 pub fn fingerprint(raw: &str) -> i64 {
     xxhash_rust::xxh3::xxh3_64(raw.as_bytes()) as i64

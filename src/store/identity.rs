@@ -20,7 +20,7 @@ impl Store {
     /// Refuse a store that belongs to another AHEAD than `identity`; a store that belongs to
     /// none yet (new, or made before stores remembered their AHEAD) adopts it when `adopt`.
     /// Returns true when it adopted.
-    pub fn claim_ahead(&self, identity: &str, adopt: bool) -> Result<bool, StoreError> {
+    pub(crate) fn claim_ahead(&self, identity: &str, adopt: bool) -> Result<bool, StoreError> {
         // Almost always the store already belongs to someone: a plain read says so without
         // taking the write lock every job would otherwise queue for.
         let mut stored = self.ahead_identity()?;

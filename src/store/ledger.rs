@@ -101,7 +101,7 @@ impl Store {
     }
 
     /// The ledger rows of `numbers`, by number, in one query per 500.
-    pub fn ledger_entries(
+    pub(crate) fn ledger_entries(
         &self,
         kind: &str,
         numbers: &[String],
@@ -130,7 +130,11 @@ impl Store {
     }
 
     /// Record several orders' states in one transaction.
-    pub fn ledger_put_many(&self, writes: &[LedgerWrite], now: i64) -> Result<(), StoreError> {
+    pub(crate) fn ledger_put_many(
+        &self,
+        writes: &[LedgerWrite],
+        now: i64,
+    ) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
@@ -164,7 +168,7 @@ impl Store {
     }
 
     /// Change only the state of an order's row (e.g. `cancelled`), keeping what was sent.
-    pub fn ledger_set_state(
+    pub(crate) fn ledger_set_state(
         &self,
         kind: &str,
         number: &str,
@@ -181,7 +185,7 @@ impl Store {
     }
 
     /// Ledger rows of orders last seen in `source_file`.
-    pub fn ledger_for_file(
+    pub(crate) fn ledger_for_file(
         &self,
         kind: &str,
         source_file: &str,
@@ -197,7 +201,7 @@ impl Store {
     }
 
     /// Rejections recorded by the latest run of `job` (the ones still waiting for a fix).
-    pub fn rejections_waiting(&self, job: &str) -> Result<u64, StoreError> {
+    pub(crate) fn rejections_waiting(&self, job: &str) -> Result<u64, StoreError> {
         self.with(|conn| {
             conn.query_row(
                 "SELECT count(*) FROM changes WHERE change = 'rejected'

@@ -120,7 +120,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The version a fully migrated file has.
-pub fn latest() -> i64 {
+pub(super) fn latest() -> i64 {
     MIGRATIONS.len() as i64
 }
 

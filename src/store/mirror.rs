@@ -156,7 +156,7 @@ impl Stored {
 
 impl Store {
     /// Stored records of `stream` with ids in `(after, up_to]` (either bound open when `None`).
-    pub fn stored_in_range(
+    pub(crate) fn stored_in_range(
         &self,
         stream: &str,
         after: Option<i64>,
@@ -204,7 +204,7 @@ impl Store {
     }
 
     /// The natural keys of the given records (those stored).
-    pub fn snapshot_keys(
+    pub(crate) fn snapshot_keys(
         &self,
         stream: &str,
         ids: &[i64],
@@ -217,7 +217,7 @@ impl Store {
     }
 
     /// The stored JSON of the given records (to name the fields an update changed).
-    pub fn snapshot_bodies(
+    pub(crate) fn snapshot_bodies(
         &self,
         stream: &str,
         ids: &[i64],
@@ -338,7 +338,7 @@ impl Store {
     }
 
     /// Whether the store holds any snapshot of a stream.
-    pub fn has_snapshots(&self, stream: &str) -> Result<bool, StoreError> {
+    pub(crate) fn has_snapshots(&self, stream: &str) -> Result<bool, StoreError> {
         self.with(|conn| {
             conn.query_row(
                 "SELECT EXISTS (SELECT 1 FROM snapshots WHERE stream = ?1)",

@@ -23,15 +23,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 use thiserror::Error;
 
-pub use checkpoint::BackgroundCheckpoints;
 pub use fingerprint::fingerprint;
-pub use ledger::{LedgerEntry, LedgerState, LedgerWrite};
-pub use mirror::{
-    Change, ChangeKind, ExportRow, PageWrite, Stored, StoredHash, Upsert, Watermark, WatermarkMove,
-};
-pub use runs::{RunRecord, RunStats};
-pub use tokens::StoredToken;
-pub use webhooks::{EventBacklog, NewEvent, PendingEvent, QuarantinedEvent, QUARANTINED};
+pub use ledger::LedgerState;
+pub(crate) use ledger::{LedgerEntry, LedgerWrite};
+pub use mirror::{Change, ChangeKind, ExportRow, PageWrite, Upsert};
+pub(crate) use mirror::{Stored, StoredHash, Watermark, WatermarkMove};
+pub(crate) use runs::RunRecord;
+pub use runs::RunStats;
+pub(crate) use tokens::StoredToken;
+pub use webhooks::{EventBacklog, NewEvent, QUARANTINED};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -126,7 +126,7 @@ impl Store {
     }
 
     /// The schema version the file is at.
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
+    pub(crate) fn schema_version(&self) -> Result<i64, StoreError> {
         self.with(|conn| conn.pragma_query_value(None, "user_version", |r| r.get(0)))
     }
 

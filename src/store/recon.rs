@@ -7,7 +7,7 @@ use super::{Store, StoreError};
 impl Store {
     /// When the last successful run of `job` ended (unix seconds): outcome `ok`, or `rejected`
     /// (done, with some rows held back). `None` when the job never succeeded.
-    pub fn last_success_at(&self, job: &str) -> Result<Option<i64>, StoreError> {
+    pub(crate) fn last_success_at(&self, job: &str) -> Result<Option<i64>, StoreError> {
         self.with(|conn| {
             conn.query_row(
                 "SELECT ended_at FROM runs

@@ -43,7 +43,7 @@ pub struct RunRecord {
 
 impl Store {
     /// Every stream's watermark with its snapshot count, for `status`.
-    pub fn stream_states(
+    pub(crate) fn stream_states(
         &self,
     ) -> Result<Vec<(String, Option<super::Watermark>, u64)>, StoreError> {
         let streams: Vec<String> = self.with(|conn| {
@@ -89,7 +89,7 @@ impl Store {
     }
 
     /// Record that a run ended with an error: its outcome word and the error's first line.
-    pub fn fail_run(
+    pub(crate) fn fail_run(
         &self,
         run: i64,
         outcome: &str,
@@ -107,7 +107,7 @@ impl Store {
     }
 
     /// Per job: its last run that ended with an error.
-    pub fn last_failures(&self) -> Result<Vec<RunRecord>, StoreError> {
+    pub(crate) fn last_failures(&self) -> Result<Vec<RunRecord>, StoreError> {
         let ids: Vec<i64> = self.with(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT max(id) FROM runs WHERE error IS NOT NULL GROUP BY job ORDER BY job",
@@ -149,7 +149,7 @@ impl Store {
     /// Delete run history and change log entries of runs started before `before` (unix
     /// seconds), keeping each job's latest run. Returns (runs, changes) deleted. Uses the run
     /// number, which the change log is indexed by, so pruning a large log is cheap.
-    pub fn prune_history(&self, before: i64) -> Result<(u64, u64), StoreError> {
+    pub(crate) fn prune_history(&self, before: i64) -> Result<(u64, u64), StoreError> {
         self.with(|conn| {
             let tx = conn.transaction()?;
             let first_kept: Option<i64> =

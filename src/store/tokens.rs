@@ -40,7 +40,7 @@ impl Store {
 
     /// Save a token pair, committed before the caller uses it: a rotated refresh token that was
     /// used but not saved would be lost with the process. Returns the new generation.
-    pub fn save_token(
+    pub(crate) fn save_token(
         &self,
         key: &str,
         access_token: &Secret,
@@ -72,7 +72,7 @@ impl Store {
     }
 
     /// Forget the tokens stored under `key`; true when there were some.
-    pub fn delete_token(&self, key: &str) -> Result<bool, StoreError> {
+    pub(crate) fn delete_token(&self, key: &str) -> Result<bool, StoreError> {
         self.with(|conn| conn.execute("DELETE FROM tokens WHERE key = ?1", [key]))
             .map(|n| n > 0)
     }

@@ -227,7 +227,11 @@ impl Store {
     }
 
     /// The stored `updated_at` of one record, if mirrored.
-    pub fn snapshot_updated_at(&self, stream: &str, id: i64) -> Result<Option<String>, StoreError> {
+    pub(crate) fn snapshot_updated_at(
+        &self,
+        stream: &str,
+        id: i64,
+    ) -> Result<Option<String>, StoreError> {
         self.with(|conn| {
             conn.prepare_cached("SELECT updated_at FROM snapshots WHERE stream = ?1 AND id = ?2")?
                 .query_row(params![stream, id], |r| r.get(0))

@@ -11,7 +11,7 @@ use crate::store::{Change, ChangeKind, PageWrite, Store, StoreError, Upsert};
 /// Why a stored delivery could not be applied. The processor quarantines it with this message,
 /// and the deliveries after it go on.
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     #[error("the store failed")]
     Store(#[from] StoreError),
     #[error("the stored delivery cannot be read: {0}")]
@@ -26,7 +26,7 @@ pub enum ApplyError {
 
 /// What became of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     /// The mirror took the record (created or updated).
     Mirrored,
     /// The mirror already holds this version or a newer one.
@@ -36,7 +36,7 @@ pub enum Applied {
 }
 
 impl Applied {
-    pub fn state(&self) -> &'static str {
+    pub(crate) fn state(&self) -> &'static str {
         match self {
             Applied::Mirrored => "applied",
             Applied::Stale => "stale",
@@ -47,7 +47,7 @@ impl Applied {
 
 /// Which stream a delivery's record belongs to: by its shape first (an order event may carry a
 /// shipment), then by the event's name.
-pub fn stream_of(event: &str, head: &Head<'_>) -> Option<StreamKind> {
+pub(crate) fn stream_of(event: &str, head: &Head<'_>) -> Option<StreamKind> {
     if head.tracking_number.is_some() {
         return Some(StreamKind::Shipments);
     }
@@ -64,7 +64,7 @@ pub fn stream_of(event: &str, head: &Head<'_>) -> Option<StreamKind> {
 }
 
 /// Apply one delivery's `data` to the mirror, recording the change under `run`.
-pub fn apply(
+pub(crate) fn apply(
     store: &Store,
     run: i64,
     at: &str,

@@ -43,11 +43,11 @@ use super::receiver::Tally;
 /// File descriptors kept back from the connection cap for everything else the process opens:
 /// the listener, the store and its WAL and shared-memory files, standard streams, the runtime's
 /// own descriptors, and the moment a closed connection's descriptor takes to be released.
-pub const FD_HEADROOM: u64 = 64;
+pub(crate) const FD_HEADROOM: u64 = 64;
 
 /// What a connection may take.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// From accept to a complete first request head; from the first byte of a later request to
     /// its complete head.
     pub header_timeout: Duration,
@@ -59,7 +59,7 @@ pub struct Limits {
 
 /// The cap on connections: `configured`, or fewer if the process may not open that many files
 /// (RLIMIT_NOFILE's soft limit, less [`FD_HEADROOM`]). Returns the cap and the limit read.
-pub fn connection_cap(configured: usize) -> (usize, Option<u64>) {
+pub(crate) fn connection_cap(configured: usize) -> (usize, Option<u64>) {
     let limit = fd_limit();
     let cap = match limit {
         Some(limit) => {
@@ -99,7 +99,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Accept connections until `shutdown`, then close the idle ones, let the ones being answered
 /// finish, and return once every connection is closed.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,

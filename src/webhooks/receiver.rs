@@ -352,7 +352,7 @@ async fn process_loop(
 /// cannot be applied is quarantined (kept, with its error, out of the pending queue) so that the
 /// ones after it go on; only the store failing stops the batch, which is tried again after the
 /// next commit.
-pub fn process_pending(store: &Store, run: i64, tally: &Tally) -> Result<usize, StoreError> {
+pub(crate) fn process_pending(store: &Store, run: i64, tally: &Tally) -> Result<usize, StoreError> {
     let pending = store.pending_events(500)?;
     let at = crate::time::now();
     for event in &pending {

@@ -36,7 +36,7 @@ impl Rejection {
         }
     }
 
-    pub const ALL: [Rejection; 7] = [
+    pub(crate) const ALL: [Rejection; 7] = [
         Rejection::MissingSignature,
         Rejection::BadSignature,
         Rejection::TooLarge,
@@ -52,12 +52,12 @@ impl Rejection {
 /// and every reader of a stored record (the diff of the next delivery or pull, the exports)
 /// reads it that way, often inside a structure of its own. A record stored deeper than that
 /// would be accepted once and then fail every reader, so it is refused before it is stored.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Whether `body` nests arrays and objects at most `max` levels deep. A single pass with a
 /// counter, no recursion: a hostile body costs its length, however it is nested. Brackets inside
 /// strings do not count; the bytes need not be valid JSON (parsing comes after, and fails then).
-pub fn within_depth(body: &[u8], max: usize) -> bool {
+pub(crate) fn within_depth(body: &[u8], max: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in body {
         if in_string {
@@ -87,14 +87,18 @@ pub fn within_depth(body: &[u8], max: usize) -> bool {
 /// Whether a `Content-Type` is `application/json`, with any parameters (`; charset=utf-8`).
 /// Type and subtype compare without regard to case (RFC 9110); anything else, including
 /// `application/jsonx`, `text/json` and `application/json-patch+json`, is not.
-pub fn is_json(content_type: &str) -> bool {
+pub(crate) fn is_json(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("");
     essence.trim().eq_ignore_ascii_case("application/json")
 }
 
 /// Check `X-Ahead-Signature: sha256=HEX` against the HMAC-SHA256 of the raw body. The
 /// comparison is constant-time (`Mac::verify_slice`), so timing reveals nothing of the secret.
-pub fn check_signature(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), Rejection> {
+pub(crate) fn check_signature(
+    secret: &[u8],
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), Rejection> {
     let header = header.ok_or(Rejection::MissingSignature)?;
     let hex_sig = header
         .trim()
@@ -116,7 +120,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 
 /// The envelope of a delivery; `data` stays raw until it is applied.
 #[derive(Debug, Deserialize)]
-pub struct Delivery<'a> {
+pub(crate) struct Delivery<'a> {
     pub id: String,
     pub event: String,
     #[serde(borrow)]
@@ -128,7 +132,7 @@ pub struct Delivery<'a> {
 /// every reader of the mirror reads it (into a map of values, which, unlike the raw value kept
 /// here, decodes every string: a lone UTF-16 surrogate escape fails there), so that nothing is
 /// stored that a later reader cannot read.
-pub fn parse(body: &[u8]) -> Result<Delivery<'_>, Rejection> {
+pub(crate) fn parse(body: &[u8]) -> Result<Delivery<'_>, Rejection> {
     if !within_depth(body, MAX_DEPTH) {
         return Err(Rejection::TooDeep);
     }

@@ -1126,10 +1126,10 @@ async fn healthz_and_deliveries_answer_while_idle_connections_exceed_the_fd_limi
     assert_eq!(capped["max_connections"], 192, "{capped}");
 }
 
-/// The p99 latency of signed deliveries at concurrency 64 stays under 100 ms while 1,000 idle
-/// connections are held open against a receiver at the usual limit of 1,024 file descriptors.
+/// Signed deliveries at concurrency 64 are all answered and stored while 1,000 idle connections
+/// are held open against a receiver at the usual limit of 1,024 file descriptors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deliveries_stay_fast_while_a_thousand_idle_connections_are_held() {
+async fn every_delivery_is_answered_and_stored_while_a_thousand_idle_connections_are_held() {
     raise_fd_limit(4096);
     let dir = receiver_folder("header_timeout_secs = 120");
     let mut served = serve_binary(dir.path(), Some(1024));
@@ -1145,7 +1145,6 @@ async fn deliveries_stay_fast_while_a_thousand_idle_connections_are_held() {
         );
         let sig = sign(SECRET.as_bytes(), &body);
         async move {
-            let sent = std::time::Instant::now();
             let answer = http
                 .post(&url)
                 .header("content-type", "application/json")
@@ -1154,27 +1153,23 @@ async fn deliveries_stay_fast_while_a_thousand_idle_connections_are_held() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(answer.status(), 200);
-            sent.elapsed()
+            answer.status()
         }
     };
     use futures::StreamExt;
-    // The 64 connections are opened (and idle ones closed to make room) before measuring.
-    let _: Vec<Duration> = futures::stream::iter((0..256).map(send))
+    // 64 in flight beside the 1,000 held connections, 24 descriptors short of the limit: the
+    // receiver makes room by closing idle ones, never by refusing a delivery. (How fast it
+    // answers meanwhile is measured by `cargo bench --bench e2e -- webhooks-idle`.)
+    let statuses: Vec<reqwest::StatusCode> = futures::stream::iter((0..2000).map(send))
         .buffer_unordered(64)
         .collect()
         .await;
-    let mut latencies: Vec<Duration> = futures::stream::iter((256..2256).map(send))
-        .buffer_unordered(64)
-        .collect()
-        .await;
-    latencies.sort();
-    let p99 = latencies[(latencies.len() - 1) * 99 / 100];
-    assert!(
-        p99 < Duration::from_millis(100),
-        "p99 {p99:?}, median {:?}",
-        latencies[latencies.len() / 2]
-    );
+    let refused = statuses.iter().filter(|s| **s != 200).count();
+    assert_eq!(refused, 0, "{refused} of 2000 deliveries not answered 200");
     crate::util::kill_while_running(&mut served.child);
     served.log();
+    let out = crate::util::cmd(dir.path(), &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counters = &status["webhooks"]["counters"];
+    assert_eq!(counters["stored"].as_u64(), Some(2000), "{status}");
 }

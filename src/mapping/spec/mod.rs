@@ -38,7 +38,7 @@ pub(crate) use fields::{ApiField, ApiType, Level, Rule};
 // The X12 reader's tests build references the way mapping files write them.
 #[cfg(test)]
 pub(crate) use x12_ref::parse_ref;
-pub use x12_ref::X12Ref;
+pub(crate) use x12_ref::X12Ref;
 
 /// What the mapping produces: AHEAD orders to push, or records to read (the AP ledger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub enum Target {
 
 impl Target {
     /// The field that holds the record's number: the customer's order number, or the invoice.
-    pub fn number_field(self) -> &'static str {
+    pub(crate) fn number_field(self) -> &'static str {
         match self {
             Target::Order(kind) => kind.number_field(),
             Target::ApLedger => "invoice_number",
@@ -76,7 +76,7 @@ impl Target {
     }
 
     /// Orders are grouped from line rows and pushed; a record kind is one record per row.
-    pub fn is_order(self) -> bool {
+    pub(crate) fn is_order(self) -> bool {
         self.order().is_some()
     }
 
@@ -270,7 +270,7 @@ impl Mapping {
 
     /// The kind of order the mapping produces, or why it produces none (an AP ledger mapping
     /// describes records, which are never pushed).
-    pub fn order_kind(&self) -> Result<OrderKind, MappingError> {
+    pub(crate) fn order_kind(&self) -> Result<OrderKind, MappingError> {
         self.kind.order().ok_or_else(|| MappingError::Invalid {
             mapping: self.name.clone(),
             key: "kind".to_string(),
@@ -282,7 +282,7 @@ impl Mapping {
     }
 
     /// The API field that holds the order number (`po_number` or `order_number`).
-    pub fn number_field(&self) -> &'static str {
+    pub(crate) fn number_field(&self) -> &'static str {
         self.kind.number_field()
     }
 }
