@@ -101,18 +101,52 @@ fn canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// Why one source value cannot be used; its text is the reason a rejection gives.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ValueError {
+    #[error("is not valid UTF-8 (export the file as UTF-8)")]
+    NotUtf8,
+    #[error("is required but empty or missing")]
+    Missing,
+    #[error("\"{text}\" is not in the field's map (known: {known})")]
+    NotMapped { text: String, known: String },
+    #[error("\"{text}\" is not a date in the format \"{format}\"")]
+    NotADate { text: String, format: String },
+    #[error("\"{0}\" is not a number")]
+    NotANumber(String),
+    #[error("\"{text}\" has a misplaced thousands separator \"{separator}\"")]
+    MisplacedSeparator { text: String, separator: char },
+    #[error("\"{0}\" is not a whole number")]
+    NotWhole(String),
+    #[error("\"{0}\" is too large")]
+    TooLarge(String),
+    #[error("\"{0}\" is not a yes/no value (true/false, yes/no, y/n, 1/0)")]
+    NotYesNo(String),
+    #[error("\"{0}\" has more than 4 decimal places (AHEAD keeps 4; nothing is rounded)")]
+    TooManyPlaces(Decimal),
+    #[error("\"{0}\" is too large for a money amount")]
+    TooLargeForMoney(Decimal),
+    #[error("{value} is not a {noun} above zero")]
+    NotAboveZero { value: Value, noun: &'static str },
+    #[error("{0} is negative")]
+    Negative(Value),
+    #[error("{0} is not an ISO 3166 alpha-2 country code such as \"US\" (use `map` or `case = \"upper\"`)")]
+    NotACountry(Value),
+    #[error("{0} is not an ISO 4217 currency code such as \"USD\"")]
+    NotACurrency(Value),
+}
+
 /// Convert one source value. `Ok(None)`: no value and none required (the field is left out).
-pub(crate) fn convert(spec: &FieldSpec, raw: Option<&[u8]>) -> Result<Option<Value>, String> {
+pub(crate) fn convert(spec: &FieldSpec, raw: Option<&[u8]>) -> Result<Option<Value>, ValueError> {
     let text = match raw {
-        Some(bytes) => std::str::from_utf8(bytes)
-            .map_err(|_| "is not valid UTF-8 (export the file as UTF-8)".to_string())?,
+        Some(bytes) => std::str::from_utf8(bytes).map_err(|_| ValueError::NotUtf8)?,
         None => "",
     };
     let text = if spec.trim { text.trim() } else { text };
     if text.is_empty() {
         return match &spec.default {
             Some(default) => convert_default(spec, default).map(Some),
-            None if spec.required => Err("is required but empty or missing".to_string()),
+            None if spec.required => Err(ValueError::Missing),
             None => Ok(None),
         };
     }
@@ -121,10 +155,10 @@ pub(crate) fn convert(spec: &FieldSpec, raw: Option<&[u8]>) -> Result<Option<Val
         None if spec.reject_unmapped => {
             let mut known: Vec<&str> = spec.map.keys().map(String::as_str).collect();
             known.sort_unstable();
-            return Err(format!(
-                "\"{text}\" is not in the field's map (known: {})",
-                known.join(", ")
-            ));
+            return Err(ValueError::NotMapped {
+                text: text.to_string(),
+                known: known.join(", "),
+            });
         }
         None => text,
     };
@@ -132,11 +166,11 @@ pub(crate) fn convert(spec: &FieldSpec, raw: Option<&[u8]>) -> Result<Option<Val
 }
 
 /// Convert a `default` (not passed through `map`).
-pub(crate) fn convert_default(spec: &FieldSpec, default: &str) -> Result<Value, String> {
+pub(crate) fn convert_default(spec: &FieldSpec, default: &str) -> Result<Value, ValueError> {
     finish(spec, default)
 }
 
-fn finish(spec: &FieldSpec, text: &str) -> Result<Value, String> {
+fn finish(spec: &FieldSpec, text: &str) -> Result<Value, ValueError> {
     let cased;
     let text = match spec.case {
         None => text,
@@ -153,12 +187,12 @@ fn finish(spec: &FieldSpec, text: &str) -> Result<Value, String> {
         FieldType::String => Typed::Text(text),
         FieldType::Integer => Typed::Integer(parse_integer(spec, text)?),
         FieldType::Decimal => Typed::Decimal(parse_decimal(spec, text)?),
-        FieldType::Date => Typed::Date(parse_date(spec, text).ok_or_else(|| {
-            format!(
-                "\"{text}\" is not a date in the format \"{}\"",
-                spec.date_format
-            )
-        })?),
+        FieldType::Date => {
+            Typed::Date(parse_date(spec, text).ok_or_else(|| ValueError::NotADate {
+                text: text.to_string(),
+                format: spec.date_format.clone(),
+            })?)
+        }
         FieldType::Bool => Typed::Bool(parse_bool(text)?),
     };
     let json = match (spec.api.ty, value) {
@@ -194,8 +228,8 @@ fn parse_date(spec: &FieldSpec, text: &str) -> Option<NaiveDate> {
 }
 
 /// The decimal text with thousands separators removed and a `.` decimal point, or an error.
-fn plain_number(spec: &FieldSpec, text: &str) -> Result<String, String> {
-    let bad = || format!("\"{text}\" is not a number");
+fn plain_number(spec: &FieldSpec, text: &str) -> Result<String, ValueError> {
+    let bad = || ValueError::NotANumber(text.to_string());
     let mut out = String::with_capacity(text.len());
     let (int_part, frac_part) = match text.split_once(spec.decimal_separator) {
         Some((i, f)) => (i, Some(f)),
@@ -215,9 +249,10 @@ fn plain_number(spec: &FieldSpec, text: &str) -> Result<String, String> {
             out.push_str(first);
             for group in groups {
                 if group.len() != 3 {
-                    return Err(format!(
-                        "\"{text}\" has a misplaced thousands separator \"{sep}\""
-                    ));
+                    return Err(ValueError::MisplacedSeparator {
+                        text: text.to_string(),
+                        separator: sep,
+                    });
                 }
                 out.push_str(group);
             }
@@ -239,50 +274,46 @@ fn plain_number(spec: &FieldSpec, text: &str) -> Result<String, String> {
     }
 }
 
-fn parse_decimal(spec: &FieldSpec, text: &str) -> Result<Decimal, String> {
+fn parse_decimal(spec: &FieldSpec, text: &str) -> Result<Decimal, ValueError> {
     // The common case, plain digits with a `.` point, needs no copy.
     let plain_digits = text
         .bytes()
         .enumerate()
         .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && (b == b'-' || b == b'+')));
     if spec.decimal_separator == '.' && plain_digits && text.bytes().any(|b| b.is_ascii_digit()) {
-        return Decimal::from_str(text).map_err(|_| format!("\"{text}\" is not a number"));
+        return Decimal::from_str(text).map_err(|_| ValueError::NotANumber(text.to_string()));
     }
     let plain = plain_number(spec, text)?;
-    Decimal::from_str(&plain).map_err(|_| format!("\"{text}\" is not a number"))
+    Decimal::from_str(&plain).map_err(|_| ValueError::NotANumber(text.to_string()))
 }
 
-fn parse_integer(spec: &FieldSpec, text: &str) -> Result<i64, String> {
+fn parse_integer(spec: &FieldSpec, text: &str) -> Result<i64, ValueError> {
     let d = parse_decimal(spec, text)?;
     if !d.fract().is_zero() {
-        return Err(format!("\"{text}\" is not a whole number"));
+        return Err(ValueError::NotWhole(text.to_string()));
     }
-    i64::try_from(d.trunc()).map_err(|_| format!("\"{text}\" is too large"))
+    i64::try_from(d.trunc()).map_err(|_| ValueError::TooLarge(text.to_string()))
 }
 
-fn parse_bool(text: &str) -> Result<bool, String> {
+fn parse_bool(text: &str) -> Result<bool, ValueError> {
     match text.to_ascii_lowercase().as_str() {
         "true" | "t" | "yes" | "y" | "1" => Ok(true),
         "false" | "f" | "no" | "n" | "0" => Ok(false),
-        _ => Err(format!(
-            "\"{text}\" is not a yes/no value (true/false, yes/no, y/n, 1/0)"
-        )),
+        _ => Err(ValueError::NotYesNo(text.to_string())),
     }
 }
 
 /// Money as the API wants it: trailing zeros dropped, then at least 2 and at most 4 places
 /// (`2150` -> `"2150.00"`, `389.990` -> `"389.99"`, `1.23456` is refused, never rounded).
-fn money(d: Decimal) -> Result<String, String> {
+fn money(d: Decimal) -> Result<String, ValueError> {
     let mut n = d.normalize();
     if n.scale() > 4 {
-        return Err(format!(
-            "\"{d}\" has more than 4 decimal places (AHEAD keeps 4; nothing is rounded)"
-        ));
+        return Err(ValueError::TooManyPlaces(d));
     }
     if n.scale() < 2 {
         n.rescale(2);
         if n.scale() < 2 {
-            return Err(format!("\"{d}\" is too large for a money amount"));
+            return Err(ValueError::TooLargeForMoney(d));
         }
     }
     if n.is_zero() {
@@ -291,37 +322,34 @@ fn money(d: Decimal) -> Result<String, String> {
     Ok(n.to_string())
 }
 
-fn check_rules(spec: &FieldSpec, value: &Value) -> Result<(), String> {
-    let what = |noun: &str| {
-        if spec.api.key == "line_number" {
-            format!("{value} is not a line number above zero")
+fn check_rules(spec: &FieldSpec, value: &Value) -> Result<(), ValueError> {
+    let not_above_zero = || ValueError::NotAboveZero {
+        value: value.clone(),
+        noun: if spec.api.key == "line_number" {
+            "line number"
         } else {
-            format!("{value} is not a {noun} above zero")
-        }
+            "quantity"
+        },
     };
     match spec.api.rule {
         Rule::None => Ok(()),
         Rule::Positive => match value.as_i64() {
             Some(n) if n > 0 => Ok(()),
-            _ => Err(what("quantity")),
+            _ => Err(not_above_zero()),
         },
         Rule::NotNegative => match value.as_str().map(Decimal::from_str) {
             Some(Ok(d)) if d.is_sign_negative() && !d.is_zero() => {
-                Err(format!("{value} is negative"))
+                Err(ValueError::Negative(value.clone()))
             }
             _ => Ok(()),
         },
         Rule::Country => match value.as_str() {
             Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) => Ok(()),
-            _ => Err(format!(
-                "{value} is not an ISO 3166 alpha-2 country code such as \"US\" (use `map` or `case = \"upper\"`)"
-            )),
+            _ => Err(ValueError::NotACountry(value.clone())),
         },
         Rule::Currency => match value.as_str() {
             Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => Ok(()),
-            _ => Err(format!(
-                "{value} is not an ISO 4217 currency code such as \"USD\""
-            )),
+            _ => Err(ValueError::NotACurrency(value.clone())),
         },
     }
 }
@@ -492,7 +520,7 @@ mod tests {
         .unwrap()
     }
 
-    fn conv(m: &Mapping, field: &str, raw: &str) -> Result<Option<Value>, String> {
+    fn conv(m: &Mapping, field: &str, raw: &str) -> Result<Option<Value>, ValueError> {
         convert(m.field(field).unwrap(), Some(raw.as_bytes()))
     }
 
@@ -566,9 +594,13 @@ mod tests {
             conv(&m, "order_date", "1/2/2026").unwrap(),
             Some(Value::from("2026-01-02"))
         );
-        assert!(conv(&m, "order_date", "13/02/2026")
-            .unwrap_err()
-            .contains("%m/%d/%Y"));
+        assert_eq!(
+            conv(&m, "order_date", "13/02/2026").unwrap_err(),
+            ValueError::NotADate {
+                text: "13/02/2026".into(),
+                format: "%m/%d/%Y".into()
+            }
+        );
         assert_eq!(conv(&m, "order_date", "").unwrap(), None);
         assert_eq!(conv(&m, "currency", " ").unwrap(), Some(Value::from("USD")));
         assert_eq!(
@@ -580,11 +612,14 @@ mod tests {
             conv(&m, "ship_to.country", "United States").unwrap(),
             Some(Value::from("US"))
         );
-        assert!(conv(&m, "ship_to.country", "Canada")
-            .unwrap_err()
-            .contains("ISO 3166"));
+        let err = conv(&m, "ship_to.country", "Canada").unwrap_err();
+        assert_eq!(err, ValueError::NotACountry(Value::from("Canada")));
+        assert!(err.to_string().contains("ISO 3166"), "{err}");
         assert_eq!(conv(&m, "notes", " a ").unwrap(), Some(Value::from(" a ")));
-        assert!(convert(m.field("notes").unwrap(), Some(b"\xff")).is_err());
+        assert_eq!(
+            convert(m.field("notes").unwrap(), Some(b"\xff")),
+            Err(ValueError::NotUtf8)
+        );
     }
 
     #[test]
@@ -598,9 +633,12 @@ mod tests {
             conv(&m, "ship_method", "UPS Ground").unwrap(),
             Some(Value::from("ups_ground"))
         );
-        assert!(conv(&m, "ship_method", "Pony Express")
-            .unwrap_err()
-            .contains("UPS Ground"));
+        assert_eq!(
+            conv(&m, "ship_method", "Pony Express")
+                .unwrap_err()
+                .to_string(),
+            "\"Pony Express\" is not in the field's map (known: UPS Ground)"
+        );
     }
 
     #[test]

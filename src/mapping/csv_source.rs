@@ -399,7 +399,7 @@ impl Orders<'_, '_> {
                 Ok(Some(value)) => group.draft.set_header(spec, value, number_field),
                 Ok(None) => {}
                 Err(reason) => {
-                    let r = row.reject(self.file, Some(spec.name()), reason);
+                    let r = row.reject(self.file, Some(spec.name()), reason.to_string());
                     group.draft.problems.push(self.rejections.check(r)?);
                 }
             }
@@ -426,7 +426,7 @@ impl Orders<'_, '_> {
                     String::from_utf8_lossy(first),
                     group.draft.place.line
                 );
-                let r = row.reject(self.file, Some(spec.name()), reason);
+                let r = row.reject(self.file, Some(spec.name()), reason.to_string());
                 group.draft.problems.push(self.rejections.check(r)?);
             }
         }
@@ -448,7 +448,7 @@ impl Orders<'_, '_> {
                 }
                 Ok(None) => {}
                 Err(reason) => {
-                    let r = row.reject(self.file, Some(spec.name()), reason);
+                    let r = row.reject(self.file, Some(spec.name()), reason.to_string());
                     draft.problems.push(self.rejections.check(r)?);
                 }
             }
@@ -551,7 +551,7 @@ fn one_record(
                 values.insert(spec.api.key.to_string(), value);
             }
             Ok(None) => {}
-            Err(reason) => problems.push(row.reject(file, Some(spec.name()), reason)),
+            Err(reason) => problems.push(row.reject(file, Some(spec.name()), reason.to_string())),
         }
     }
     if problems.is_empty() {

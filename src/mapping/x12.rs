@@ -464,7 +464,12 @@ impl Reader<'_, '_> {
                 Ok(None) => {}
                 Err(reason) => {
                     let at = found.map_or(place(st), place);
-                    self.problem(draft, at, Some(field_label(spec).as_str()), reason)?;
+                    self.problem(
+                        draft,
+                        at,
+                        Some(field_label(spec).as_str()),
+                        reason.to_string(),
+                    )?;
                 }
             }
         }
@@ -495,7 +500,12 @@ impl Reader<'_, '_> {
                 Ok(None) => {}
                 Err(reason) => {
                     let at = found.map_or(place(anchor), place);
-                    self.problem(draft, at, Some(field_label(spec).as_str()), reason)?;
+                    self.problem(
+                        draft,
+                        at,
+                        Some(field_label(spec).as_str()),
+                        reason.to_string(),
+                    )?;
                 }
             }
         }
