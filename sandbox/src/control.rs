@@ -84,7 +84,7 @@ impl Control {
     }
     /// Applies a partial `Faults` given as JSON (the `/_sandbox/faults` body).
     pub fn patch_faults(&self, patch: &serde_json::Value) -> anyhow::Result<()> {
-        self.app.faults().patch(patch).map_err(|e| anyhow!(e))
+        self.app.faults().patch(patch).map_err(anyhow::Error::from)
     }
 
     // ---- Counters ----
@@ -155,31 +155,31 @@ impl Control {
     pub fn create_invoice(&self, spec: &NewInvoice) -> anyhow::Result<Doc> {
         self.app
             .mutate(|w, now| w.create_invoice(spec, now))
-            .map_err(|e| anyhow!(e))
+            .map_err(anyhow::Error::from)
     }
     pub fn pay_invoice(&self, invoice_number: &str, amount: Decimal) -> anyhow::Result<Doc> {
         self.app
             .mutate(|w, now| w.pay_invoice(invoice_number, amount, now))
-            .map_err(|e| anyhow!(e))
+            .map_err(anyhow::Error::from)
     }
     pub fn void_invoice(&self, invoice_number: &str) -> anyhow::Result<Doc> {
         self.app
             .mutate(|w, now| w.void_invoice(invoice_number, now))
-            .map_err(|e| anyhow!(e))
+            .map_err(anyhow::Error::from)
     }
     /// Ships an order (`kind` = `purchase_orders` or `fulfillment_orders`); returns the shipment.
     pub fn ship_order(&self, kind_name: &str, number: &str) -> anyhow::Result<Doc> {
         let k = kind(kind_name)?;
         self.app
             .mutate(|w, now| w.ship_order(k, number, now))
-            .map_err(|e| anyhow!(e))
+            .map_err(anyhow::Error::from)
     }
     /// Delivers a shipped order (a purchase order becomes `closed`); returns the order.
     pub fn deliver_order(&self, kind_name: &str, number: &str) -> anyhow::Result<Doc> {
         let k = kind(kind_name)?;
         self.app
             .mutate(|w, now| w.deliver_order(k, number, now))
-            .map_err(|e| anyhow!(e))
+            .map_err(anyhow::Error::from)
     }
     /// Moves an order to any status of its kind (e.g. `in_production`, to test the PUT rule).
     pub fn set_order_status(
@@ -191,7 +191,7 @@ impl Control {
         let k = kind(kind_name)?;
         self.app
             .mutate(|w, now| w.set_order_status(k, number, status, now))
-            .map_err(|e| anyhow!(e))
+            .map_err(anyhow::Error::from)
     }
     /// Runs the activity generator for `elapsed` of simulated time ending now.
     pub fn simulate(&self, elapsed: Duration) -> Activity {

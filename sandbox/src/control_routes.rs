@@ -1,6 +1,6 @@
 //! Sandbox-only control routes, for tools outside the process (no auth: never expose a
-//! sandbox beyond localhost). Bodies and answers are plain JSON; errors are 400 with
-//! `{"error": "..."}`.
+//! sandbox beyond localhost). Bodies and answers are plain JSON; errors are `{"error": "..."}`,
+//! 404 when the order or invoice named does not exist, else 400.
 //!
 //! | route | body | does |
 //! |---|---|---|
@@ -33,7 +33,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::control::Control;
-use super::mutations::NewInvoice;
+use super::mutations::{NewInvoice, WorldError};
 use super::server::App;
 
 fn ctl(app: App) -> Control {
@@ -43,11 +43,17 @@ fn ctl(app: App) -> Control {
 fn reply<T: serde::Serialize>(r: anyhow::Result<T>) -> Response {
     match r {
         Ok(v) => Json(v).into_response(),
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": format!("{e:#}") })),
-        )
-            .into_response(),
+        Err(e) => {
+            let not_found = e
+                .downcast_ref::<WorldError>()
+                .is_some_and(WorldError::is_not_found);
+            let status = if not_found {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (status, Json(json!({ "error": format!("{e:#}") }))).into_response()
+        }
     }
 }
 

@@ -50,12 +50,21 @@ pub struct Faults {
     pub duplicate_webhooks: u64,
 }
 
+/// Why a faults patch is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    #[error("faults must be a JSON object")]
+    NotAnObject,
+    #[error("faults: {0}")]
+    Invalid(#[from] serde_json::Error),
+}
+
 impl Faults {
     /// Applies the fields present in a JSON patch (a partial `Faults`).
-    pub fn patch(&mut self, patch: &serde_json::Value) -> Result<(), String> {
-        let mut current = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+    pub fn patch(&mut self, patch: &serde_json::Value) -> Result<(), PatchError> {
+        let mut current = serde_json::to_value(&*self)?;
         let (Some(cur), Some(p)) = (current.as_object_mut(), patch.as_object()) else {
-            return Err("faults must be a JSON object".into());
+            return Err(PatchError::NotAnObject);
         };
         for (k, v) in p {
             cur.insert(k.clone(), v.clone());
@@ -66,7 +75,7 @@ impl Faults {
         } else {
             self.rate_seen
         };
-        *self = serde_json::from_value(current).map_err(|e| e.to_string())?;
+        *self = serde_json::from_value(current)?;
         self.rate_seen = rate_seen;
         if let Some(d) = self.drift.as_mut() {
             d.armed = armed;

@@ -104,12 +104,54 @@ fn dec(doc: &Doc, key: &str) -> Decimal {
         .unwrap_or_default()
 }
 
+/// Why a change to the world is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("no {resource} numbered {number}")]
+    NotFound {
+        resource: &'static str,
+        number: String,
+    },
+    #[error("unknown item {0}")]
+    UnknownItem(String),
+    #[error("{status} is not a status of {resource}")]
+    NotAStatus {
+        status: String,
+        resource: &'static str,
+    },
+    #[error("{number} is {status} and cannot ship")]
+    CannotShip { number: String, status: String },
+    #[error("{number} is {status}, not shipped")]
+    NotShipped { number: String, status: String },
+    #[error("an invoice needs lines")]
+    NoLines,
+    #[error("{number} is {status}")]
+    NotPayable { number: String, status: String },
+    #[error("payment {amount} does not fit balance {balance}")]
+    PaymentDoesNotFit { amount: Decimal, balance: Decimal },
+    #[error("{0} is already void")]
+    AlreadyVoid(String),
+}
+
+impl WorldError {
+    /// Whether the thing to change does not exist (404), rather than refusing the change.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            WorldError::NotFound { .. } | WorldError::UnknownItem(_)
+        )
+    }
+}
+
 impl World {
-    fn order_pos(&self, kind: OrderKind, number: &str) -> Result<usize, String> {
+    fn order_pos(&self, kind: OrderKind, number: &str) -> Result<usize, WorldError> {
         let table = self.table(kind.resource()).expect("orders table");
         table
             .find(kind.number_key(), number)
-            .ok_or_else(|| format!("no {} numbered {number}", kind.resource()))
+            .ok_or_else(|| WorldError::NotFound {
+                resource: kind.resource(),
+                number: number.to_string(),
+            })
     }
 
     pub fn order_mut(&mut self, kind: OrderKind, pos: usize) -> &mut Doc {
@@ -186,9 +228,12 @@ impl World {
         number: &str,
         status: &str,
         now: i64,
-    ) -> Result<Doc, String> {
+    ) -> Result<Doc, WorldError> {
         if !kind.statuses().contains(&status) {
-            return Err(format!("{status} is not a status of {}", kind.resource()));
+            return Err(WorldError::NotAStatus {
+                status: status.to_string(),
+                resource: kind.resource(),
+            });
         }
         let pos = self.order_pos(kind, number)?;
         let doc = self.order_mut(kind, pos);
@@ -210,7 +255,12 @@ impl World {
 
     /// Ships an open order: creates a shipment (carrier, tracking, serial numbers per unit)
     /// and sets the order `shipped`. Returns the shipment.
-    pub fn ship_order(&mut self, kind: OrderKind, number: &str, now: i64) -> Result<Doc, String> {
+    pub fn ship_order(
+        &mut self,
+        kind: OrderKind,
+        number: &str,
+        now: i64,
+    ) -> Result<Doc, WorldError> {
         let pos = self.order_pos(kind, number)?;
         let order = self.order_mut(kind, pos).clone();
         let status = order.get("status").and_then(Value::as_str).unwrap_or("");
@@ -219,7 +269,10 @@ impl World {
             OrderKind::Fulfillment => rules::FO_SHIPPABLE,
         };
         if !shippable.contains(&status) {
-            return Err(format!("{number} is {status} and cannot ship"));
+            return Err(WorldError::CannotShip {
+                number: number.to_string(),
+                status: status.to_string(),
+            });
         }
         let serial = self.next_serial();
         let (carrier, service, url) = CARRIERS[(serial % CARRIERS.len() as u64) as usize];
@@ -281,7 +334,7 @@ impl World {
         kind: OrderKind,
         number: &str,
         now: i64,
-    ) -> Result<Doc, String> {
+    ) -> Result<Doc, WorldError> {
         let pos = self.order_pos(kind, number)?;
         let status = self
             .order_mut(kind, pos)
@@ -290,7 +343,10 @@ impl World {
             .unwrap_or("")
             .to_string();
         if status != rules::STATUS_SHIPPED {
-            return Err(format!("{number} is {status}, not shipped"));
+            return Err(WorldError::NotShipped {
+                number: number.to_string(),
+                status,
+            });
         }
         let key = match kind {
             OrderKind::Purchase => "purchase_order_number",
@@ -317,16 +373,16 @@ impl World {
     }
 
     /// Raises an invoice priced from the catalog; lines sum exactly to the total.
-    pub fn create_invoice(&mut self, spec: &NewInvoice, now: i64) -> Result<Doc, String> {
+    pub fn create_invoice(&mut self, spec: &NewInvoice, now: i64) -> Result<Doc, WorldError> {
         if spec.lines.is_empty() {
-            return Err("an invoice needs lines".into());
+            return Err(WorldError::NoLines);
         }
         let mut total = Decimal::ZERO;
         let mut lines = Vec::new();
         for (i, (number, qty)) in spec.lines.iter().enumerate() {
             let item = self
                 .item_by_number(number)
-                .ok_or_else(|| format!("unknown item {number}"))?;
+                .ok_or_else(|| WorldError::UnknownItem(number.to_string()))?;
             let amount = item.unit_price * Decimal::from(*qty);
             total += amount;
             lines.push(json!({
@@ -364,26 +420,37 @@ impl World {
         Ok(doc)
     }
 
-    fn invoice_pos(&self, number: &str) -> Result<usize, String> {
+    fn invoice_pos(&self, number: &str) -> Result<usize, WorldError> {
         self.invoices
             .find("invoice_number", number)
-            .ok_or_else(|| format!("no invoice numbered {number}"))
+            .ok_or_else(|| WorldError::NotFound {
+                resource: rules::INVOICES,
+                number: number.to_string(),
+            })
     }
 
     /// Records a payment: `partially_paid` until the balance reaches 0, then `paid`.
-    pub fn pay_invoice(&mut self, number: &str, amount: Decimal, now: i64) -> Result<Doc, String> {
+    pub fn pay_invoice(
+        &mut self,
+        number: &str,
+        amount: Decimal,
+        now: i64,
+    ) -> Result<Doc, WorldError> {
         let pos = self.invoice_pos(number)?;
         let doc = &mut self.invoices.rows[pos];
         let status = doc.get("status").and_then(Value::as_str).unwrap_or("");
         if status == rules::INV_VOID || status == rules::INV_PAID {
-            return Err(format!("{number} is {status}"));
+            return Err(WorldError::NotPayable {
+                number: number.to_string(),
+                status: status.to_string(),
+            });
         }
         let (total, paid) = (dec(doc, "total_amount"), dec(doc, "amount_paid"));
         if amount <= Decimal::ZERO || paid + amount > total {
-            return Err(format!(
-                "payment {amount} does not fit balance {}",
-                total - paid
-            ));
+            return Err(WorldError::PaymentDoesNotFit {
+                amount,
+                balance: total - paid,
+            });
         }
         let paid = paid + amount;
         doc.insert("amount_paid".into(), money(paid));
@@ -399,11 +466,11 @@ impl World {
     }
 
     /// Voids an invoice: its balance becomes 0 whatever was paid.
-    pub fn void_invoice(&mut self, number: &str, now: i64) -> Result<Doc, String> {
+    pub fn void_invoice(&mut self, number: &str, now: i64) -> Result<Doc, WorldError> {
         let pos = self.invoice_pos(number)?;
         let doc = &mut self.invoices.rows[pos];
         if doc.get("status").and_then(Value::as_str) == Some(rules::INV_VOID) {
-            return Err(format!("{number} is already void"));
+            return Err(WorldError::AlreadyVoid(number.to_string()));
         }
         doc.insert("status".into(), json!(rules::INV_VOID));
         doc.insert("balance_due".into(), money(Decimal::ZERO));

@@ -53,9 +53,46 @@ pub struct Query {
     pub conds: Vec<Cond>,
 }
 
+/// Why a `q` is refused (answered 400 with this text).
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("q is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("q must be a JSON object")]
+    NotAnObject,
+    #[error("limit must be a positive integer")]
+    BadLimit,
+    #[error("offset must be a non-negative integer")]
+    BadOffset,
+    #[error("order_by must be a string")]
+    OrderByNotAString,
+    #[error("cannot order by {0}")]
+    CannotOrderBy(String),
+    #[error("where must be an object")]
+    WhereNotAnObject,
+    #[error("unknown key in q: {0}")]
+    UnknownKey(String),
+    #[error("unknown field: {0}")]
+    UnknownField(String),
+    #[error("cannot filter on {0}")]
+    CannotFilterOn(String),
+    #[error("unknown operator {op:?} on {field}")]
+    UnknownOperator { op: String, field: String },
+    #[error("in on {0} needs an array")]
+    InNeedsAnArray(String),
+    #[error("{0}: null cannot be ordered")]
+    NullOrdered(String),
+    #[error("{field}: {value} is not a valid {ty:?} value")]
+    BadOperand {
+        field: String,
+        value: Value,
+        ty: FieldType,
+    },
+}
+
 /// Parses the decoded JSON text of `q` (None = no `q`) for a resource with `fields`.
 /// `cap` is the effective page cap (the contract's, or a lower one set as a fault).
-pub fn parse(q: Option<&str>, fields: &'static [Field], cap: usize) -> Result<Query, String> {
+pub fn parse(q: Option<&str>, fields: &'static [Field], cap: usize) -> Result<Query, QueryError> {
     let mut query = Query {
         limit: rules::DEFAULT_LIMIT.min(cap),
         offset: 0,
@@ -65,9 +102,9 @@ pub fn parse(q: Option<&str>, fields: &'static [Field], cap: usize) -> Result<Qu
         conds: Vec::new(),
     };
     let Some(text) = q else { return Ok(query) };
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("q is not valid JSON: {e}"))?;
+    let v: Value = serde_json::from_str(text).map_err(QueryError::NotJson)?;
     let Value::Object(obj) = v else {
-        return Err("q must be a JSON object".into());
+        return Err(QueryError::NotAnObject);
     };
     for (key, val) in &obj {
         match key.as_str() {
@@ -75,24 +112,21 @@ pub fn parse(q: Option<&str>, fields: &'static [Field], cap: usize) -> Result<Qu
                 let n = val
                     .as_u64()
                     .filter(|n| *n >= 1)
-                    .ok_or("limit must be a positive integer")?;
+                    .ok_or(QueryError::BadLimit)?;
                 query.limit = (n as usize).min(cap);
             }
             rules::Q_OFFSET => {
-                query.offset = val
-                    .as_u64()
-                    .ok_or("offset must be a non-negative integer")?
-                    as usize;
+                query.offset = val.as_u64().ok_or(QueryError::BadOffset)? as usize;
             }
             rules::Q_ORDER_BY => {
-                let s = val.as_str().ok_or("order_by must be a string")?;
+                let s = val.as_str().ok_or(QueryError::OrderByNotAString)?;
                 let (name, desc) = match s.strip_prefix('-') {
                     Some(rest) => (rest, true),
                     None => (s, false),
                 };
                 let (fname, ty) = lookup(fields, name)?;
                 if ty == FieldType::Complex {
-                    return Err(format!("cannot order by {name}"));
+                    return Err(QueryError::CannotOrderBy(name.to_string()));
                 }
                 query.order_by = fname;
                 query.order_ty = ty;
@@ -100,24 +134,24 @@ pub fn parse(q: Option<&str>, fields: &'static [Field], cap: usize) -> Result<Qu
             }
             rules::Q_WHERE => {
                 let Value::Object(conds) = val else {
-                    return Err("where must be an object".into());
+                    return Err(QueryError::WhereNotAnObject);
                 };
                 for (name, cond) in conds {
                     parse_cond(fields, name, cond, &mut query.conds)?;
                 }
             }
-            other => return Err(format!("unknown key in q: {other}")),
+            other => return Err(QueryError::UnknownKey(other.to_string())),
         }
     }
     Ok(query)
 }
 
-fn lookup(fields: &'static [Field], name: &str) -> Result<(&'static str, FieldType), String> {
+fn lookup(fields: &'static [Field], name: &str) -> Result<(&'static str, FieldType), QueryError> {
     fields
         .iter()
         .find(|(n, _, _)| *n == name)
         .map(|(n, t, _)| (*n, *t))
-        .ok_or_else(|| format!("unknown field: {name}"))
+        .ok_or_else(|| QueryError::UnknownField(name.to_string()))
 }
 
 fn parse_cond(
@@ -125,10 +159,10 @@ fn parse_cond(
     name: &str,
     cond: &Value,
     out: &mut Vec<Cond>,
-) -> Result<(), String> {
+) -> Result<(), QueryError> {
     let (field, ty) = lookup(fields, name)?;
     if ty == FieldType::Complex {
-        return Err(format!("cannot filter on {name}"));
+        return Err(QueryError::CannotFilterOn(name.to_string()));
     }
     let ops = match cond {
         Value::Object(ops) => ops.iter().map(|(k, v)| (k.as_str(), v)).collect::<Vec<_>>(),
@@ -143,11 +177,16 @@ fn parse_cond(
             ">" => Op::Gt,
             ">=" => Op::Ge,
             "in" => Op::In,
-            other => return Err(format!("unknown operator {other:?} on {name}")),
+            other => {
+                return Err(QueryError::UnknownOperator {
+                    op: other.to_string(),
+                    field: name.to_string(),
+                })
+            }
         };
         let operands = if op == Op::In {
             let Value::Array(list) = v else {
-                return Err(format!("in on {name} needs an array"));
+                return Err(QueryError::InNeedsAnArray(name.to_string()));
             };
             list.iter()
                 .map(|x| operand(name, ty, x))
@@ -156,7 +195,7 @@ fn parse_cond(
             vec![operand(name, ty, v)?]
         };
         if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && operands[0] == Operand::Null {
-            return Err(format!("{name}: null cannot be ordered"));
+            return Err(QueryError::NullOrdered(name.to_string()));
         }
         out.push(Cond {
             field,
@@ -168,8 +207,12 @@ fn parse_cond(
     Ok(())
 }
 
-fn operand(name: &str, ty: FieldType, v: &Value) -> Result<Operand, String> {
-    let bad = || format!("{name}: {v} is not a valid {ty:?} value");
+fn operand(name: &str, ty: FieldType, v: &Value) -> Result<Operand, QueryError> {
+    let bad = || QueryError::BadOperand {
+        field: name.to_string(),
+        value: v.clone(),
+        ty,
+    };
     if v.is_null() {
         return Ok(Operand::Null);
     }
@@ -315,7 +358,7 @@ mod tests {
     use super::*;
     use crate::rules::INVOICE_FIELDS;
 
-    fn p(q: &str) -> Result<Query, String> {
+    fn p(q: &str) -> Result<Query, QueryError> {
         parse(Some(q), INVOICE_FIELDS, rules::PAGE_CAP)
     }
 

@@ -45,7 +45,7 @@ pub async fn list(
         .map_or(rules::PAGE_CAP, |c| c.clamp(1, rules::PAGE_CAP));
     let query = match query::parse(q.as_deref(), fields, cap) {
         Ok(query) => query,
-        Err(msg) => return envelope::bad_request(msg),
+        Err(error) => return envelope::bad_request(error.to_string()),
     };
     // Only a page actually served counts towards a pending drift.
     let drift = super::faults::drift_due(&mut app.faults(), resource);

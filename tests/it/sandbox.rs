@@ -1093,6 +1093,31 @@ async fn control_routes_over_http() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // Shipping it again is refused (400); an order or invoice that does not exist is 404.
+    for (path, want) in [
+        (
+            "world/orders/fulfillment_orders/FO-700001/ship",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "world/orders/fulfillment_orders/FO-NOPE/ship",
+            StatusCode::NOT_FOUND,
+        ),
+        ("world/invoices/INV-NOPE/void", StatusCode::NOT_FOUND),
+    ] {
+        let r = api
+            .http
+            .post(format!("{base}/_sandbox/{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
+    }
     let r = api
         .http
         .post(format!("{base}/_sandbox/clock/advance"))
