@@ -17,10 +17,14 @@
 //! - `webhooks`: the receiver for AHEAD's order events, feeding the mirror.
 //! - `secret`: a string type that never prints its value.
 //!
+//! The public modules are the library's chosen surface (what the integration tests and benches
+//! drive); the rest is crate-private, and `unreachable_pub` keeps every `pub` item reachable.
+//!
 //! The embedded AHEAD simulator is a crate of its own (`sandbox/`, `ahead_sandbox`), used through
 //! `commands::embedded` when the default `sandbox` feature is on; it shares no code with `api`.
 
 #![warn(unreachable_pub)]
+#![warn(clippy::too_many_lines)]
 
 pub mod api;
 pub(crate) mod cli;

@@ -12,6 +12,8 @@
 //!   the test surface, in process and over HTTP.
 //! - `server`: router, /v2 gate and accept loop. `state`: the state file.
 
+#![warn(clippy::too_many_lines)]
+
 mod control;
 mod control_routes;
 mod envelope;
