@@ -357,7 +357,7 @@ impl Reader<'_, '_> {
         draft: &mut Draft,
         place: Place,
         field: Option<&str>,
-        reason: String,
+        reason: impl std::fmt::Display,
     ) -> Result<(), MappingError> {
         let r = Rejection {
             file: self.file.to_string(),
@@ -365,7 +365,7 @@ impl Reader<'_, '_> {
             segment: place.segment,
             order: None,
             field: field.map(str::to_string),
-            reason,
+            reason: reason.to_string(),
         };
         draft.problems.push(self.rejections.check(r)?);
         Ok(())
@@ -464,12 +464,7 @@ impl Reader<'_, '_> {
                 Ok(None) => {}
                 Err(reason) => {
                     let at = found.map_or(place(st), place);
-                    self.problem(
-                        draft,
-                        at,
-                        Some(field_label(spec).as_str()),
-                        reason.to_string(),
-                    )?;
+                    self.problem(draft, at, Some(field_label(spec).as_str()), reason)?;
                 }
             }
         }
@@ -500,12 +495,7 @@ impl Reader<'_, '_> {
                 Ok(None) => {}
                 Err(reason) => {
                     let at = found.map_or(place(anchor), place);
-                    self.problem(
-                        draft,
-                        at,
-                        Some(field_label(spec).as_str()),
-                        reason.to_string(),
-                    )?;
+                    self.problem(draft, at, Some(field_label(spec).as_str()), reason)?;
                 }
             }
         }
