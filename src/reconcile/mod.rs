@@ -203,6 +203,8 @@ pub(crate) struct Row {
     /// `ahead_balance - erp_balance`, when both are known and in the same currency.
     pub difference: Option<Decimal>,
     pub due_date: Option<NaiveDate>,
+    /// Days since the due date: negative while not yet due (the reports show it as days past
+    /// due, never negative, and days until due).
     pub days_past_due: Option<i64>,
     /// `None` for duplicates and rejected rows.
     pub aging: Option<Aging>,
@@ -540,6 +542,7 @@ fn fill_ledger(row: &mut Row, line: &LedgerLine) {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AgingRow {
     pub invoice: Invoice,
+    /// Days since the due date, negative while not yet due (as in [`Row`]).
     pub days_past_due: Option<i64>,
     pub aging: Aging,
 }

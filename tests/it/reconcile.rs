@@ -18,7 +18,7 @@ use crate::util::{cmd, cmd_async, text, Harness};
 const LEDGER_MAPPING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/ap_ledger.csv.toml");
 const SAMPLE_LEDGER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ap_ledger.csv");
 
-const HEADER: &str = "Status,Invoice Number,Currency,ERP Currency,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP),Due Date,Days Past Due,Aging Bucket,Invoice Date,AHEAD Status,Closed in AHEAD On,PO Number,Vendor,ERP Ledger Line,Note";
+const HEADER: &str = "Status,Invoice Number,Currency,ERP Currency,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP),Due Date,Days Past Due,Days Until Due,Aging Bucket,Invoice Date,AHEAD Status,Closed in AHEAD On,PO Number,Vendor,ERP Ledger Line,Note";
 
 /// The sample ledger against a mirror that was never pulled: both lines are missing in AHEAD.
 /// Aged as of 2026-11-30: INV-900001 due 10-15 is 46 days late, INV-900002 due 10-31 is 30.
@@ -42,8 +42,8 @@ fn the_sample_ledger_by_hand() {
     let csv = String::from_utf8(out.stdout.clone()).unwrap();
     let want = format!(
         "{HEADER}
-missing_in_ahead,INV-900001,USD,USD,,12480.00,,2026-10-15,46,31-60,2026-09-15,,,,AHEAD,2,
-missing_in_ahead,INV-900002,USD,USD,,2310.75,,2026-10-31,30,1-30,2026-10-01,,,,AHEAD,3,
+missing_in_ahead,INV-900001,USD,USD,,12480.00,,2026-10-15,46,,31-60,2026-09-15,,,,AHEAD,2,
+missing_in_ahead,INV-900002,USD,USD,,2310.75,,2026-10-31,30,,1-30,2026-10-01,,,,AHEAD,3,
 
 Totals by status,Currency,Invoices,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP)
 missing_in_ahead,USD,2,,14790.75,
@@ -229,32 +229,33 @@ async fn month_end_against_the_sandbox() {
         "ERP Open Balance",
         "Difference (AHEAD - ERP)",
         "Days Past Due",
+        "Days Until Due",
         "Aging Bucket",
     ];
     assert_eq!(
         cells(row("matched", &a), &money),
-        ["USD", "1249.50", "1249.50", "0.00", "10", "1-30"]
+        ["USD", "1249.50", "1249.50", "0.00", "10", "", "1-30"]
     );
     assert_eq!(row("matched", &a)["ERP Ledger Line"], "2");
     assert_eq!(
         cells(row("amount_mismatch", &b), &money),
-        ["USD", "139.85", "239.85", "-100.00", "45", "31-60"]
+        ["USD", "139.85", "239.85", "-100.00", "45", "", "31-60"]
     );
     assert_eq!(row("amount_mismatch", &b)["AHEAD Status"], "partially_paid");
     assert_eq!(
         cells(row("missing_in_erp", &c), &money),
-        ["USD", "289.00", "", "", "100", "90+"]
+        ["USD", "289.00", "", "", "100", "", "90+"]
     );
     let closed_on = (today + chrono::Duration::days(2)).to_string();
     assert_eq!(
         cells(row("closed_in_ahead", &d), &money),
-        ["USD", "0.00", "8999.00", "-8999.00", "-5", "current"]
+        ["USD", "0.00", "8999.00", "-8999.00", "0", "5", "current"]
     );
     assert_eq!(row("closed_in_ahead", &d)["AHEAD Status"], "paid");
     assert_eq!(row("closed_in_ahead", &d)["Closed in AHEAD On"], closed_on);
     assert_eq!(
         cells(row("missing_in_ahead", "INV-999999"), &money),
-        ["EUR", "", "75.25", "", "200", "90+"]
+        ["EUR", "", "75.25", "", "200", "", "90+"]
     );
     let dup = row("duplicate_in_erp", &a);
     assert_eq!(dup["ERP Ledger Line"], "6");
@@ -339,13 +340,18 @@ async fn month_end_against_the_sandbox() {
             let r = r.unwrap();
             (
                 r[0].to_string(),
-                vec![r[5].to_string(), r[6].to_string(), r[10].to_string()],
+                vec![
+                    r[5].to_string(),
+                    r[6].to_string(),
+                    r[7].to_string(),
+                    r[11].to_string(),
+                ],
             )
         })
         .collect();
-    assert_eq!(rows[&a], ["10", "1-30", "1249.50"]);
-    assert_eq!(rows[&b], ["45", "31-60", "139.85"]);
-    assert_eq!(rows[&c], ["100", "90+", "289.00"]);
+    assert_eq!(rows[&a], ["10", "", "1-30", "1249.50"]);
+    assert_eq!(rows[&b], ["45", "", "31-60", "139.85"]);
+    assert_eq!(rows[&c], ["100", "", "90+", "289.00"]);
     assert!(!rows.contains_key(&d), "a paid invoice is not outstanding");
     assert!(
         csv.contains("\nTotals by aging,Currency,Invoices,Balance Due\n"),
@@ -631,14 +637,20 @@ async fn formula_text_is_neutralised_in_the_finance_csv() {
     let matched = &rows[&("matched".to_string(), a.clone())];
     assert_eq!(matched["PO Number"], format!("'{PO}"));
     assert_eq!(matched["Vendor"], format!("'{VENDOR}"));
-    assert_eq!(matched["Days Past Due"], "-5");
+    assert_eq!(
+        (&*matched["Days Past Due"], &*matched["Days Until Due"]),
+        ("0", "5")
+    );
     assert_eq!(matched["AHEAD Balance Due"], "1249.50");
     let credit = rows
         .get(&("missing_in_ahead".to_string(), "'+CN-7".to_string()))
         .unwrap_or_else(|| panic!("no neutralised +CN-7 in\n{csv}"));
     assert_eq!(credit["Vendor"], "'@SUM(1+1)");
     assert_eq!(credit["ERP Open Balance"], "-12.50");
-    assert_eq!(credit["Days Past Due"], "-5");
+    assert_eq!(
+        (&*credit["Days Past Due"], &*credit["Days Until Due"]),
+        ("0", "5")
+    );
     let by_status = totals(&csv, "Totals by status");
     assert_eq!(
         by_status[&("missing_in_ahead".to_string(), "USD".to_string())],
@@ -698,8 +710,8 @@ async fn formula_text_is_neutralised_in_the_finance_csv() {
         .find(|r| r[0] == *a)
         .unwrap_or_else(|| panic!("no {a} in\n{csv}"));
     assert_eq!(
-        [&row[1], &row[5], &row[10]],
-        [format!("'{PO}").as_str(), "-5", "1249.50"]
+        [&row[1], &row[5], &row[6], &row[11]],
+        [format!("'{PO}").as_str(), "0", "5", "1249.50"]
     );
 }
 
@@ -725,16 +737,67 @@ fn check_workbook(path: &Path, mismatch: &str) {
     assert_eq!(row[6], Data::Float(-100.0));
     assert!(matches!(row[7], Data::DateTime(_)), "{:?}", row[7]);
     assert_eq!(row[8], Data::Float(45.0));
+    assert_eq!(
+        row[9],
+        Data::Empty,
+        "not due in the future: no days until due"
+    );
+    let rows = sheet.rows().count() as u32;
     let totals = book.worksheet_range("Totals").unwrap();
     let cells: Vec<Vec<String>> = totals
         .rows()
         .map(|r| r.iter().map(|c| c.to_string()).collect())
         .collect();
     assert_eq!(cells[0][0], "Report");
-    assert!(cells.iter().any(|r| r[0] == "Totals by status"));
+    let pulled = totals
+        .rows()
+        .find(|r| r[0] == Data::String("Mirror pulled at".into()))
+        .expect("the pull time");
+    assert!(matches!(pulled[1], Data::DateTime(_)), "{:?}", pulled[1]);
     assert!(cells
         .iter()
         .any(|r| r[0] == "closed_in_ahead" && r[1] == "USD" && r[4] == "8999"));
+    // Under each totals table, a grand total per currency: the sum of the groups above it.
+    let start = cells
+        .iter()
+        .position(|r| r[0] == "Totals by status")
+        .unwrap();
+    let groups: Vec<&Vec<String>> = cells[start + 1..]
+        .iter()
+        .take_while(|r| r[0] != "Total" && !r[0].is_empty())
+        .collect();
+    let grand = &cells[start + 1 + groups.len()];
+    assert_eq!((&*grand[0], &*grand[1]), ("Total", "USD"), "{cells:?}");
+    let count: u64 = groups
+        .iter()
+        .filter(|r| r[1] == "USD")
+        .map(|r| r[2].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(grand[2], count.to_string(), "{cells:?}");
+
+    // The detail sheet filters from its header row, and prints landscape, one page wide, with
+    // the header on every page; the totals sheet prints the same way.
+    let xml = |name: &str| -> String {
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    let detail = xml("xl/worksheets/sheet1.xml");
+    let last_col = (b'A' + HEADER.split(',').count() as u8 - 1) as char;
+    assert!(
+        detail.contains(&format!("<autoFilter ref=\"A1:{last_col}{rows}\"")),
+        "{detail}"
+    );
+    for sheet in [&detail, &xml("xl/worksheets/sheet2.xml")] {
+        assert!(sheet.contains("<pageSetUpPr fitToPage=\"1\""), "{sheet}");
+        assert!(sheet.contains("orientation=\"landscape\""), "{sheet}");
+        assert!(sheet.contains("fitToHeight=\"0\""), "{sheet}");
+    }
+    assert!(
+        xml("xl/workbook.xml").contains("Reconciliation!$1:$1"),
+        "the header row repeats on every printed page"
+    );
 }
 
 /// 10,000 ledger lines of 1,000.00, 1,000.01, ... 1,099.99 (quoted, thousands separators):
