@@ -108,6 +108,7 @@ fn client(url: &str, store: &Store, concurrency: usize) -> ApiClient {
             client_secret: Secret::new(CLIENT_SECRET),
             redirect_uri: None,
             token_key: "bench".into(),
+            mbx: None,
             timeout: Duration::from_secs(60),
             concurrency,
             page_size: 1000,
@@ -119,6 +120,7 @@ fn client(url: &str, store: &Store, concurrency: usize) -> ApiClient {
                 max_retry_after: Duration::from_secs(60),
             },
             max_response_bytes: 64 << 20,
+            max_requests_per_second: None,
         },
         store.clone(),
     )
