@@ -7,6 +7,14 @@
 //! are in flight and whichever job sends them. A burst of one is the choice that cannot overrun
 //! a server whose own bucket is small; the cost is not using a server's larger burst.
 //!
+//! Without a known limit a client learns one from the 429s: when one arrives, the answers it got
+//! since the previous pause began, over that time plus the new pause, is the rate the server
+//! let through, and requests are paced to it for [`LEARNED_FOR`] (then the client tries full
+//! speed again). This keeps the 429s of a long pull to the first few, instead of a handful at
+//! the end of every burst. The estimate is exact when AHEAD's burst covers a whole
+//! `Retry-After`, and low (safe, slower) when it is smaller: a known limit, configured, is
+//! always better.
+//!
 //! Waiting goes through the client's [`Sleeper`], and time is read from it, so tests can record
 //! waits on a virtual clock or run on tokio's paused one.
 
@@ -17,8 +25,11 @@ use tokio::time::Instant;
 
 use super::client::Sleeper;
 
+/// How long a rate learned from 429s is kept after the pause that taught it.
+pub(crate) const LEARNED_FOR: Duration = Duration::from_secs(60);
+
 pub(crate) struct Pacer {
-    /// `1 / max_requests_per_second`; `None` = no known limit (pauses still apply).
+    /// `1 / max_requests_per_second`; `None` = no known limit (a rate is learned from 429s).
     interval: Option<Duration>,
     state: Mutex<State>,
 }
@@ -32,6 +43,22 @@ struct State {
     /// Counts pauses that moved `paused_until` later, so a request knows whether the pause it
     /// sees is one it has already waited for.
     pause_generation: u64,
+    /// Without a known limit: the interval learned from the last 429s, and until when it holds.
+    learned: Option<(Duration, Instant)>,
+    /// When the current observation began (the first request, or the last pause).
+    window_start: Option<Instant>,
+    /// Answers other than 429 since `window_start`.
+    window_answers: u64,
+}
+
+impl State {
+    fn interval(&self, known: Option<Duration>, now: Instant) -> Option<Duration> {
+        known.or_else(|| {
+            self.learned
+                .filter(|(_, until)| *until > now)
+                .map(|(interval, _)| interval)
+        })
+    }
 }
 
 /// What [`Pacer::admit`] did, for the counters.
@@ -65,6 +92,7 @@ impl Pacer {
             let now = sleeper.now();
             let wait = {
                 let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                s.window_start.get_or_insert(now);
                 let generation = s.pause_generation;
                 match s.paused_until {
                     Some(until) if until > now && waited_pause != Some(generation) => {
@@ -72,7 +100,7 @@ impl Pacer {
                         admitted.paused = true;
                         Some(until - now)
                     }
-                    _ => match self.interval {
+                    _ => match s.interval(self.interval, now) {
                         Some(_) if slot_under == Some(generation) => None,
                         Some(interval) => {
                             let slot = s.next_slot.map_or(now, |next| next.max(now));
@@ -94,14 +122,40 @@ impl Pacer {
         }
     }
 
-    /// A 429 asked for `wait`: no request of this client leaves before `now + wait`.
-    pub(crate) fn pause(&self, wait: Duration, now: Instant) {
+    /// An answer that was not a 429 (counted towards the rate the server lets through).
+    pub(crate) fn answered(&self) {
+        if self.interval.is_none() {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            s.window_answers += 1;
+        }
+    }
+
+    /// A 429 asked for `wait`: no request of this client leaves before `now + wait`. Without a
+    /// known limit, the rate to pace to is learned here. Returns the learned rate (requests per
+    /// second) when this pause taught one.
+    pub(crate) fn pause(&self, wait: Duration, now: Instant) -> Option<f64> {
         let until = now + wait;
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if s.paused_until.is_none_or(|current| until > current) {
             s.paused_until = Some(until);
             s.pause_generation += 1;
         }
+        if self.interval.is_some() {
+            return None;
+        }
+        let start = s.window_start.replace(now).unwrap_or(now);
+        let answers = std::mem::take(&mut s.window_answers);
+        // The other requests in flight come back 429 too, with no answers in between: they
+        // teach nothing and leave the rate learned from the first.
+        if answers == 0 {
+            return None;
+        }
+        let span = (now - start + wait).as_secs_f64();
+        let rate = answers as f64 / span.max(1e-3);
+        s.learned = Some((Duration::from_secs_f64(1.0 / rate), until + LEARNED_FOR));
+        // Slots taken under the old pace must not bunch up behind the pause.
+        s.next_slot = None;
+        Some(rate)
     }
 }
 
@@ -198,11 +252,51 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_shorter_pause_never_shortens_a_longer_one() {
-        let pacer = Pacer::new(None);
+        let pacer = Pacer::new(Some(1000.0));
         let start = Instant::now();
         pacer.pause(Duration::from_secs(5), Instant::now());
         pacer.pause(Duration::from_secs(1), Instant::now());
         pacer.admit(&TokioSleeper).await;
         assert_eq!(start.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_known_limit_the_rate_is_learned_from_a_429_and_forgotten_later() {
+        let pacer = Arc::new(Pacer::new(None));
+        let start = Instant::now();
+        // 20 answers in the first half second, then a 429 with Retry-After 1.5 s: the server
+        // let 20 through in 2 s, 10 a second.
+        for _ in 0..20 {
+            assert_eq!(pacer.admit(&TokioSleeper).await, Admitted::default());
+            pacer.answered();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rate = pacer.pause(Duration::from_millis(1500), Instant::now());
+        assert_eq!(rate, Some(10.0));
+        // The other requests in flight come back 429 as well: nothing more is learned.
+        assert_eq!(
+            pacer.pause(Duration::from_millis(1500), Instant::now()),
+            None
+        );
+        // From the end of the pause (1.5 s from now), one every 100 ms.
+        let times = admissions(pacer.clone(), 2, 6).await;
+        let ms: Vec<u128> = times.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, vec![1500, 1600, 1700, 1800, 1900, 2000]);
+        // A minute after the pause the learned rate lapses: full speed again.
+        tokio::time::sleep_until(start + Duration::from_secs(2) + LEARNED_FOR).await;
+        let times = admissions(pacer, 2, 6).await;
+        assert!(times.iter().all(|d| d.is_zero()), "{times:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_known_limit_is_never_replaced_by_a_learned_one() {
+        let pacer = Arc::new(Pacer::new(Some(4.0)));
+        for _ in 0..10 {
+            pacer.answered();
+        }
+        assert_eq!(pacer.pause(Duration::from_secs(1), Instant::now()), None);
+        let times = admissions(pacer, 1, 3).await;
+        let ms: Vec<u128> = times.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, vec![1000, 1250, 1500]);
     }
 }

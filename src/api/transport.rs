@@ -73,6 +73,9 @@ impl Transport {
             *attempt += 1;
             self.stats.bump(&self.stats.requests);
             let tried = self.try_once(method, path, build()).await?;
+            if tried.outcome != Outcome::Status(contract::status::TOO_MANY_REQUESTS) {
+                self.pacer.answered();
+            }
             let jitter = rand::rng().random::<f64>();
             let decision = retry::decide(
                 &self.retry,
@@ -105,7 +108,13 @@ impl Transport {
                     if rate_limited && tried.retry_after.is_some() {
                         // The server's word holds for every request of this client: the pause
                         // is waited out by this one and by all the others at their next attempt.
-                        self.pacer.pause(wait, self.sleeper.now());
+                        if let Some(rate) = self.pacer.pause(wait, self.sleeper.now()) {
+                            tracing::info!(
+                                requests_per_second = format!("{rate:.1}"),
+                                "Rate limited by AHEAD; pacing requests to the rate it let \
+                                 through (set api.max_requests_per_second when the limit is known)."
+                            );
+                        }
                     } else {
                         self.sleeper.sleep(wait).await;
                     }
