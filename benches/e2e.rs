@@ -476,11 +476,17 @@ async fn rate_limited_pull(bin: &str, rate: f64, burst: f64, extra: &str) -> (f6
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &sandbox.url,
-        &format!("page_size = 100\nmax_retry_after_secs = 60\nmax_attempts = 20\n{extra}"),
-    );
+    let config = dir.path().join("ahead-sync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             page_size = 100\nconcurrency = 4\nmax_retry_after_secs = 60\nmax_attempts = 20\n{extra}\n\
+             [store]\npath = \"ahead-sync.db\"\n",
+            sandbox.url
+        ),
+    )
+    .unwrap();
     let secs = {
         let (bin, dir, config) = (bin.to_string(), dir.path().to_path_buf(), config.clone());
         tokio::task::spawn_blocking(move || {

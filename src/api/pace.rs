@@ -136,17 +136,19 @@ impl Pacer {
     pub(crate) fn pause(&self, wait: Duration, now: Instant) -> Option<f64> {
         let until = now + wait;
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // The other requests that were in flight come back during the pause the first 429
+        // set: 429s, and answers to requests sent before it. They extend the pause if need be,
+        // but teach nothing: the window they would close is a few milliseconds long.
+        let during_a_pause = s.paused_until.is_some_and(|current| current > now);
         if s.paused_until.is_none_or(|current| until > current) {
             s.paused_until = Some(until);
             s.pause_generation += 1;
         }
-        if self.interval.is_some() {
+        if self.interval.is_some() || during_a_pause {
             return None;
         }
         let start = s.window_start.replace(now).unwrap_or(now);
         let answers = std::mem::take(&mut s.window_answers);
-        // The other requests in flight come back 429 too, with no answers in between: they
-        // teach nothing and leave the rate learned from the first.
         if answers == 0 {
             return None;
         }
@@ -273,15 +275,23 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rate = pacer.pause(Duration::from_millis(1500), Instant::now());
         assert_eq!(rate, Some(10.0));
-        // The other requests in flight come back 429 as well: nothing more is learned.
+        // The other requests in flight come back during the pause, 429s and answers: nothing
+        // more is learned from them, and the pause stands.
+        pacer.answered();
         assert_eq!(
             pacer.pause(Duration::from_millis(1500), Instant::now()),
             None
         );
-        // From the end of the pause (1.5 s from now), one every 100 ms.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        pacer.answered();
+        assert_eq!(
+            pacer.pause(Duration::from_millis(1400), Instant::now()),
+            None
+        );
+        // From the end of the pause (1.49 s from now), one every 100 ms.
         let times = admissions(pacer.clone(), 2, 6).await;
         let ms: Vec<u128> = times.iter().map(|d| d.as_millis()).collect();
-        assert_eq!(ms, vec![1500, 1600, 1700, 1800, 1900, 2000]);
+        assert_eq!(ms, vec![1490, 1590, 1690, 1790, 1890, 1990]);
         // A minute after the pause the learned rate lapses: full speed again.
         tokio::time::sleep_until(start + Duration::from_secs(2) + LEARNED_FOR).await;
         let times = admissions(pacer, 2, 6).await;

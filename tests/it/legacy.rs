@@ -110,7 +110,11 @@ async fn a_legacy_account_pulls_and_syncs_with_every_request_signed() {
     let config = write_legacy_config(&h, PUBLIC, SECRET);
     let out = cmd_async(h.dir.path(), &["--config", &config, "pull", "inventory"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = cmd_async(h.dir.path(), &["--config", &config, "sync"]).await;
+    let out = cmd_async(
+        h.dir.path(),
+        &["--config", &config, "-v", "--log-format", "json", "sync"],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let c = h.sandbox.control().counters();
     assert!(h.sandbox.control().requests_to("GET /v2/inventory") > 0);
