@@ -2,10 +2,12 @@
 //! in its own process (so its cost is not charged to the engine), measured as users run them.
 //!
 //! Run all: `cargo bench --bench e2e`; one: `cargo bench --bench e2e -- pull` (scenarios: pull,
-//! push, webhooks, webhooks-idle). Sizes: `E2E_ITEMS` (default 249994 generated items, i.e.
-//! 1,000,000 inventory rows), `E2E_RUNS` (default 3; medians are reported), `E2E_ORDERS` (default
-//! 10000), `E2E_DELIVERIES` (default 20000). Every figure is printed with the target it is held to;
-//! BENCHMARKS.md records the latest ones.
+//! push, webhooks, webhooks-idle, ratelimit). Sizes: `E2E_ITEMS` (default 249994 generated items,
+//! i.e. 1,000,000 inventory rows), `E2E_RUNS` (default 3; medians are reported), `E2E_ORDERS`
+//! (default 10000), `E2E_DELIVERIES` (default 20000). `ratelimit` takes `E2E_RATE` (default 25
+//! requests/s), `E2E_BURST` (default 25) and `E2E_BASELINE_BIN` (another ahead-sync binary, e.g.
+//! an earlier release, measured beside this one). Every figure is printed with the target it is
+//! held to; BENCHMARKS.md records the latest ones.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -108,6 +110,7 @@ fn client(url: &str, store: &Store, concurrency: usize) -> ApiClient {
             client_secret: Secret::new(CLIENT_SECRET),
             redirect_uri: None,
             token_key: "bench".into(),
+            mbx: None,
             timeout: Duration::from_secs(60),
             concurrency,
             page_size: 1000,
@@ -119,6 +122,7 @@ fn client(url: &str, store: &Store, concurrency: usize) -> ApiClient {
                 max_retry_after: Duration::from_secs(60),
             },
             max_response_bytes: 64 << 20,
+            max_requests_per_second: None,
         },
         store.clone(),
     )
@@ -127,8 +131,13 @@ fn client(url: &str, store: &Store, concurrency: usize) -> ApiClient {
 
 /// Run the binary; returns wall seconds.
 fn run_bin(dir: &Path, args: &[&str]) -> f64 {
+    run_bin_at(BIN, dir, args)
+}
+
+/// Run the binary at `bin`; returns wall seconds.
+fn run_bin_at(bin: &str, dir: &Path, args: &[&str]) -> f64 {
     let started = Instant::now();
-    let out = Command::new(BIN)
+    let out = Command::new(bin)
         .current_dir(dir)
         .args(args)
         .arg("--no-progress")
@@ -451,6 +460,123 @@ async fn change_stock(url: &str, rows: &[(String, String)]) {
     .await;
 }
 
+/// One pull of about 100 pages against a sandbox whose token bucket allows `rate` requests a
+/// second with bursts of `burst`: (wall seconds, requests answered, of which 429).
+async fn rate_limited_pull(bin: &str, rate: f64, burst: f64, extra: &str) -> (f64, u64, u64) {
+    // 2494 generated items are 10,000 inventory rows: 101 pages of 100 (each page after the
+    // first overlaps the one before by a row), plus the two token calls.
+    let sandbox = start_sandbox(2494);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/_sandbox/faults", sandbox.url))
+        .json(&serde_json::json!({"token_bucket": {"per_second": rate, "burst": burst}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ahead-sync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             page_size = 100\nconcurrency = 4\nmax_retry_after_secs = 60\nmax_attempts = 20\n{extra}\n\
+             [store]\npath = \"ahead-sync.db\"\n",
+            sandbox.url
+        ),
+    )
+    .unwrap();
+    let secs = {
+        let (bin, dir, config) = (bin.to_string(), dir.path().to_path_buf(), config.clone());
+        tokio::task::spawn_blocking(move || {
+            run_bin_at(
+                &bin,
+                &dir,
+                &["--config", config.to_str().unwrap(), "pull", "inventory"],
+            )
+        })
+        .await
+        .unwrap()
+    };
+    let counters: serde_json::Value = http
+        .get(format!("{}/_sandbox/counters", sandbox.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let requests: u64 = counters["requests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.contains(" /v2/") || k.contains(" /oauth/"))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    (secs, requests, counters["rate_limited"].as_u64().unwrap())
+}
+
+/// A 100-page pull at a rate limit, with the limit configured and without it (and, with
+/// `E2E_BASELINE_BIN`, with another binary). The floor is what the limit allows: the requests
+/// that were answered (pages and token calls) at `rate` a second.
+async fn bench_ratelimit(runs: usize) {
+    let rate = env_usize("E2E_RATE", 25) as f64;
+    let burst = env_usize("E2E_BURST", 25) as f64;
+    let baseline = std::env::var("E2E_BASELINE_BIN").ok();
+    let known = format!("max_requests_per_second = {rate}\n");
+    let mut variants: Vec<(String, String, String, f64, f64)> = vec![
+        ("limit configured".into(), BIN.into(), known, 1.25, 0.02),
+        (
+            "limit not configured".into(),
+            BIN.into(),
+            String::new(),
+            1.6,
+            0.10,
+        ),
+    ];
+    if let Some(bin) = baseline {
+        variants.push((
+            "limit not configured, baseline binary".into(),
+            bin,
+            String::new(),
+            1.6,
+            0.10,
+        ));
+    }
+    let mut figures: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); variants.len()];
+    // Runs interleave the variants, so a busy moment of the machine falls on all of them.
+    for _ in 0..runs {
+        for (i, (_, bin, extra, _, _)) in variants.iter().enumerate() {
+            let (secs, requests, limited) = rate_limited_pull(bin, rate, burst, extra).await;
+            let floor = (requests - limited) as f64 / rate;
+            figures[i].push((secs / floor, limited as f64 / requests as f64, secs));
+        }
+    }
+    for ((name, _, _, time_target, share_target), f) in variants.iter().zip(figures) {
+        let ratio = median(f.iter().map(|x| x.0).collect());
+        let share = median(f.iter().map(|x| x.1).collect());
+        let secs = median(f.iter().map(|x| x.2).collect());
+        let each: Vec<String> = f
+            .iter()
+            .map(|x| format!("{:.2}x/{:.1}%", x.0, x.1 * 100.0))
+            .collect();
+        line(
+            &format!("100-page pull at {rate}/s (burst {burst}), {name}"),
+            format!(
+                "{secs:.2} s = {ratio:.2} x the floor, {:.1}% answered 429 (runs: {})",
+                share * 100.0,
+                each.join(", ")
+            ),
+            &format!(
+                "<= {time_target} x floor, <= {:.0}% 429",
+                share_target * 100.0
+            ),
+            ratio <= *time_target && share <= *share_target,
+        );
+    }
+}
+
 fn orders_csv(prefix: &str, n: usize) -> String {
     let mut csv = String::from("PO Number,Order Date,Vendor,Ship To Name,Ship To Company,Ship To Address 1,Ship To Address 2,Ship To City,Ship To State,Ship To Zip,Ship To Country,Requested Ship Date,Line,Item,Quantity,Unit Cost,Memo\n");
     for i in 0..n {
@@ -722,5 +848,8 @@ async fn main() {
     }
     if run("webhooks-idle") {
         bench_webhooks(env_usize("E2E_DELIVERIES", 20_000), 1000).await;
+    }
+    if run("ratelimit") {
+        bench_ratelimit(runs).await;
     }
 }

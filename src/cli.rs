@@ -207,6 +207,12 @@ pub(crate) struct SandboxArgs {
     /// Registered redirect URI.
     #[arg(long, value_name = "URI")]
     pub redirect_uri: Option<String>,
+    /// Public token of the legacy (MBX-signed) account the sandbox accepts.
+    #[arg(long, value_name = "TOKEN")]
+    pub public_token: Option<String>,
+    /// Secret token of that legacy account.
+    #[arg(long, value_name = "S")]
+    pub secret_token: Option<String>,
 }
 
 /// A pull stream as typed. The store, the change log and `export changes --stream` spell the

@@ -27,6 +27,10 @@ pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: i64 = 64 << 20;
 pub(crate) const SANDBOX_CLIENT_ID: &str = "sandbox-client";
 pub(crate) const SANDBOX_CLIENT_SECRET: &str = "sandbox-secret";
 pub(crate) const SANDBOX_REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// Legacy MBX tokens the embedded sandbox accepts with `api.auth = "mbx-signature"` when the
+/// configuration names none (the `sandbox` command accepts the same by default).
+pub(crate) const SANDBOX_PUBLIC_TOKEN: &str = "sandbox-public-token";
+pub(crate) const SANDBOX_SECRET_TOKEN: &str = "sandbox-secret-token";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +105,14 @@ pub(crate) struct RawApi {
     pub max_retry_after_secs: Option<i64>,
     /// An answer larger than this fails its request instead of being read.
     pub max_response_bytes: Option<i64>,
+    /// `oauth2` (default) or `mbx-signature` (legacy accounts).
+    pub auth: Option<String>,
+    /// Legacy accounts: the public token named in every signed request.
+    pub public_token: Option<String>,
+    /// Legacy accounts: the secret every request is signed with.
+    pub secret_token: Option<String>,
+    /// AHEAD's rate limit, when known: every request of the process is paced to it.
+    pub max_requests_per_second: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,9 +182,23 @@ pub(crate) enum BaseUrl {
     Remote(Url),
 }
 
+/// How requests prove who sends them (`api.auth`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ApiAuth {
+    /// OAuth 2: tokens obtained with the client id and secret, stored, refreshed.
+    OAuth2,
+    /// Legacy (MBX-era) accounts: every request signed with the secret token.
+    MbxSignature {
+        public_token: String,
+        secret_token: Secret,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct ApiSettings {
     pub base_url: BaseUrl,
+    pub auth: ApiAuth,
+    /// The OAuth client; empty for a legacy account at a real AHEAD, where it is not used.
     pub client_id: String,
     pub client_secret: Secret,
     pub redirect_uri: Option<String>,
@@ -186,6 +212,8 @@ pub(crate) struct ApiSettings {
     pub max_retry_after: Duration,
     /// `api.max_response_bytes`: the most of one answer that is read (and held in memory).
     pub max_response_bytes: u64,
+    /// `api.max_requests_per_second`: AHEAD's known rate limit, if configured.
+    pub max_requests_per_second: Option<f64>,
 }
 
 impl ApiSettings {
@@ -194,13 +222,32 @@ impl ApiSettings {
     /// The AHEAD a store used with these settings belongs to, as a person reads it: the
     /// embedded sandbox (its world lives beside the store), or the base URL and the account.
     pub(crate) fn identity(&self) -> String {
-        match &self.base_url {
-            BaseUrl::Sandbox => "the embedded AHEAD sandbox".to_string(),
-            BaseUrl::Remote(url) => format!(
+        match (&self.base_url, &self.auth) {
+            (BaseUrl::Sandbox, _) => "the embedded AHEAD sandbox".to_string(),
+            (BaseUrl::Remote(url), ApiAuth::OAuth2) => format!(
                 "{} (client id {:?})",
                 url.as_str().trim_end_matches('/'),
                 self.client_id
             ),
+            (BaseUrl::Remote(url), ApiAuth::MbxSignature { public_token, .. }) => format!(
+                "{} (public token {:?})",
+                url.as_str().trim_end_matches('/'),
+                public_token
+            ),
+        }
+    }
+
+    /// The legacy account's keys, when requests are signed rather than sent with a token.
+    pub(crate) fn mbx_keys(&self) -> Option<crate::api::MbxKeys> {
+        match &self.auth {
+            ApiAuth::OAuth2 => None,
+            ApiAuth::MbxSignature {
+                public_token,
+                secret_token,
+            } => Some(crate::api::MbxKeys {
+                public_token: public_token.clone(),
+                secret_token: secret_token.clone(),
+            }),
         }
     }
 
@@ -414,9 +461,10 @@ impl Settings {
 }
 
 /// `[api]`: where AHEAD is, the account, and how requests are paced and retried.
-fn api_settings(api: RawApi) -> Result<ApiSettings, ConfigError> {
-    let base_url = match api.base_url.as_deref().map(str::trim) {
-        None | Some("sandbox") => BaseUrl::Sandbox,
+/// `api.base_url`: the embedded sandbox, or an http(s) URL.
+fn base_url(text: Option<&str>) -> Result<BaseUrl, ConfigError> {
+    match text.map(str::trim) {
+        None | Some("sandbox") => Ok(BaseUrl::Sandbox),
         Some(text) => {
             let url = Url::parse(text).map_err(|e| {
                 ConfigError::new(format!(
@@ -428,35 +476,117 @@ fn api_settings(api: RawApi) -> Result<ApiSettings, ConfigError> {
                     "api.base_url: {text:?} must be an http(s) URL or \"sandbox\""
                 )));
             }
-            BaseUrl::Remote(url)
+            Ok(BaseUrl::Remote(url))
         }
-    };
-    let (client_id, client_secret, redirect_uri) = match &base_url {
-        BaseUrl::Sandbox => (
-            api.client_id.unwrap_or_else(|| SANDBOX_CLIENT_ID.into()),
-            api.client_secret
-                .unwrap_or_else(|| SANDBOX_CLIENT_SECRET.into()),
-            Some(
-                api.redirect_uri
-                    .unwrap_or_else(|| SANDBOX_REDIRECT_URI.into()),
-            ),
-        ),
-        BaseUrl::Remote(_) => {
-            let need = |v: Option<String>, key: &str| {
-                v.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-                    ConfigError::new(format!(
-                        "{key} is required when api.base_url is not \"sandbox\" \
-                         (set it in the configuration file or AHEAD_SYNC__{})",
-                        key.replace('.', "__").to_uppercase()
-                    ))
-                })
+    }
+}
+
+/// A key that must be set (and not blank) in this case, `why`.
+fn need(v: Option<String>, key: &str, why: &str) -> Result<String, ConfigError> {
+    v.filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+        ConfigError::new(format!(
+            "{key} is required {why} (set it in the configuration file or AHEAD_SYNC__{})",
+            key.replace('.', "__").to_uppercase()
+        ))
+    })
+}
+
+/// `api.auth` with its tokens: OAuth 2, or a legacy account's signature (the embedded sandbox
+/// has tokens of its own when none are configured).
+fn api_auth(
+    auth: Option<&str>,
+    public_token: Option<String>,
+    secret_token: Option<String>,
+    sandbox: bool,
+) -> Result<ApiAuth, ConfigError> {
+    match auth.map(str::trim) {
+        None | Some("oauth2") => {
+            for (key, value) in [
+                ("api.public_token", &public_token),
+                ("api.secret_token", &secret_token),
+            ] {
+                if value.is_some() {
+                    return Err(ConfigError::new(format!(
+                        "{key} is set, but api.auth is not \"mbx-signature\": set \
+                         api.auth = \"mbx-signature\" for a legacy account, or remove {key}"
+                    )));
+                }
+            }
+            Ok(ApiAuth::OAuth2)
+        }
+        Some("mbx-signature") => {
+            let why = "with api.auth = \"mbx-signature\"";
+            let (public_token, secret_token) = if sandbox {
+                (
+                    public_token.unwrap_or_else(|| SANDBOX_PUBLIC_TOKEN.into()),
+                    secret_token.unwrap_or_else(|| SANDBOX_SECRET_TOKEN.into()),
+                )
+            } else {
+                (
+                    need(public_token, "api.public_token", why)?,
+                    need(secret_token, "api.secret_token", why)?,
+                )
             };
+            Ok(ApiAuth::MbxSignature {
+                public_token,
+                secret_token: Secret::new(secret_token),
+            })
+        }
+        Some(other) => Err(ConfigError::new(format!(
+            "api.auth: {other:?} is not \"oauth2\" or \"mbx-signature\""
+        ))),
+    }
+}
+
+/// The OAuth client (id, secret, redirect URI): the sandbox's own unless configured; required
+/// for OAuth at a real AHEAD; unused (empty unless given) by a legacy account there.
+fn oauth_client(
+    base_url: &BaseUrl,
+    auth: &ApiAuth,
+    api: &mut RawApi,
+) -> Result<(String, String, Option<String>), ConfigError> {
+    let (id, secret, redirect) = (
+        api.client_id.take(),
+        api.client_secret.take(),
+        api.redirect_uri.take(),
+    );
+    Ok(match (base_url, auth) {
+        (BaseUrl::Sandbox, _) => (
+            id.unwrap_or_else(|| SANDBOX_CLIENT_ID.into()),
+            secret.unwrap_or_else(|| SANDBOX_CLIENT_SECRET.into()),
+            Some(redirect.unwrap_or_else(|| SANDBOX_REDIRECT_URI.into())),
+        ),
+        (BaseUrl::Remote(_), ApiAuth::MbxSignature { .. }) => {
+            (id.unwrap_or_default(), secret.unwrap_or_default(), redirect)
+        }
+        (BaseUrl::Remote(_), ApiAuth::OAuth2) => {
+            let why = "when api.base_url is not \"sandbox\"";
             (
-                need(api.client_id, "api.client_id")?,
-                need(api.client_secret, "api.client_secret")?,
-                api.redirect_uri,
+                need(id, "api.client_id", why)?,
+                need(secret, "api.client_secret", why)?,
+                redirect,
             )
         }
+    })
+}
+
+fn api_settings(mut api: RawApi) -> Result<ApiSettings, ConfigError> {
+    let base_url = base_url(api.base_url.as_deref())?;
+    let auth = api_auth(
+        api.auth.as_deref(),
+        api.public_token.take(),
+        api.secret_token.take(),
+        base_url == BaseUrl::Sandbox,
+    )?;
+    let (client_id, client_secret, redirect_uri) = oauth_client(&base_url, &auth, &mut api)?;
+    let max_requests_per_second = match api.max_requests_per_second {
+        Some(r) if !(r.is_finite() && r > 0.0 && r <= 100_000.0) => {
+            return Err(ConfigError::new(format!(
+                "api.max_requests_per_second = {r} is out of range (allowed: more than 0, \
+                 at most 100000)"
+            )))
+        }
+        r => r,
     };
     if let Some(uri) = &redirect_uri {
         Url::parse(uri).map_err(|e| {
@@ -465,6 +595,7 @@ fn api_settings(api: RawApi) -> Result<ApiSettings, ConfigError> {
     }
     let api = ApiSettings {
         base_url,
+        auth,
         client_id,
         client_secret: Secret::new(client_secret),
         redirect_uri,
@@ -509,6 +640,7 @@ fn api_settings(api: RawApi) -> Result<ApiSettings, ConfigError> {
             1 << 40,
             "api.max_response_bytes",
         )? as u64,
+        max_requests_per_second,
     };
     Ok(api)
 }
@@ -606,8 +738,7 @@ fn secs(
 }
 
 /// The keys that hold secrets, which are better kept in the environment than in the file.
-/// `api.secret_token` is the legacy MBX signing secret (product.md); this release refuses it as
-/// an unknown key before the check is reached, and the check needs no change once it is read.
+/// `api.secret_token` is the legacy MBX signing secret.
 const SECRET_KEYS: [(&str, &str); 3] = [
     ("api", "client_secret"),
     ("api", "secret_token"),
@@ -871,6 +1002,66 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.api.token_key(), "https://api.mbx.com|c");
+    }
+
+    #[test]
+    fn a_legacy_account_needs_its_tokens_and_no_oauth_client() {
+        let remote = "[api]\nbase_url = \"https://api.mbx.com\"\nauth = \"mbx-signature\"\n";
+        let e = load_toml(remote, &[]).unwrap_err();
+        assert!(e.message.contains("api.public_token"), "{e}");
+        let e = load_toml(&format!("{remote}public_token = \"P\"\n"), &[]).unwrap_err();
+        assert!(
+            e.message.contains("api.secret_token")
+                && e.message.contains("AHEAD_SYNC__API__SECRET_TOKEN"),
+            "{e}"
+        );
+        let s = load_toml(
+            &format!("{remote}public_token = \"P\"\n"),
+            &[("AHEAD_SYNC__API__SECRET_TOKEN", "from-env")],
+        )
+        .unwrap();
+        let keys = s.api.mbx_keys().unwrap();
+        assert_eq!(
+            (keys.public_token.as_str(), keys.secret_token.expose()),
+            ("P", "from-env")
+        );
+        assert_eq!(s.api.identity(), "https://api.mbx.com (public token \"P\")");
+        assert!(!format!("{s:?}").contains("from-env"));
+        // The embedded sandbox has tokens of its own.
+        let s = load_toml("[api]\nauth = \"mbx-signature\"\n", &[]).unwrap();
+        assert_eq!(s.api.mbx_keys().unwrap().public_token, SANDBOX_PUBLIC_TOKEN);
+        assert_eq!(s.api.identity(), "the embedded AHEAD sandbox");
+    }
+
+    #[test]
+    fn auth_is_oauth2_or_mbx_signature_and_tokens_need_mbx() {
+        let s = Settings::from_raw(RawConfig::default(), None, Path::new("")).unwrap();
+        assert_eq!(s.api.auth, ApiAuth::OAuth2);
+        assert!(s.api.mbx_keys().is_none());
+        let s = load_toml("[api]\nauth = \"oauth2\"\n", &[]).unwrap();
+        assert_eq!(s.api.auth, ApiAuth::OAuth2);
+        let e = load_toml("[api]\nauth = \"hmac\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("api.auth"), "{e}");
+        let e = load_toml("[api]\npublic_token = \"P\"\n", &[]).unwrap_err();
+        assert!(
+            e.message.contains("api.public_token") && e.message.contains("mbx-signature"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn max_requests_per_second_is_optional_and_checked() {
+        let s = Settings::from_raw(RawConfig::default(), None, Path::new("")).unwrap();
+        assert_eq!(s.api.max_requests_per_second, None);
+        let s = load_toml("[api]\nmax_requests_per_second = 25\n", &[]).unwrap();
+        assert_eq!(s.api.max_requests_per_second, Some(25.0));
+        let s = load_toml("", &[("AHEAD_SYNC__API__MAX_REQUESTS_PER_SECOND", "2.5")]).unwrap();
+        assert_eq!(s.api.max_requests_per_second, Some(2.5));
+        for bad in ["0", "-1", "1e9", "\"fast\""] {
+            let e =
+                load_toml(&format!("[api]\nmax_requests_per_second = {bad}\n"), &[]).unwrap_err();
+            assert!(e.message.contains("max_requests_per_second"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use rust_decimal::Decimal;
 
-use super::faults::{Drift, Faults};
+use super::faults::{Drift, Faults, TokenBucket};
 use super::mutations::{NewInvoice, OrderKind};
 use super::rules;
 use super::server::App;
@@ -44,6 +44,21 @@ impl Control {
         f.rate_limit_every = n;
         f.retry_after_secs = retry_after_secs;
         f.rate_seen = 0;
+    }
+    /// AHEAD's rate limit as a token bucket over /v2 and /oauth requests (`None` = off); the
+    /// bucket starts full. A request without a token answers 429 with the whole seconds until
+    /// the next token as `Retry-After`.
+    pub fn token_bucket(&self, limit: Option<TokenBucket>) {
+        let mut f = self.app.faults();
+        f.token_bucket = limit;
+        f.bucket_level = None;
+    }
+    /// After `n` more /v2 requests pass, the next one answers 429 with
+    /// `Retry-After: retry_after_secs`, once.
+    pub fn rate_limit_after(&self, n: u64, retry_after_secs: u64) {
+        let mut f = self.app.faults();
+        f.rate_limit_after = Some(n);
+        f.retry_after_secs = retry_after_secs;
     }
     /// The next `n` /v2 requests answer `status` (a 5xx).
     pub fn fail_next(&self, n: u64, status: u16) {

@@ -7,7 +7,7 @@
 //! | `GET /_sandbox/counters` | | the `Counters` |
 //! | `DELETE /_sandbox/counters` | | reset them |
 //! | `GET /_sandbox/faults` | | current fault settings |
-//! | `POST /_sandbox/faults` | partial `Faults`: `revoke_token_after`, `reject_refresh`, `rate_limit_every`, `retry_after_secs`, `fail_next`, `fail_status`, `latency_ms`, `page_cap`, `drift` `{resource, inserts, deletes}`, `drop_after_commit`, `duplicate_webhooks` | set the fields given |
+//! | `POST /_sandbox/faults` | partial `Faults`: `revoke_token_after`, `reject_refresh`, `token_bucket` `{per_second, burst}` (or null), `rate_limit_every`, `rate_limit_after`, `retry_after_secs`, `fail_next`, `fail_status`, `latency_ms`, `page_cap`, `drift` `{resource, inserts, deletes}`, `drop_after_commit`, `duplicate_webhooks` | set the fields given |
 //! | `DELETE /_sandbox/faults` | | clear all faults |
 //! | `GET /_sandbox/clock` | | `{"now": RFC 3339}` |
 //! | `POST /_sandbox/clock/advance` | `{"seconds": N}` | move the sandbox clock forward |

@@ -3,9 +3,19 @@
 //! The settings are plain data so `POST /_sandbox/faults` can take them as JSON; the decisions
 //! (`before_request`) are made under one lock so concurrent requests count exactly.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+/// AHEAD's rate limit as a token bucket over /v2 and /oauth requests: it holds at most `burst`
+/// tokens, gains `per_second` a second, and a request that finds less than one token answers
+/// 429 with the whole seconds until one is there as `Retry-After` (at least 1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBucket {
+    pub per_second: f64,
+    pub burst: f64,
+}
 
 /// Rows to insert and delete between the next two page requests of one resource.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -29,8 +39,15 @@ pub struct Faults {
     pub revoke_token_after: Option<u64>,
     /// The next n refresh_token exchanges are rejected (and kill the refresh token).
     pub reject_refresh: u64,
+    /// The rate limit; `None` = unlimited. Setting it fills the bucket.
+    pub token_bucket: Option<TokenBucket>,
+    /// Tokens in the bucket and when that was so.
+    #[serde(skip)]
+    pub bucket_level: Option<(f64, Instant)>,
     /// Every nth /v2 request answers 429 (0 = off), counting from when it was set.
     pub rate_limit_every: u64,
+    /// After this many more /v2 requests pass, the next one answers 429 (once).
+    pub rate_limit_after: Option<u64>,
     /// /v2 requests seen since `rate_limit_every` was set.
     #[serde(skip)]
     pub rate_seen: u64,
@@ -57,6 +74,8 @@ pub enum PatchError {
     NotAnObject,
     #[error("faults: {0}")]
     Invalid(#[from] serde_json::Error),
+    #[error("token_bucket needs per_second > 0 and burst >= 1")]
+    BadTokenBucket,
 }
 
 impl Faults {
@@ -75,8 +94,20 @@ impl Faults {
         } else {
             self.rate_seen
         };
-        *self = serde_json::from_value(current)?;
+        let bucket_level = if p.contains_key("token_bucket") {
+            None
+        } else {
+            self.bucket_level
+        };
+        let patched: Faults = serde_json::from_value(current)?;
+        if let Some(b) = &patched.token_bucket {
+            if !(b.per_second.is_finite() && b.per_second > 0.0 && b.burst >= 1.0) {
+                return Err(PatchError::BadTokenBucket);
+            }
+        }
+        *self = patched;
         self.rate_seen = rate_seen;
+        self.bucket_level = bucket_level;
         if let Some(d) = self.drift.as_mut() {
             d.armed = armed;
         }
@@ -96,8 +127,37 @@ pub enum Gate {
     Fail { status: u16 },
 }
 
-/// Decides on a /v2 request: counts it towards `rate_limit_every`, consumes one `fail_next`.
+/// Takes a token from the bucket for a request at `now`; without one, the `Retry-After` to
+/// answer. No bucket: always a token.
+pub fn take_token(f: &mut Faults, now: Instant) -> Result<(), u64> {
+    let Some(bucket) = &f.token_bucket else {
+        return Ok(());
+    };
+    let (level, at) = f.bucket_level.unwrap_or((bucket.burst, now));
+    let gained = now.saturating_duration_since(at).as_secs_f64() * bucket.per_second;
+    let level = (level + gained).min(bucket.burst);
+    if level >= 1.0 {
+        f.bucket_level = Some((level - 1.0, now));
+        Ok(())
+    } else {
+        f.bucket_level = Some((level, now));
+        Err(((1.0 - level) / bucket.per_second).ceil().max(1.0) as u64)
+    }
+}
+
+/// Decides on a /v2 request: counts it towards `rate_limit_every` and `rate_limit_after`,
+/// consumes one `fail_next`.
 pub fn before_request(f: &mut Faults) -> Gate {
+    match f.rate_limit_after {
+        Some(0) => {
+            f.rate_limit_after = None;
+            return Gate::RateLimited {
+                retry_after: f.retry_after_secs,
+            };
+        }
+        Some(n) => f.rate_limit_after = Some(n - 1),
+        None => {}
+    }
     if f.rate_limit_every > 0 {
         f.rate_seen += 1;
     }
@@ -159,6 +219,57 @@ mod tests {
         assert_eq!(before_request(&mut f), Gate::Fail { status: 503 });
         assert_eq!(before_request(&mut f), Gate::Pass);
         assert_eq!(before_request(&mut f), Gate::RateLimited { retry_after: 2 });
+    }
+
+    #[test]
+    fn the_bucket_lets_a_burst_through_then_refills_at_its_rate() {
+        let mut f = Faults::default();
+        f.patch(&serde_json::json!({"token_bucket": {"per_second": 4.0, "burst": 3.0}}))
+            .unwrap();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for _ in 0..3 {
+            assert_eq!(take_token(&mut f, t0), Ok(()));
+        }
+        assert_eq!(take_token(&mut f, t0), Err(1));
+        // A quarter of a second gains one token.
+        assert_eq!(take_token(&mut f, at(249)), Err(1));
+        assert_eq!(take_token(&mut f, at(250)), Ok(()));
+        assert_eq!(take_token(&mut f, at(250)), Err(1));
+        // Idle for long: full again, never more than the burst.
+        for _ in 0..3 {
+            assert_eq!(take_token(&mut f, at(60_000)), Ok(()));
+        }
+        assert_eq!(take_token(&mut f, at(60_000)), Err(1));
+        // Another patch keeps the level; a new bucket starts full.
+        f.patch(&serde_json::json!({"latency_ms": 0})).unwrap();
+        assert_eq!(take_token(&mut f, at(60_000)), Err(1));
+        f.patch(&serde_json::json!({"token_bucket": {"per_second": 0.1, "burst": 1.0}}))
+            .unwrap();
+        assert_eq!(take_token(&mut f, at(60_000)), Ok(()));
+        assert_eq!(
+            take_token(&mut f, at(60_000)),
+            Err(10),
+            "whole seconds to the next token"
+        );
+        assert!(f
+            .patch(&serde_json::json!({"token_bucket": {"per_second": 0.0, "burst": 1.0}}))
+            .is_err());
+        f.patch(&serde_json::json!({"token_bucket": null})).unwrap();
+        assert_eq!(take_token(&mut f, at(60_000)), Ok(()));
+    }
+
+    #[test]
+    fn rate_limit_after_answers_one_429() {
+        let mut f = Faults {
+            rate_limit_after: Some(2),
+            retry_after_secs: 3,
+            ..Faults::default()
+        };
+        assert_eq!(before_request(&mut f), Gate::Pass);
+        assert_eq!(before_request(&mut f), Gate::Pass);
+        assert_eq!(before_request(&mut f), Gate::RateLimited { retry_after: 3 });
+        assert_eq!(before_request(&mut f), Gate::Pass);
     }
 
     #[test]

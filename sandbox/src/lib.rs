@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use control::Control;
-pub use faults::{Drift, Faults};
+pub use faults::{Drift, Faults, TokenBucket};
 pub use mutations::NewInvoice;
 pub use oauth::mbx_signature;
 pub use shared::Counters;
@@ -208,13 +208,16 @@ fn save(app: &server::App) -> anyhow::Result<()> {
 pub async fn run_standalone(config: SandboxConfig, bind: SocketAddr) -> anyhow::Result<()> {
     let listener = TcpListener::bind(bind).await?;
     let shutdown = CancellationToken::new();
-    let line = format!(
+    let mut line = format!(
         "AHEAD sandbox listening on http://{} client_id={} client_secret={} redirect_uri={}",
         listener.local_addr()?,
         config.client_id,
         config.client_secret,
         config.redirect_uri
     );
+    if let Some((public, secret)) = &config.legacy {
+        line.push_str(&format!(" public_token={public} secret_token={secret}"));
+    }
     let sandbox = Sandbox::start(config, listener, shutdown.clone()).await?;
     {
         use std::io::Write;

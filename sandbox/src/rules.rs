@@ -8,6 +8,8 @@ use std::time::Duration;
 
 // ---- Paths -------------------------------------------------------------------------------
 
+/// The OAuth endpoints' prefix; they count towards the rate limit like /v2 requests.
+pub const OAUTH_PREFIX: &str = "/oauth/";
 pub const PATH_AUTHORIZE: &str = "/oauth/authorize";
 pub const PATH_TOKEN: &str = "/oauth/token";
 pub const PATH_AUTHENTICATE: &str = "/v2/authenticate";

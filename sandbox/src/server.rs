@@ -89,8 +89,9 @@ fn is_api(path: &str) -> bool {
     path == rules::API_PREFIX || path.starts_with(&format!("{}/", rules::API_PREFIX))
 }
 
-/// Counts every request; on /v2 applies, in order: latency, injected 429/5xx, credentials,
-/// the "only `q`" rule; then dresses bare 405s in the envelope.
+/// Counts every request; applies the rate limit (token bucket) to /v2 and /oauth; on /v2 then
+/// applies, in order: latency, injected 429/5xx, credentials, the "only `q`" rule; then dresses
+/// bare 405s in the envelope.
 async fn gate(State(app): State<App>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -99,13 +100,34 @@ async fn gate(State(app): State<App>, req: Request, next: Next) -> Response {
         .unwrap_or_else(|| req.uri().path().to_string());
     let key = format!("{} {route}", req.method());
     app.count(|c| *c.requests.entry(key).or_default() += 1);
-    if !is_api(req.uri().path()) {
+    let api = is_api(req.uri().path());
+    let oauth = req.uri().path().starts_with(rules::OAUTH_PREFIX);
+    if !api && !oauth {
         return next.run(req).await;
     }
+    // The rate limit counts token calls as well as /v2 requests; the other faults are /v2's.
     let (latency, decision) = {
         let mut f = app.faults();
-        (f.latency(), faults::before_request(&mut f))
+        match faults::take_token(&mut f, std::time::Instant::now()) {
+            Err(retry_after) => (Duration::ZERO, Gate::RateLimited { retry_after }),
+            Ok(()) if api => (f.latency(), faults::before_request(&mut f)),
+            Ok(()) => (Duration::ZERO, Gate::Pass),
+        }
     };
+    if !api {
+        if let Gate::RateLimited { retry_after } = decision {
+            app.count(|c| c.rate_limited += 1);
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(serde_json::json!({ "error": rules::ERR_RATE_LIMITED })),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return r;
+        }
+        return next.run(req).await;
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

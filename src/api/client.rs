@@ -16,6 +16,8 @@ use url::Url;
 use super::auth::Auth;
 use super::contract::{self, Envelope};
 use super::error::ApiError;
+use super::mbx::{self, MbxKeys};
+use super::pace::Pacer;
 use super::query::Query;
 use super::retry::RetryPolicy;
 use super::transport::{Answer, Transport};
@@ -26,6 +28,12 @@ use crate::store::{Store, StoredToken};
 /// the waits asked for instead of spending them.
 pub trait Sleeper: Send + Sync {
     fn sleep(&self, wait: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// The clock the waits are measured on (the pacing reads it). A sleeper that records waits
+    /// instead of spending them should move its own clock by each one.
+    fn now(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now()
+    }
 }
 
 pub(crate) struct TokioSleeper;
@@ -53,6 +61,10 @@ pub struct Stats {
     pub grants: AtomicU64,
     /// `/oauth/authorize` redirects read.
     pub authorizations: AtomicU64,
+    /// Attempts held back by a pause that a 429's `Retry-After` set (their own or another's).
+    pub paused: AtomicU64,
+    /// Attempts that waited for their slot under `api.max_requests_per_second`.
+    pub paced: AtomicU64,
 }
 
 impl Stats {
@@ -70,11 +82,15 @@ impl Stats {
 pub struct ClientConfig {
     /// Scheme, host and port; paths such as `/v2/inventory` are joined to it.
     pub base_url: Url,
+    /// The OAuth client (unused when `mbx` is set).
     pub client_id: String,
     pub client_secret: Secret,
     pub redirect_uri: Option<String>,
     /// Row of the token in the store.
     pub token_key: String,
+    /// A legacy (MBX-era) account: every request is signed with these keys, and the OAuth
+    /// fields above are not used (no token is obtained or stored).
+    pub mbx: Option<MbxKeys>,
     pub timeout: Duration,
     pub concurrency: usize,
     pub page_size: u32,
@@ -83,6 +99,9 @@ pub struct ClientConfig {
     /// The most of one answer that is read (`api.max_response_bytes`); a larger one fails its
     /// request with [`ApiError::TooLarge`] instead of being held in memory.
     pub max_response_bytes: u64,
+    /// AHEAD's known rate limit (`api.max_requests_per_second`): every request of this client,
+    /// token calls included, is paced to it. `None`: only a 429's `Retry-After` holds them back.
+    pub max_requests_per_second: Option<f64>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -92,6 +111,8 @@ impl std::fmt::Debug for ClientConfig {
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
             .field("token_key", &self.token_key)
+            .field("mbx", &self.mbx)
+            .field("max_requests_per_second", &self.max_requests_per_second)
             .finish_non_exhaustive()
     }
 }
@@ -139,6 +160,7 @@ impl ApiClient {
             max_response_bytes: config.max_response_bytes,
             stats: stats.clone(),
             sleeper,
+            pacer: Arc::new(Pacer::new(config.max_requests_per_second)),
         };
         let auth = Auth {
             transport: transport.clone(),
@@ -170,7 +192,15 @@ impl ApiClient {
     }
 
     /// Obtain fresh tokens through a new authorization grant and store them.
+    /// Not for legacy accounts, which sign each request and have no tokens to obtain.
     pub async fn login(&self) -> Result<StoredToken, ApiError> {
+        if self.inner.config.mbx.is_some() {
+            return Err(ApiError::Setup {
+                method: "GET".into(),
+                path: contract::AUTHORIZE_PATH.into(),
+                detail: "a legacy MBX account signs each request and has no login".into(),
+            });
+        }
         self.inner.auth.login().await
     }
 
@@ -299,6 +329,19 @@ impl ApiClient {
                 path: path.into(),
                 detail: e.to_string(),
             })?;
+        // The URL as sent, `q` included: a legacy signature covers the path and query string
+        // exactly as they go on the wire.
+        let mut target = url.clone();
+        if let Some(q) = &q {
+            target
+                .query_pairs_mut()
+                .append_pair(contract::QUERY_PARAM, q);
+        }
+        if let Some(keys) = &inner.config.mbx {
+            return self
+                .execute_signed(keys, &method, path, &url, &target, idempotent, body)
+                .await;
+        }
         let mut attempt: u32 = 0;
         let mut refreshes = 0;
         loop {
@@ -307,11 +350,8 @@ impl ApiClient {
                 let mut request = inner
                     .transport
                     .http
-                    .request(method.clone(), url.clone())
+                    .request(method.clone(), target.clone())
                     .bearer_auth(token.expose());
-                if let Some(q) = &q {
-                    request = request.query(&[(contract::QUERY_PARAM, q)]);
-                }
                 if let Some(body) = &body {
                     request = request
                         .header(CONTENT_TYPE, "application/json")
@@ -336,6 +376,56 @@ impl ApiClient {
             tracing::debug!(%method, path, "Token refused (401); refreshing and replaying.");
             inner.auth.unauthorized(generation).await?;
         }
+    }
+
+    /// A legacy account's request: signed afresh on every attempt, no token anywhere. A 401
+    /// means the signature was refused, which no retry can change.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_signed(
+        &self,
+        keys: &MbxKeys,
+        method: &Method,
+        path: &str,
+        url: &Url,
+        target: &Url,
+        idempotent: bool,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, ApiError> {
+        let inner = &self.inner;
+        let signed_path = &target[url::Position::BeforePath..];
+        let build = || {
+            let (auth, date) = keys.headers(
+                method.as_str(),
+                signed_path,
+                body.as_deref().unwrap_or_default(),
+                &mbx::date_now(),
+            );
+            let mut request = inner
+                .transport
+                .http
+                .request(method.clone(), target.clone())
+                .header(mbx::AUTH_HEADER, auth)
+                .header(mbx::DATE_HEADER, date);
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            request
+        };
+        let answer = inner
+            .transport
+            .send(method, path, url, idempotent, &mut 0, build)
+            .await?;
+        if answer.status == contract::status::UNAUTHORIZED {
+            inner.stats.bump(&inner.stats.unauthorized);
+            return Err(ApiError::SignatureRejected {
+                method: method.to_string(),
+                path: path.into(),
+                public_token: keys.public_token.clone(),
+            });
+        }
+        Ok(answer)
     }
 }
 

@@ -32,7 +32,7 @@ pub mod resource {
     pub const PURCHASE_ORDERS: &str = "/v2/purchase_orders";
     pub(crate) const FULFILLMENT_ORDERS: &str = "/v2/fulfillment_orders";
     pub(crate) const SHIPMENTS: &str = "/v2/shipments";
-    pub(crate) const WEBHOOKS: &str = "/v2/webhooks";
+    pub const WEBHOOKS: &str = "/v2/webhooks";
 }
 
 /// Webhook event names [doc].

@@ -16,6 +16,20 @@ pub enum ApiError {
     )]
     Credentials { detail: String },
 
+    /// A legacy account's request signature was refused (401): the public or secret token is
+    /// wrong (or the clock is far off). No retry can help, a person must act.
+    #[error(
+        "AHEAD rejected the MBX request signature of public token {public_token:?} on {method} \
+         {path} (HTTP 401). To fix: check api.public_token and api.secret_token (or \
+         AHEAD_SYNC__API__PUBLIC_TOKEN / AHEAD_SYNC__API__SECRET_TOKEN) against the tokens AHEAD \
+         issued, and that this machine's clock is right"
+    )]
+    SignatureRejected {
+        method: String,
+        path: String,
+        public_token: String,
+    },
+
     /// An HTTP answer that is final: 400, 403, 404, 409, 422, or a 401 that survived a fresh token.
     #[error("{method} {path}: HTTP {status}{}", describe(errors))]
     Status {
@@ -100,7 +114,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn is_credentials(&self) -> bool {
-        matches!(self, ApiError::Credentials { .. })
+        matches!(
+            self,
+            ApiError::Credentials { .. } | ApiError::SignatureRejected { .. }
+        )
     }
 
     /// The host could not be reached.

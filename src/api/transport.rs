@@ -14,10 +14,11 @@ use url::Url;
 use super::client::{Sleeper, Stats};
 use super::contract;
 use super::error::{transport_detail, with_last_error, ApiError};
+use super::pace::Pacer;
 use super::retry::{self, Decision, Outcome, RetryPolicy};
 
 /// What every request of one client shares: the HTTP connection pool, the retry policy and its
-/// clock, the answer cap, and the counters.
+/// clock, the pacing, the answer cap, and the counters.
 #[derive(Clone)]
 pub(crate) struct Transport {
     pub http: reqwest::Client,
@@ -28,6 +29,8 @@ pub(crate) struct Transport {
     pub max_response_bytes: u64,
     pub stats: Arc<Stats>,
     pub sleeper: Arc<dyn Sleeper>,
+    /// Every attempt of every request (API and token calls) is admitted by it.
+    pub pacer: Arc<Pacer>,
 }
 
 /// A final answer: its status, headers and body.
@@ -60,9 +63,19 @@ impl Transport {
         build: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Answer, ApiError> {
         loop {
+            let admitted = self.pacer.admit(&*self.sleeper).await;
+            if admitted.paused {
+                self.stats.bump(&self.stats.paused);
+            }
+            if admitted.paced {
+                self.stats.bump(&self.stats.paced);
+            }
             *attempt += 1;
             self.stats.bump(&self.stats.requests);
             let tried = self.try_once(method, path, build()).await?;
+            if tried.outcome != Outcome::Status(contract::status::TOO_MANY_REQUESTS) {
+                self.pacer.answered();
+            }
             let jitter = rand::rng().random::<f64>();
             let decision = retry::decide(
                 &self.retry,
@@ -79,7 +92,9 @@ impl Transport {
                 }
                 Decision::Retry(wait) => {
                     self.stats.bump(&self.stats.retries);
-                    if tried.outcome == Outcome::Status(contract::status::TOO_MANY_REQUESTS) {
+                    let rate_limited =
+                        tried.outcome == Outcome::Status(contract::status::TOO_MANY_REQUESTS);
+                    if rate_limited {
                         self.stats.bump(&self.stats.rate_limited);
                     }
                     tracing::warn!(
@@ -90,7 +105,19 @@ impl Transport {
                         wait_ms = wait.as_millis() as u64,
                         "Retrying request."
                     );
-                    self.sleeper.sleep(wait).await;
+                    if rate_limited && tried.retry_after.is_some() {
+                        // The server's word holds for every request of this client: the pause
+                        // is waited out by this one and by all the others at their next attempt.
+                        if let Some(rate) = self.pacer.pause(wait, self.sleeper.now()) {
+                            tracing::info!(
+                                requests_per_second = format!("{rate:.1}"),
+                                "Rate limited by AHEAD; pacing requests to the rate it let \
+                                 through (set api.max_requests_per_second when the limit is known)."
+                            );
+                        }
+                    } else {
+                        self.sleeper.sleep(wait).await;
+                    }
                 }
                 Decision::Ambiguous => {
                     let (method, path, detail) = failed(&describe(tried.outcome, &tried.detail));

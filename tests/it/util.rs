@@ -35,10 +35,20 @@ pub async fn start_sandbox() -> Sandbox {
         .expect("sandbox starts")
 }
 
-/// Records the waits the client asks for instead of spending them.
-#[derive(Default)]
+/// Records the waits the client asks for instead of spending them; its clock moves by each
+/// wait recorded, so the client's pacing sees the time it asked for pass.
 pub struct RecordingSleeper {
     pub waits: Mutex<Vec<Duration>>,
+    origin: tokio::time::Instant,
+}
+
+impl Default for RecordingSleeper {
+    fn default() -> Self {
+        RecordingSleeper {
+            waits: Mutex::new(Vec::new()),
+            origin: tokio::time::Instant::now(),
+        }
+    }
 }
 
 impl Sleeper for RecordingSleeper {
@@ -48,6 +58,10 @@ impl Sleeper for RecordingSleeper {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         self.waits.lock().unwrap().push(wait);
         Box::pin(async {})
+    }
+
+    fn now(&self) -> tokio::time::Instant {
+        self.origin + self.waits.lock().unwrap().iter().sum::<Duration>()
     }
 }
 
@@ -60,11 +74,17 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new() -> Harness {
+        Harness::with_sandbox(sandbox_config()).await
+    }
+
+    /// A harness whose sandbox is started with `config` (e.g. one that accepts a legacy
+    /// account's signatures).
+    pub async fn with_sandbox(config: SandboxConfig) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("ahead-sync.db")).unwrap();
         Harness {
             dir,
-            sandbox: start_sandbox().await,
+            sandbox: Sandbox::start_local(config).await.expect("sandbox starts"),
             store,
             sleeper: Arc::new(RecordingSleeper::default()),
         }
@@ -77,6 +97,7 @@ impl Harness {
             client_secret: Secret::new(CLIENT_SECRET),
             redirect_uri: Some(REDIRECT_URI.into()),
             token_key: "it".into(),
+            mbx: None,
             timeout: Duration::from_secs(10),
             concurrency: 4,
             page_size: 100,
@@ -88,6 +109,7 @@ impl Harness {
                 max_retry_after: Duration::from_secs(120),
             },
             max_response_bytes: 64 << 20,
+            max_requests_per_second: None,
         }
     }
 
