@@ -82,7 +82,7 @@ struct Status {
     status: String,
 }
 
-pub fn routes() -> Router<App> {
+pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route(
             "/_sandbox/counters",

@@ -11,14 +11,18 @@ use super::world::push_int;
 
 /// One entry of `errors`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub code: &'static str,
     pub field: Option<String>,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(code: &'static str, field: Option<&str>, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        code: &'static str,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             code,
             field: field.map(str::to_string),
@@ -33,20 +37,20 @@ const HEAD_ROOM: usize = 128;
 
 /// Builds an envelope in one buffer: rows are rendered straight into it, then the head
 /// (`count`, `offset`, `total_results`) is slotted into the room left in front of them.
-pub struct Envelope {
+pub(crate) struct Envelope {
     buf: Vec<u8>,
     count: usize,
 }
 
 impl Envelope {
-    pub fn with_capacity(n: usize) -> Envelope {
+    pub(crate) fn with_capacity(n: usize) -> Envelope {
         let mut buf = Vec::with_capacity(HEAD_ROOM + n + 128);
         buf.resize(HEAD_ROOM, b' ');
         Envelope { buf, count: 0 }
     }
 
     /// Appends one record, rendered by `f` into the buffer.
-    pub fn push(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
+    pub(crate) fn push(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
         if self.count > 0 {
             self.buf.push(b',');
         }
@@ -54,7 +58,7 @@ impl Envelope {
         self.count += 1;
     }
 
-    pub fn finish(
+    pub(crate) fn finish(
         mut self,
         status: StatusCode,
         offset: usize,
@@ -94,7 +98,7 @@ impl Envelope {
     }
 }
 
-pub fn json_response(status: StatusCode, body: Bytes) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -105,11 +109,11 @@ pub fn json_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 /// An error answer: empty results, the given errors.
-pub fn error(status: StatusCode, errors: &[ApiError]) -> Response {
+pub(crate) fn error(status: StatusCode, errors: &[ApiError]) -> Response {
     Envelope::with_capacity(0).finish(status, 0, 0, errors)
 }
 
-pub fn error1(
+pub(crate) fn error1(
     status: StatusCode,
     code: &'static str,
     field: Option<&str>,
@@ -118,7 +122,7 @@ pub fn error1(
     error(status, &[ApiError::new(code, field, message)])
 }
 
-pub fn bad_request(message: impl Into<String>) -> Response {
+pub(crate) fn bad_request(message: impl Into<String>) -> Response {
     error1(
         StatusCode::BAD_REQUEST,
         rules::ERR_BAD_REQUEST,
@@ -127,7 +131,7 @@ pub fn bad_request(message: impl Into<String>) -> Response {
     )
 }
 
-pub fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     error1(
         StatusCode::NOT_FOUND,
         rules::ERR_NOT_FOUND,
@@ -137,7 +141,7 @@ pub fn not_found() -> Response {
 }
 
 /// A single record (`GET|PUT|DELETE /v2/R/ID`, `POST /v2/R`), or a 409 carrying the existing one.
-pub fn one(
+pub(crate) fn one(
     status: StatusCode,
     record: &serde_json::Map<String, serde_json::Value>,
     errors: &[ApiError],

@@ -121,7 +121,7 @@ impl Faults {
 
 /// What to do with a /v2 request before it reaches its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     Pass,
     RateLimited { retry_after: u64 },
     Fail { status: u16 },
@@ -129,7 +129,7 @@ pub enum Gate {
 
 /// Takes a token from the bucket for a request at `now`; without one, the `Retry-After` to
 /// answer. No bucket: always a token.
-pub fn take_token(f: &mut Faults, now: Instant) -> Result<(), u64> {
+pub(crate) fn take_token(f: &mut Faults, now: Instant) -> Result<(), u64> {
     let Some(bucket) = &f.token_bucket else {
         return Ok(());
     };
@@ -147,7 +147,7 @@ pub fn take_token(f: &mut Faults, now: Instant) -> Result<(), u64> {
 
 /// Decides on a /v2 request: counts it towards `rate_limit_every` and `rate_limit_after`,
 /// consumes one `fail_next`.
-pub fn before_request(f: &mut Faults) -> Gate {
+pub(crate) fn before_request(f: &mut Faults) -> Gate {
     match f.rate_limit_after {
         Some(0) => {
             f.rate_limit_after = None;
@@ -176,7 +176,7 @@ pub fn before_request(f: &mut Faults) -> Gate {
 }
 
 /// Counts down `revoke_token_after` on an authorised request; true = revoke this token now.
-pub fn revoke_now(f: &mut Faults) -> bool {
+pub(crate) fn revoke_now(f: &mut Faults) -> bool {
     match f.revoke_token_after {
         Some(0) => {
             f.revoke_token_after = None;
@@ -191,7 +191,7 @@ pub fn revoke_now(f: &mut Faults) -> bool {
 }
 
 /// Called on each list request of `resource`: true when the pending drift must happen now.
-pub fn drift_due(f: &mut Faults, resource: &str) -> Option<Drift> {
+pub(crate) fn drift_due(f: &mut Faults, resource: &str) -> Option<Drift> {
     let d = f.drift.as_mut()?;
     if d.resource != resource {
         return None;

@@ -12,6 +12,7 @@
 //!   the test surface, in process and over HTTP.
 //! - `server`: router, /v2 gate and accept loop. `state`: the state file.
 
+#![warn(unreachable_pub)]
 #![warn(clippy::too_many_lines)]
 
 mod control;

@@ -14,51 +14,51 @@ use super::world::{doc_id, fmt_date, fmt_ts, Doc, World};
 
 /// Which kind of order an operation is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderKind {
+pub(crate) enum OrderKind {
     Purchase,
     Fulfillment,
 }
 
 impl OrderKind {
     /// Accepts the resource name or its singular (`purchase_orders`, `purchase_order`, `po`).
-    pub fn parse(s: &str) -> Option<OrderKind> {
+    pub(crate) fn parse(s: &str) -> Option<OrderKind> {
         match s {
             "purchase_orders" | "purchase_order" | "po" => Some(OrderKind::Purchase),
             "fulfillment_orders" | "fulfillment_order" | "fo" => Some(OrderKind::Fulfillment),
             _ => None,
         }
     }
-    pub fn resource(self) -> &'static str {
+    pub(crate) fn resource(self) -> &'static str {
         match self {
             OrderKind::Purchase => rules::PURCHASE_ORDERS,
             OrderKind::Fulfillment => rules::FULFILLMENT_ORDERS,
         }
     }
-    pub fn number_key(self) -> &'static str {
+    pub(crate) fn number_key(self) -> &'static str {
         match self {
             OrderKind::Purchase => rules::PO_NUMBER,
             OrderKind::Fulfillment => rules::FO_NUMBER,
         }
     }
-    pub fn statuses(self) -> &'static [&'static str] {
+    pub(crate) fn statuses(self) -> &'static [&'static str] {
         match self {
             OrderKind::Purchase => rules::PO_STATUSES,
             OrderKind::Fulfillment => rules::FO_STATUSES,
         }
     }
-    pub fn changeable(self) -> &'static [&'static str] {
+    pub(crate) fn changeable(self) -> &'static [&'static str] {
         match self {
             OrderKind::Purchase => rules::PO_CHANGEABLE,
             OrderKind::Fulfillment => rules::FO_CHANGEABLE,
         }
     }
-    pub fn ev_updated(self) -> &'static str {
+    pub(crate) fn ev_updated(self) -> &'static str {
         match self {
             OrderKind::Purchase => rules::EV_PO_UPDATED,
             OrderKind::Fulfillment => rules::EV_FO_UPDATED,
         }
     }
-    pub fn ev_shipped(self) -> &'static str {
+    pub(crate) fn ev_shipped(self) -> &'static str {
         match self {
             OrderKind::Purchase => rules::EV_PO_SHIPPED,
             OrderKind::Fulfillment => rules::EV_FO_SHIPPED,
@@ -78,14 +78,14 @@ pub struct NewInvoice {
     pub due_days: Option<i64>,
 }
 
-pub const CARRIERS: &[(&str, &str, &str)] = &[
+pub(crate) const CARRIERS: &[(&str, &str, &str)] = &[
     ("UPS", "Ground", "https://www.ups.com/track?tracknum="),
     ("FedEx", "2Day", "https://www.fedex.com/fedextrack/?trknbr="),
     ("DHL", "Express", "https://www.dhl.com/track?id="),
 ];
 
 /// Money on the wire: a string with at least two places (`"12.50"`) and at most four.
-pub fn money_str(d: Decimal) -> String {
+pub(crate) fn money_str(d: Decimal) -> String {
     let mut d = d.round_dp(rules::MONEY_SCALE).normalize();
     if d.scale() < 2 {
         d.rescale(2);
@@ -106,7 +106,7 @@ fn dec(doc: &Doc, key: &str) -> Decimal {
 
 /// Why a change to the world is refused.
 #[derive(Debug, thiserror::Error)]
-pub enum WorldError {
+pub(crate) enum WorldError {
     #[error("no {resource} numbered {number}")]
     NotFound {
         resource: &'static str,
@@ -135,7 +135,7 @@ pub enum WorldError {
 
 impl WorldError {
     /// Whether the thing to change does not exist (404), rather than refusing the change.
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(
             self,
             WorldError::NotFound { .. } | WorldError::UnknownItem(_)
@@ -154,18 +154,18 @@ impl World {
             })
     }
 
-    pub fn order_mut(&mut self, kind: OrderKind, pos: usize) -> &mut Doc {
+    pub(crate) fn order_mut(&mut self, kind: OrderKind, pos: usize) -> &mut Doc {
         &mut self.table_mut(kind.resource()).expect("orders table").rows[pos]
     }
 
-    pub fn get_order(&self, kind: OrderKind, number: &str) -> Option<Doc> {
+    pub(crate) fn get_order(&self, kind: OrderKind, number: &str) -> Option<Doc> {
         let pos = self.order_pos(kind, number).ok()?;
         Some(self.table(kind.resource())?.rows[pos].clone())
     }
 
     /// Stores a new order from already validated writable fields: assigns the id, status
     /// `received`, timestamps and default line numbers (and PO line prices from the catalog).
-    pub fn insert_order(&mut self, kind: OrderKind, mut fields: Doc, now: i64) -> Doc {
+    pub(crate) fn insert_order(&mut self, kind: OrderKind, mut fields: Doc, now: i64) -> Doc {
         if let Some(lines) = fields.remove("lines") {
             let filled = self.fill_lines(kind, lines);
             fields.insert("lines".into(), filled);
@@ -196,7 +196,7 @@ impl World {
     /// Gives order lines their defaults: line numbers from position, and on purchase
     /// orders the catalog price and a null requested date. Used by create and by PUT,
     /// which replaces lines as a whole.
-    pub fn fill_lines(&self, kind: OrderKind, lines: Value) -> Value {
+    pub(crate) fn fill_lines(&self, kind: OrderKind, lines: Value) -> Value {
         let Value::Array(mut lines) = lines else {
             return lines;
         };
@@ -222,7 +222,7 @@ impl World {
     }
 
     /// Moves an order to `status` (any status of its kind), raising `*.updated`.
-    pub fn set_order_status(
+    pub(crate) fn set_order_status(
         &mut self,
         kind: OrderKind,
         number: &str,
@@ -255,7 +255,7 @@ impl World {
 
     /// Ships an open order: creates a shipment (carrier, tracking, serial numbers per unit)
     /// and sets the order `shipped`. Returns the shipment.
-    pub fn ship_order(
+    pub(crate) fn ship_order(
         &mut self,
         kind: OrderKind,
         number: &str,
@@ -329,7 +329,7 @@ impl World {
 
     /// Marks a shipped order delivered (fulfillment) or closed (purchase), stamping
     /// `delivered_at` on its shipments. Returns the order.
-    pub fn deliver_order(
+    pub(crate) fn deliver_order(
         &mut self,
         kind: OrderKind,
         number: &str,
@@ -373,7 +373,11 @@ impl World {
     }
 
     /// Raises an invoice priced from the catalog; lines sum exactly to the total.
-    pub fn create_invoice(&mut self, spec: &NewInvoice, now: i64) -> Result<Doc, WorldError> {
+    pub(crate) fn create_invoice(
+        &mut self,
+        spec: &NewInvoice,
+        now: i64,
+    ) -> Result<Doc, WorldError> {
         if spec.lines.is_empty() {
             return Err(WorldError::NoLines);
         }
@@ -430,7 +434,7 @@ impl World {
     }
 
     /// Records a payment: `partially_paid` until the balance reaches 0, then `paid`.
-    pub fn pay_invoice(
+    pub(crate) fn pay_invoice(
         &mut self,
         number: &str,
         amount: Decimal,
@@ -466,7 +470,7 @@ impl World {
     }
 
     /// Voids an invoice: its balance becomes 0 whatever was paid.
-    pub fn void_invoice(&mut self, number: &str, now: i64) -> Result<Doc, WorldError> {
+    pub(crate) fn void_invoice(&mut self, number: &str, now: i64) -> Result<Doc, WorldError> {
         let pos = self.invoice_pos(number)?;
         let doc = &mut self.invoices.rows[pos];
         if doc.get("status").and_then(Value::as_str) == Some(rules::INV_VOID) {

@@ -25,7 +25,7 @@ use super::shared::lock;
 
 /// Live credentials. Expiry instants are sandbox-clock seconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Auth {
+pub(crate) struct Auth {
     /// Authorization codes not yet exchanged, with their expiry. Exchange removes them.
     pub grants: HashMap<String, i64>,
     /// Access tokens with their expiry. Revocation removes them.
@@ -60,7 +60,7 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
 }
 
 /// `GET /oauth/authorize`: a 302 to the registered redirect URL carrying a fresh grant.
-pub async fn authorize(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
+pub(crate) async fn authorize(State(app): State<App>, RawQuery(q): RawQuery) -> Response {
     let p = query_pairs(q.as_deref());
     let cfg = &app.config;
     if p.get("client_id") != Some(&cfg.client_id) {
@@ -99,7 +99,7 @@ pub async fn authorize(State(app): State<App>, RawQuery(q): RawQuery) -> Respons
 }
 
 /// `POST /oauth/token`: exchanges a grant or a refresh token for a new token pair.
-pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let mut p: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     // Client credentials may also come as HTTP Basic, as RFC 6749 prefers.
     if let Some((id, secret)) = basic_credentials(&headers) {
@@ -177,7 +177,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// Checks the bearer token (or, when configured, the MBX-Auth signature) of a /v2 request.
-pub fn authenticate(
+pub(crate) fn authenticate(
     app: &App,
     headers: &HeaderMap,
     method: &str,

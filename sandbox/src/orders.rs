@@ -37,7 +37,7 @@ fn err(code: &'static str, field: &str, message: impl Into<String>) -> ApiError 
 }
 
 /// Checks a write body; returns the writable fields it sets, or one error per bad field.
-pub fn validate(
+pub(crate) fn validate(
     kind: OrderKind,
     body: &Value,
     creating: bool,
@@ -266,7 +266,7 @@ async fn answer(app: &App, kill: Option<Extension<ConnKill>>, resp: Response) ->
     resp
 }
 
-pub async fn create(
+pub(crate) async fn create(
     State(app): State<App>,
     resource: &'static str,
     kill: Option<Extension<ConnKill>>,
@@ -319,7 +319,7 @@ fn status_error(kind: OrderKind, doc: &Doc) -> Option<ApiError> {
     })
 }
 
-pub async fn update(
+pub(crate) async fn update(
     State(app): State<App>,
     resource: &'static str,
     Path(id): Path<String>,
@@ -365,7 +365,7 @@ pub async fn update(
     }
 }
 
-pub async fn cancel(
+pub(crate) async fn cancel(
     State(app): State<App>,
     resource: &'static str,
     Path(id): Path<String>,

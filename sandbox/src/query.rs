@@ -13,7 +13,7 @@ use super::rules::{self, Field, FieldType};
 use super::world::{parse_date, parse_ts, CachedHits, Row, Val, World};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Eq,
     Ne,
     Lt,
@@ -25,7 +25,7 @@ pub enum Op {
 
 /// A typed operand, checked against the field's type at parse time.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
+pub(crate) enum Operand {
     Null,
     Int(i64),
     Str(String),
@@ -35,7 +35,7 @@ pub enum Operand {
 }
 
 #[derive(Debug, Clone)]
-pub struct Cond {
+pub(crate) struct Cond {
     pub field: &'static str,
     pub ty: FieldType,
     pub op: Op,
@@ -43,7 +43,7 @@ pub struct Cond {
 }
 
 #[derive(Debug, Clone)]
-pub struct Query {
+pub(crate) struct Query {
     /// Already capped.
     pub limit: usize,
     pub offset: usize,
@@ -55,7 +55,7 @@ pub struct Query {
 
 /// Why a `q` is refused (answered 400 with this text).
 #[derive(Debug, thiserror::Error)]
-pub enum QueryError {
+pub(crate) enum QueryError {
     #[error("q is not valid JSON: {0}")]
     NotJson(#[source] serde_json::Error),
     #[error("q must be a JSON object")]
@@ -92,7 +92,11 @@ pub enum QueryError {
 
 /// Parses the decoded JSON text of `q` (None = no `q`) for a resource with `fields`.
 /// `cap` is the effective page cap (the contract's, or a lower one set as a fault).
-pub fn parse(q: Option<&str>, fields: &'static [Field], cap: usize) -> Result<Query, QueryError> {
+pub(crate) fn parse(
+    q: Option<&str>,
+    fields: &'static [Field],
+    cap: usize,
+) -> Result<Query, QueryError> {
     let mut query = Query {
         limit: rules::DEFAULT_LIMIT.min(cap),
         offset: 0,
@@ -243,7 +247,7 @@ fn compare(val: &Val, operand: &Operand) -> Option<Ordering> {
 }
 
 impl Cond {
-    pub fn holds(&self, val: &Val) -> bool {
+    pub(crate) fn holds(&self, val: &Val) -> bool {
         let c = compare(val, &self.operands[0]);
         match self.op {
             Op::Eq => c == Some(Ordering::Equal),
@@ -279,7 +283,7 @@ fn order(a: &Val, b: &Val) -> Ordering {
 ///
 /// The common case, no filter and ordered by id, slices the table directly so a page costs
 /// the same at offset 0 and at offset 999,000.
-pub fn page<'a, R: Row>(world: &'a World, rows: &'a [R], q: &Query) -> (usize, Vec<&'a R>) {
+pub(crate) fn page<'a, R: Row>(world: &'a World, rows: &'a [R], q: &Query) -> (usize, Vec<&'a R>) {
     if q.conds.is_empty() && q.order_by == "id" {
         let total = rows.len();
         let start = q.offset.min(total);

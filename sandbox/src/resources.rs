@@ -29,7 +29,7 @@ fn q_param(raw: Option<&str>) -> Result<Option<String>, Response> {
     Ok(found)
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(app): State<App>,
     resource: &'static str,
     RawQuery(raw): RawQuery,
@@ -69,7 +69,7 @@ fn render<R: Row>(w: &World, rows: &[R], q: &Query) -> Response {
     env.finish(StatusCode::OK, q.offset, total, &[])
 }
 
-pub async fn get_one(
+pub(crate) async fn get_one(
     State(app): State<App>,
     resource: &'static str,
     Path(id): Path<String>,

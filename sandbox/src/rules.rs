@@ -9,87 +9,87 @@ use std::time::Duration;
 // ---- Paths -------------------------------------------------------------------------------
 
 /// The OAuth endpoints' prefix; they count towards the rate limit like /v2 requests.
-pub const OAUTH_PREFIX: &str = "/oauth/";
-pub const PATH_AUTHORIZE: &str = "/oauth/authorize";
-pub const PATH_TOKEN: &str = "/oauth/token";
-pub const PATH_AUTHENTICATE: &str = "/v2/authenticate";
+pub(crate) const OAUTH_PREFIX: &str = "/oauth/";
+pub(crate) const PATH_AUTHORIZE: &str = "/oauth/authorize";
+pub(crate) const PATH_TOKEN: &str = "/oauth/token";
+pub(crate) const PATH_AUTHENTICATE: &str = "/v2/authenticate";
 /// Prefix of every API resource; requests under it are enveloped, counted and faulted.
-pub const API_PREFIX: &str = "/v2";
+pub(crate) const API_PREFIX: &str = "/v2";
 
 /// The resources, as they appear in `/v2/<name>`.
-pub const ITEMS: &str = "items";
-pub const INVENTORY: &str = "inventory";
-pub const INVOICES: &str = "invoices";
-pub const PURCHASE_ORDERS: &str = "purchase_orders";
-pub const FULFILLMENT_ORDERS: &str = "fulfillment_orders";
-pub const SHIPMENTS: &str = "shipments";
-pub const WEBHOOKS: &str = "webhooks";
+pub(crate) const ITEMS: &str = "items";
+pub(crate) const INVENTORY: &str = "inventory";
+pub(crate) const INVOICES: &str = "invoices";
+pub(crate) const PURCHASE_ORDERS: &str = "purchase_orders";
+pub(crate) const FULFILLMENT_ORDERS: &str = "fulfillment_orders";
+pub(crate) const SHIPMENTS: &str = "shipments";
+pub(crate) const WEBHOOKS: &str = "webhooks";
 
 // ---- Envelope ----------------------------------------------------------------------------
 
-pub const KEY_COUNT: &str = "count";
-pub const KEY_OFFSET: &str = "offset";
-pub const KEY_TOTAL: &str = "total_results";
-pub const KEY_RESULTS: &str = "results";
-pub const KEY_ERRORS: &str = "errors";
+pub(crate) const KEY_COUNT: &str = "count";
+pub(crate) const KEY_OFFSET: &str = "offset";
+pub(crate) const KEY_TOTAL: &str = "total_results";
+pub(crate) const KEY_RESULTS: &str = "results";
+pub(crate) const KEY_ERRORS: &str = "errors";
 
 // ---- Paging and the `q` parameter --------------------------------------------------------
 
 /// The only query parameter a `/v2` request may carry.
-pub const QUERY_PARAM: &str = "q";
-pub const Q_LIMIT: &str = "limit";
-pub const Q_OFFSET: &str = "offset";
-pub const Q_ORDER_BY: &str = "order_by";
-pub const Q_WHERE: &str = "where";
+pub(crate) const QUERY_PARAM: &str = "q";
+pub(crate) const Q_LIMIT: &str = "limit";
+pub(crate) const Q_OFFSET: &str = "offset";
+pub(crate) const Q_ORDER_BY: &str = "order_by";
+pub(crate) const Q_WHERE: &str = "where";
 /// Silent cap on `limit` in production; `Control::page_cap` can lower it further.
-pub const PAGE_CAP: usize = 1000;
-pub const DEFAULT_LIMIT: usize = 100;
-pub const DEFAULT_ORDER_BY: &str = "id";
+pub(crate) const PAGE_CAP: usize = 1000;
+pub(crate) const DEFAULT_LIMIT: usize = 100;
+pub(crate) const DEFAULT_ORDER_BY: &str = "id";
 
 // ---- Lifetimes ---------------------------------------------------------------------------
 
 /// Authorization grants are single-use and expire after this long (sandbox clock).
-pub const GRANT_LIFETIME: Duration = Duration::from_secs(10 * 60);
+pub(crate) const GRANT_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// Bearer tokens live this long (sandbox clock); `expires_in` reports it in seconds.
-pub const TOKEN_LIFETIME: Duration = Duration::from_secs(3 * 60 * 60);
+pub(crate) const TOKEN_LIFETIME: Duration = Duration::from_secs(3 * 60 * 60);
 
 // ---- OAuth answers -----------------------------------------------------------------------
 
-pub const OAUTH_INVALID_CLIENT_TEXT: &str = "Invalid client_id";
-pub const OAUTH_INVALID_GRANT: &str = "invalid_grant";
-pub const OAUTH_INVALID_CLIENT: &str = "invalid_client";
-pub const OAUTH_UNSUPPORTED_GRANT: &str = "unsupported_grant_type";
-pub const OAUTH_INVALID_REQUEST: &str = "invalid_request";
-pub const TOKEN_TYPE: &str = "bearer";
-pub const WWW_AUTHENTICATE_INVALID: &str = "Bearer error=\"invalid_token\"";
-pub const AUTHENTICATED_AS: &str = "Successfully authenticated as ";
+pub(crate) const OAUTH_INVALID_CLIENT_TEXT: &str = "Invalid client_id";
+pub(crate) const OAUTH_INVALID_GRANT: &str = "invalid_grant";
+pub(crate) const OAUTH_INVALID_CLIENT: &str = "invalid_client";
+pub(crate) const OAUTH_UNSUPPORTED_GRANT: &str = "unsupported_grant_type";
+pub(crate) const OAUTH_INVALID_REQUEST: &str = "invalid_request";
+pub(crate) const TOKEN_TYPE: &str = "bearer";
+pub(crate) const WWW_AUTHENTICATE_INVALID: &str = "Bearer error=\"invalid_token\"";
+pub(crate) const AUTHENTICATED_AS: &str = "Successfully authenticated as ";
 
 // ---- Legacy MBX signing ------------------------------------------------------------------
 
-pub const MBX_AUTH_HEADER: &str = "mbx-auth";
-pub const MBX_DATE_HEADER: &str = "x-date";
+pub(crate) const MBX_AUTH_HEADER: &str = "mbx-auth";
+pub(crate) const MBX_DATE_HEADER: &str = "x-date";
 
 // ---- Error codes (the `code` of an `errors` entry) ---------------------------------------
 
-pub const ERR_BAD_REQUEST: &str = "bad_request";
-pub const ERR_UNAUTHORIZED: &str = "unauthorized";
-pub const ERR_NOT_FOUND: &str = "not_found";
-pub const ERR_METHOD: &str = "method_not_allowed";
-pub const ERR_DUPLICATE: &str = "duplicate";
-pub const ERR_RATE_LIMITED: &str = "rate_limited";
-pub const ERR_SERVER: &str = "server_error";
+pub(crate) const ERR_BAD_REQUEST: &str = "bad_request";
+pub(crate) const ERR_UNAUTHORIZED: &str = "unauthorized";
+pub(crate) const ERR_NOT_FOUND: &str = "not_found";
+pub(crate) const ERR_METHOD: &str = "method_not_allowed";
+pub(crate) const ERR_DUPLICATE: &str = "duplicate";
+pub(crate) const ERR_RATE_LIMITED: &str = "rate_limited";
+pub(crate) const ERR_SERVER: &str = "server_error";
 /// 422 codes: one error per bad field.
-pub const ERR_REQUIRED: &str = "required";
-pub const ERR_INVALID: &str = "invalid";
-pub const ERR_READ_ONLY: &str = "read_only";
-pub const ERR_UNKNOWN_FIELD: &str = "unknown_field";
-pub const ERR_UNKNOWN_ITEM: &str = "unknown_item";
-pub const ERR_STATUS: &str = "invalid_status";
-pub const ERR_IMMUTABLE: &str = "immutable";
+pub(crate) const ERR_REQUIRED: &str = "required";
+pub(crate) const ERR_INVALID: &str = "invalid";
+pub(crate) const ERR_READ_ONLY: &str = "read_only";
+pub(crate) const ERR_UNKNOWN_FIELD: &str = "unknown_field";
+pub(crate) const ERR_UNKNOWN_ITEM: &str = "unknown_item";
+pub(crate) const ERR_STATUS: &str = "invalid_status";
+pub(crate) const ERR_IMMUTABLE: &str = "immutable";
 
 // ---- Statuses ----------------------------------------------------------------------------
 
-pub const PO_STATUSES: &[&str] = &[
+pub(crate) const PO_STATUSES: &[&str] = &[
     "received",
     "acknowledged",
     "in_production",
@@ -97,7 +97,7 @@ pub const PO_STATUSES: &[&str] = &[
     "closed",
     "cancelled",
 ];
-pub const FO_STATUSES: &[&str] = &[
+pub(crate) const FO_STATUSES: &[&str] = &[
     "received",
     "released",
     "picking",
@@ -105,28 +105,28 @@ pub const FO_STATUSES: &[&str] = &[
     "delivered",
     "cancelled",
 ];
-pub const INVOICE_STATUSES: &[&str] = &["open", "partially_paid", "paid", "void"];
-pub const STATUS_NEW: &str = "received";
-pub const STATUS_CANCELLED: &str = "cancelled";
-pub const STATUS_SHIPPED: &str = "shipped";
-pub const STATUS_DELIVERED: &str = "delivered";
-pub const STATUS_CLOSED: &str = "closed";
+pub(crate) const INVOICE_STATUSES: &[&str] = &["open", "partially_paid", "paid", "void"];
+pub(crate) const STATUS_NEW: &str = "received";
+pub(crate) const STATUS_CANCELLED: &str = "cancelled";
+pub(crate) const STATUS_SHIPPED: &str = "shipped";
+pub(crate) const STATUS_DELIVERED: &str = "delivered";
+pub(crate) const STATUS_CLOSED: &str = "closed";
 /// Statuses in which a purchase order may still be changed or cancelled.
-pub const PO_CHANGEABLE: &[&str] = &["received", "acknowledged"];
+pub(crate) const PO_CHANGEABLE: &[&str] = &["received", "acknowledged"];
 /// Statuses in which a fulfillment order may still be changed or cancelled.
-pub const FO_CHANGEABLE: &[&str] = &["received", "released"];
+pub(crate) const FO_CHANGEABLE: &[&str] = &["received", "released"];
 /// Statuses from which an order can ship (sandbox behaviour behind `ship_order`).
-pub const PO_SHIPPABLE: &[&str] = &["received", "acknowledged", "in_production"];
-pub const FO_SHIPPABLE: &[&str] = &["received", "released", "picking"];
-pub const INV_OPEN: &str = "open";
-pub const INV_PARTIAL: &str = "partially_paid";
-pub const INV_PAID: &str = "paid";
-pub const INV_VOID: &str = "void";
+pub(crate) const PO_SHIPPABLE: &[&str] = &["received", "acknowledged", "in_production"];
+pub(crate) const FO_SHIPPABLE: &[&str] = &["received", "released", "picking"];
+pub(crate) const INV_OPEN: &str = "open";
+pub(crate) const INV_PARTIAL: &str = "partially_paid";
+pub(crate) const INV_PAID: &str = "paid";
+pub(crate) const INV_VOID: &str = "void";
 
 // ---- Writable fields ---------------------------------------------------------------------
 
 /// Fields the server owns: a client sending one gets a 422 `read_only` naming it.
-pub const READ_ONLY_FIELDS: &[&str] = &[
+pub(crate) const READ_ONLY_FIELDS: &[&str] = &[
     "id",
     "status",
     "anticipated_ship_date",
@@ -135,12 +135,12 @@ pub const READ_ONLY_FIELDS: &[&str] = &[
 ];
 /// The order number may not change after creation: it is the customer's external
 /// reference, the key duplicates (409) are detected by. A PUT may repeat it unchanged.
-pub const PO_NUMBER: &str = "po_number";
-pub const FO_NUMBER: &str = "order_number";
+pub(crate) const PO_NUMBER: &str = "po_number";
+pub(crate) const FO_NUMBER: &str = "order_number";
 
 /// The type a field has on the wire; drives both write validation and `where` strictness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
+pub(crate) enum FieldType {
     Int,
     Str,
     /// A JSON string holding a decimal with up to 4 places; compared numerically.
@@ -154,11 +154,11 @@ pub enum FieldType {
 }
 
 /// One field of a resource: name, type, and whether it may be null.
-pub type Field = (&'static str, FieldType, bool);
+pub(crate) type Field = (&'static str, FieldType, bool);
 
 use FieldType::*;
 
-pub const PO_WRITABLE: &[Field] = &[
+pub(crate) const PO_WRITABLE: &[Field] = &[
     ("po_number", Str, false),
     ("order_date", Date, true),
     ("requested_ship_date", Date, true),
@@ -167,14 +167,14 @@ pub const PO_WRITABLE: &[Field] = &[
     ("notes", Str, true),
     ("lines", Complex, false),
 ];
-pub const PO_LINE_WRITABLE: &[Field] = &[
+pub(crate) const PO_LINE_WRITABLE: &[Field] = &[
     ("line_number", Int, false),
     ("item_number", Str, false),
     ("quantity", Int, false),
     ("unit_price", Money, false),
     ("requested_ship_date", Date, true),
 ];
-pub const FO_WRITABLE: &[Field] = &[
+pub(crate) const FO_WRITABLE: &[Field] = &[
     ("order_number", Str, false),
     ("ship_method", Str, true),
     ("ship_to", Complex, true),
@@ -182,14 +182,14 @@ pub const FO_WRITABLE: &[Field] = &[
     ("notes", Str, true),
     ("lines", Complex, false),
 ];
-pub const FO_LINE_WRITABLE: &[Field] = &[
+pub(crate) const FO_LINE_WRITABLE: &[Field] = &[
     ("line_number", Int, false),
     ("item_number", Str, false),
     ("quantity", Int, false),
 ];
 /// Fields a line must carry; everything else on a line is optional.
-pub const LINE_REQUIRED: &[&str] = &["item_number", "quantity"];
-pub const ADDRESS_FIELDS: &[&str] = &[
+pub(crate) const LINE_REQUIRED: &[&str] = &["item_number", "quantity"];
+pub(crate) const ADDRESS_FIELDS: &[&str] = &[
     "name",
     "company",
     "address1",
@@ -199,7 +199,7 @@ pub const ADDRESS_FIELDS: &[&str] = &[
     "postal_code",
     "country",
 ];
-pub const WEBHOOK_WRITABLE: &[Field] = &[
+pub(crate) const WEBHOOK_WRITABLE: &[Field] = &[
     ("url", Str, false),
     ("events", Complex, false),
     ("secret", Str, false),
@@ -217,13 +217,13 @@ macro_rules! fields {
     ($($f:expr),* $(,)?) => { &[COMMON[0], COMMON[1], COMMON[2], $($f),*] };
 }
 
-pub const ITEM_FIELDS: &[Field] = fields![
+pub(crate) const ITEM_FIELDS: &[Field] = fields![
     ("item_number", Str, false),
     ("description", Str, false),
     ("unit_of_measure", Str, false),
     ("unit_price", Money, false),
 ];
-pub const INVENTORY_FIELDS: &[Field] = fields![
+pub(crate) const INVENTORY_FIELDS: &[Field] = fields![
     ("item_id", Int, false),
     ("item_number", Str, false),
     ("warehouse", Str, false),
@@ -232,7 +232,7 @@ pub const INVENTORY_FIELDS: &[Field] = fields![
     ("quantity_available", Int, false),
     ("quantity_on_order", Int, false),
 ];
-pub const INVOICE_FIELDS: &[Field] = fields![
+pub(crate) const INVOICE_FIELDS: &[Field] = fields![
     ("invoice_number", Str, false),
     ("purchase_order_number", Str, true),
     ("fulfillment_order_number", Str, true),
@@ -245,7 +245,7 @@ pub const INVOICE_FIELDS: &[Field] = fields![
     ("status", Str, false),
     ("lines", Complex, false),
 ];
-pub const PO_FIELDS: &[Field] = fields![
+pub(crate) const PO_FIELDS: &[Field] = fields![
     ("po_number", Str, false),
     ("status", Str, false),
     ("order_date", Date, true),
@@ -256,7 +256,7 @@ pub const PO_FIELDS: &[Field] = fields![
     ("notes", Str, true),
     ("lines", Complex, false),
 ];
-pub const FO_FIELDS: &[Field] = fields![
+pub(crate) const FO_FIELDS: &[Field] = fields![
     ("order_number", Str, false),
     ("status", Str, false),
     ("ship_method", Str, true),
@@ -266,7 +266,7 @@ pub const FO_FIELDS: &[Field] = fields![
     ("notes", Str, true),
     ("lines", Complex, false),
 ];
-pub const SHIPMENT_FIELDS: &[Field] = fields![
+pub(crate) const SHIPMENT_FIELDS: &[Field] = fields![
     ("fulfillment_order_id", Int, true),
     ("order_number", Str, true),
     ("purchase_order_number", Str, true),
@@ -279,10 +279,11 @@ pub const SHIPMENT_FIELDS: &[Field] = fields![
     ("lines", Complex, false),
 ];
 /// `secret` is write-only: absent here, so it can be neither returned nor filtered on.
-pub const WEBHOOK_FIELDS: &[Field] = fields![("url", Str, false), ("events", Complex, false)];
+pub(crate) const WEBHOOK_FIELDS: &[Field] =
+    fields![("url", Str, false), ("events", Complex, false)];
 
 /// The readable schema of a resource, or None for an unknown resource name.
-pub fn fields_of(resource: &str) -> Option<&'static [Field]> {
+pub(crate) fn fields_of(resource: &str) -> Option<&'static [Field]> {
     Some(match resource {
         ITEMS => ITEM_FIELDS,
         INVENTORY => INVENTORY_FIELDS,
@@ -295,7 +296,7 @@ pub fn fields_of(resource: &str) -> Option<&'static [Field]> {
     })
 }
 
-pub fn field_type(fields: &[Field], name: &str) -> Option<(FieldType, bool)> {
+pub(crate) fn field_type(fields: &[Field], name: &str) -> Option<(FieldType, bool)> {
     fields
         .iter()
         .find(|(n, _, _)| *n == name)
@@ -303,11 +304,11 @@ pub fn field_type(fields: &[Field], name: &str) -> Option<(FieldType, bool)> {
 }
 
 /// Money has at most this many decimal places on the wire.
-pub const MONEY_SCALE: u32 = 4;
+pub(crate) const MONEY_SCALE: u32 = 4;
 
 // ---- Webhooks ----------------------------------------------------------------------------
 
-pub const EVENTS: &[&str] = &[
+pub(crate) const EVENTS: &[&str] = &[
     EV_PO_UPDATED,
     EV_PO_SHIPPED,
     EV_FO_UPDATED,
@@ -315,26 +316,26 @@ pub const EVENTS: &[&str] = &[
     EV_FO_DELIVERED,
     EV_INVOICE_CREATED,
 ];
-pub const EV_PO_UPDATED: &str = "purchase_order.updated";
-pub const EV_PO_SHIPPED: &str = "purchase_order.shipped";
-pub const EV_FO_UPDATED: &str = "fulfillment_order.updated";
-pub const EV_FO_SHIPPED: &str = "fulfillment_order.shipped";
-pub const EV_FO_DELIVERED: &str = "fulfillment_order.delivered";
-pub const EV_INVOICE_CREATED: &str = "invoice.created";
-pub const HDR_EVENT: &str = "x-ahead-event";
-pub const HDR_DELIVERY: &str = "x-ahead-delivery";
-pub const HDR_SIGNATURE: &str = "x-ahead-signature";
-pub const SIGNATURE_PREFIX: &str = "sha256=";
+pub(crate) const EV_PO_UPDATED: &str = "purchase_order.updated";
+pub(crate) const EV_PO_SHIPPED: &str = "purchase_order.shipped";
+pub(crate) const EV_FO_UPDATED: &str = "fulfillment_order.updated";
+pub(crate) const EV_FO_SHIPPED: &str = "fulfillment_order.shipped";
+pub(crate) const EV_FO_DELIVERED: &str = "fulfillment_order.delivered";
+pub(crate) const EV_INVOICE_CREATED: &str = "invoice.created";
+pub(crate) const HDR_EVENT: &str = "x-ahead-event";
+pub(crate) const HDR_DELIVERY: &str = "x-ahead-delivery";
+pub(crate) const HDR_SIGNATURE: &str = "x-ahead-signature";
+pub(crate) const SIGNATURE_PREFIX: &str = "sha256=";
 /// A receiver that has not answered within this long counts as a failed attempt.
-pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries are retried for this long (real time) after the first attempt.
-pub const WEBHOOK_RETRY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const WEBHOOK_RETRY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// Backoff doubles from `webhook_retry_base` but never waits longer than this.
-pub const WEBHOOK_MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
+pub(crate) const WEBHOOK_MAX_BACKOFF: Duration = Duration::from_secs(60 * 60);
 
 // ---- World shape -------------------------------------------------------------------------
 
 /// Warehouses of the seeded world: every item starts with one inventory row in each, so
 /// 250,000 items give 1,000,000 rows.
-pub const WAREHOUSES: &[&str] = &["SEA1", "DAL1", "ATL1", "AMS1"];
-pub const CURRENCY: &str = "USD";
+pub(crate) const WAREHOUSES: &[&str] = &["SEA1", "DAL1", "ATL1", "AMS1"];
+pub(crate) const CURRENCY: &str = "USD";

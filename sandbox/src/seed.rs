@@ -14,11 +14,11 @@ use super::rules;
 use super::world::{fmt_date, Doc, InvRow, World};
 
 /// 2026-01-01T00:00:00Z: seeded timestamps fall in the 180 days after it.
-pub const EPOCH: i64 = 1_767_225_600;
+pub(crate) const EPOCH: i64 = 1_767_225_600;
 const DAY: i64 = 86_400;
 
 /// The catalog every world starts with: (number, description, unit of measure, price).
-pub const CATALOG: &[(&str, &str, u8, &str)] = &[
+pub(crate) const CATALOG: &[(&str, &str, u8, &str)] = &[
     (
         "SRV-1U-X10",
         "1U rack server, 10-core, 64 GB RAM, 2x 960 GB SSD",
@@ -80,7 +80,7 @@ const SEEDED_ORDERS: usize = 24;
 const SEEDED_INVOICES: usize = 40;
 
 /// Builds the world for `seed` with `items` generated items beyond the catalog.
-pub fn seed(seed: u64, items: usize) -> World {
+pub(crate) fn seed(seed: u64, items: usize) -> World {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut w = World::empty(seed);
     w.items.reserve(CATALOG.len() + items);
@@ -149,7 +149,7 @@ fn seed_inventory(w: &mut World, rng: &mut StdRng) {
     w.next_inventory_id = n as u64;
 }
 
-pub fn address(rng: &mut impl Rng, n: usize) -> Value {
+pub(crate) fn address(rng: &mut impl Rng, n: usize) -> Value {
     let (city, state, postal, country) = CITIES[rng.random_range(0..CITIES.len())];
     json!({
         "name": format!("Receiving dock {n}"),
@@ -164,7 +164,7 @@ pub fn address(rng: &mut impl Rng, n: usize) -> Value {
 }
 
 /// Random order lines over the catalog (always stocked, always known).
-pub fn lines(rng: &mut impl Rng, kind: OrderKind) -> Value {
+pub(crate) fn lines(rng: &mut impl Rng, kind: OrderKind) -> Value {
     let n = rng.random_range(1..=3);
     let lines: Vec<Value> = (0..n)
         .map(|i| {
@@ -179,7 +179,7 @@ pub fn lines(rng: &mut impl Rng, kind: OrderKind) -> Value {
     Value::Array(lines)
 }
 
-pub fn order_fields(rng: &mut impl Rng, kind: OrderKind, number: String, at: i64) -> Doc {
+pub(crate) fn order_fields(rng: &mut impl Rng, kind: OrderKind, number: String, at: i64) -> Doc {
     let mut d = Doc::new();
     d.insert(kind.number_key().into(), json!(number));
     let dock = rng.random_range(1..50);

@@ -28,13 +28,13 @@ use super::rules;
 use super::shared::Shared;
 use super::{control_routes, orders, resources, webhooks};
 
-pub type App = Arc<Shared>;
+pub(crate) type App = Arc<Shared>;
 
 /// Cancelled by a handler to drop its connection without an answer.
 #[derive(Clone)]
-pub struct ConnKill(pub CancellationToken);
+pub(crate) struct ConnKill(pub CancellationToken);
 
-pub fn router(app: App) -> Router {
+pub(crate) fn router(app: App) -> Router {
     let mut r = Router::new()
         .route(rules::PATH_AUTHORIZE, get(oauth::authorize))
         .route(rules::PATH_TOKEN, axum::routing::post(oauth::token))
@@ -207,7 +207,7 @@ async fn gate(State(app): State<App>, req: Request, next: Next) -> Response {
 }
 
 /// Accepts connections until `shutdown`, serving each on its own task.
-pub async fn serve(
+pub(crate) async fn serve(
     router: Router,
     listener: TcpListener,
     shutdown: CancellationToken,

@@ -43,7 +43,7 @@ pub struct Counters {
     pub events_raised: u64,
 }
 
-pub struct Shared {
+pub(crate) struct Shared {
     pub config: SandboxConfig,
     pub world: Mutex<World>,
     pub auth: Mutex<Auth>,
@@ -56,25 +56,25 @@ pub struct Shared {
 }
 
 /// Locks, shrugging off poisoning: a panicked handler must not take the sandbox down.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Shared {
     /// Sandbox time in whole seconds since the Unix epoch.
-    pub fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         let ms =
             chrono::Utc::now().timestamp_millis() + self.clock_offset_ms.load(Ordering::Relaxed);
         ms.div_euclid(1000)
     }
 
-    pub fn world(&self) -> MutexGuard<'_, World> {
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         lock(&self.world)
     }
 
     /// Runs a world mutation at the sandbox's now, then hands the events it raised to the
     /// webhook dispatcher.
-    pub fn mutate<T>(&self, f: impl FnOnce(&mut World, i64) -> T) -> T {
+    pub(crate) fn mutate<T>(&self, f: impl FnOnce(&mut World, i64) -> T) -> T {
         let now = self.now();
         let (out, events) = {
             let mut w = self.world();
@@ -91,11 +91,11 @@ impl Shared {
         out
     }
 
-    pub fn count(&self, f: impl FnOnce(&mut Counters)) {
+    pub(crate) fn count(&self, f: impl FnOnce(&mut Counters)) {
         f(&mut lock(&self.counters));
     }
 
-    pub fn faults(&self) -> MutexGuard<'_, Faults> {
+    pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
         lock(&self.faults)
     }
 }

@@ -17,7 +17,7 @@ use super::seed::{self, CATALOG};
 use super::world::World;
 
 /// Elapsed time beyond this is treated as this: a month offline must not stall start-up.
-pub const MAX_SIMULATED_SECS: i64 = 7 * 86_400;
+pub(crate) const MAX_SIMULATED_SECS: i64 = 7 * 86_400;
 
 /// What a `simulate` call changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -51,7 +51,7 @@ impl World {
     /// Simulates `elapsed_secs` of activity ending at `now`. Per hour: 60 stock moves,
     /// one invoice, 2/3 payment, 1/2 order created and shipped, 1/4 delivery, 1/4 row
     /// leaving a warehouse and 1/4 arriving.
-    pub fn simulate(&mut self, elapsed_secs: i64, now: i64) -> Activity {
+    pub(crate) fn simulate(&mut self, elapsed_secs: i64, now: i64) -> Activity {
         let elapsed = elapsed_secs.clamp(0, MAX_SIMULATED_SECS);
         let minutes = elapsed / 60;
         let mut a = Activity::default();
@@ -225,7 +225,7 @@ impl World {
     /// Shifts a resource under a paging client: deletes the lowest-id rows, then inserts
     /// rows with new (highest) ids. Inventory re-stocks the emptied slots first, so the same
     /// item@warehouse moves to the end of the id order, the case that makes clients skip rows.
-    pub fn drift(&mut self, d: &Drift, now: i64) {
+    pub(crate) fn drift(&mut self, d: &Drift, now: i64) {
         match d.resource.as_str() {
             rules::INVENTORY => {
                 let victims: Vec<_> = self

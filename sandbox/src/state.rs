@@ -16,7 +16,7 @@ use super::world::World;
 const VERSION: u32 = 1;
 
 #[derive(Deserialize)]
-pub struct Saved {
+pub(crate) struct Saved {
     pub version: u32,
     /// Sandbox-clock seconds at save time: the start of the activity to simulate on load.
     pub saved_at: i64,
@@ -35,7 +35,7 @@ struct SavedRef<'a> {
     auth: &'a Auth,
 }
 
-pub fn save(
+pub(crate) fn save(
     path: &Path,
     saved_at: i64,
     clock_offset_ms: i64,
@@ -76,7 +76,7 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Loads a state file; Ok(None) when there is none yet (first start).
-pub fn load(path: &Path) -> anyhow::Result<Option<Saved>> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Option<Saved>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

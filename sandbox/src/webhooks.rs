@@ -25,7 +25,7 @@ use super::rules;
 use super::server::App;
 use super::world::{fmt_ts, Event};
 
-pub async fn subscribe(State(app): State<App>, body: Bytes) -> Response {
+pub(crate) async fn subscribe(State(app): State<App>, body: Bytes) -> Response {
     let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(&body) else {
         return envelope::bad_request("body must be a JSON object");
     };
@@ -88,7 +88,7 @@ pub async fn subscribe(State(app): State<App>, body: Bytes) -> Response {
     envelope::one(StatusCode::CREATED, &doc, &[])
 }
 
-pub async fn unsubscribe(State(app): State<App>, Path(id): Path<String>) -> Response {
+pub(crate) async fn unsubscribe(State(app): State<App>, Path(id): Path<String>) -> Response {
     let removed = app.mutate(|w, _| {
         let id: u64 = id.parse().ok()?;
         let pos = w.webhooks.position(id)?;
@@ -114,7 +114,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 /// Receives events until shutdown and fans each out to its subscriptions.
-pub async fn dispatch(
+pub(crate) async fn dispatch(
     app: App,
     mut events: mpsc::UnboundedReceiver<Event>,
     shutdown: CancellationToken,

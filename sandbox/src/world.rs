@@ -21,10 +21,10 @@ use super::rules::{self, FieldType};
 
 pub type Doc = Map<String, Value>;
 
-pub const UNITS: &[&str] = &["EA", "BOX", "PK", "SET"];
+pub(crate) const UNITS: &[&str] = &["EA", "BOX", "PK", "SET"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Item {
+pub(crate) struct Item {
     pub id: u64,
     pub item_number: String,
     pub description: String,
@@ -38,7 +38,7 @@ pub struct Item {
 /// One inventory row: 48 bytes, no strings. Saved as a JSON array rather than an object,
 /// so a million rows make a state file of tens, not hundreds, of megabytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvRow {
+pub(crate) struct InvRow {
     pub id: u64,
     /// Index into `World::items` (items are never removed, so the index is stable).
     pub item: u32,
@@ -89,7 +89,7 @@ impl<'de> Deserialize<'de> for InvRow {
 
 /// A table of JSON records, sorted by id.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Table {
+pub(crate) struct Table {
     pub next_id: u64,
     pub rows: Vec<Doc>,
     /// Positions by unique number, built on demand: a create checks its number against every
@@ -119,14 +119,14 @@ impl Clone for NumberIndex {
 }
 
 impl Table {
-    pub fn position(&self, id: u64) -> Option<usize> {
+    pub(crate) fn position(&self, id: u64) -> Option<usize> {
         self.rows.binary_search_by_key(&id, doc_id).ok()
     }
-    pub fn get(&self, id: u64) -> Option<&Doc> {
+    pub(crate) fn get(&self, id: u64) -> Option<&Doc> {
         self.position(id).map(|i| &self.rows[i])
     }
     /// Finds a record by a unique string field (order and invoice numbers).
-    pub fn find(&self, key: &str, value: &str) -> Option<usize> {
+    pub(crate) fn find(&self, key: &str, value: &str) -> Option<usize> {
         let mut guard = self.numbers.0.lock().unwrap_or_else(|p| p.into_inner());
         if guard
             .as_ref()
@@ -147,22 +147,22 @@ impl Table {
         ix.len = self.rows.len();
         ix.positions.get(value).copied()
     }
-    pub fn alloc_id(&mut self) -> u64 {
+    pub(crate) fn alloc_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
-    pub fn push(&mut self, doc: Doc) {
+    pub(crate) fn push(&mut self, doc: Doc) {
         self.rows.push(doc);
     }
 }
 
-pub fn doc_id(d: &Doc) -> u64 {
+pub(crate) fn doc_id(d: &Doc) -> u64 {
     d.get("id").and_then(Value::as_u64).unwrap_or(0)
 }
 
 /// A webhook event waiting for the dispatcher.
 #[derive(Debug, Clone)]
-pub struct Event {
+pub(crate) struct Event {
     pub id: String,
     pub event: &'static str,
     pub created_at: i64,
@@ -170,7 +170,7 @@ pub struct Event {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct World {
+pub(crate) struct World {
     pub seed: u64,
     pub items: Vec<Item>,
     pub next_item_id: u64,
@@ -205,10 +205,10 @@ pub struct World {
 
 /// Positions of the rows a filtered query matched, for one query and one world generation.
 #[derive(Debug, Default)]
-pub struct HitsCache(pub std::sync::Mutex<Option<CachedHits>>);
+pub(crate) struct HitsCache(pub std::sync::Mutex<Option<CachedHits>>);
 
 #[derive(Debug)]
-pub struct CachedHits {
+pub(crate) struct CachedHits {
     pub generation: u64,
     pub key: String,
     pub positions: std::sync::Arc<Vec<u32>>,
@@ -226,7 +226,7 @@ const _: () = assert!(
 );
 
 impl World {
-    pub fn empty(seed: u64) -> World {
+    pub(crate) fn empty(seed: u64) -> World {
         World {
             seed,
             items: Vec::new(),
@@ -249,7 +249,7 @@ impl World {
     }
 
     /// Rebuilds the lookup indexes that are not saved in the state file.
-    pub fn reindex(&mut self) {
+    pub(crate) fn reindex(&mut self) {
         self.item_index = self
             .items
             .iter()
@@ -262,7 +262,7 @@ impl World {
         }
     }
 
-    pub fn table(&self, resource: &str) -> Option<&Table> {
+    pub(crate) fn table(&self, resource: &str) -> Option<&Table> {
         Some(match resource {
             rules::INVOICES => &self.invoices,
             rules::PURCHASE_ORDERS => &self.purchase_orders,
@@ -273,7 +273,7 @@ impl World {
         })
     }
 
-    pub fn table_mut(&mut self, resource: &str) -> Option<&mut Table> {
+    pub(crate) fn table_mut(&mut self, resource: &str) -> Option<&mut Table> {
         Some(match resource {
             rules::INVOICES => &mut self.invoices,
             rules::PURCHASE_ORDERS => &mut self.purchase_orders,
@@ -284,12 +284,12 @@ impl World {
         })
     }
 
-    pub fn next_serial(&mut self) -> u64 {
+    pub(crate) fn next_serial(&mut self) -> u64 {
         self.serial += 1;
         self.serial
     }
 
-    pub fn add_item(
+    pub(crate) fn add_item(
         &mut self,
         number: String,
         description: String,
@@ -313,19 +313,19 @@ impl World {
         idx
     }
 
-    pub fn item_by_number(&self, number: &str) -> Option<&Item> {
+    pub(crate) fn item_by_number(&self, number: &str) -> Option<&Item> {
         self.item_index
             .get(number)
             .map(|&i| &self.items[i as usize])
     }
 
-    pub fn inventory_position(&self, id: u64) -> Option<usize> {
+    pub(crate) fn inventory_position(&self, id: u64) -> Option<usize> {
         self.inventory.binary_search_by_key(&id, |r| r.id).ok()
     }
 
     /// Sets stock of an item in a warehouse, creating the row (with a new id) if the item
     /// was not stocked there.
-    pub fn set_stock(&mut self, item: u32, warehouse: u8, on_hand: i32, now: i64) {
+    pub(crate) fn set_stock(&mut self, item: u32, warehouse: u8, on_hand: i32, now: i64) {
         let slot = self.slots[item as usize][warehouse as usize];
         if slot != 0 {
             if let Some(p) = self.inventory_position(slot) {
@@ -352,7 +352,7 @@ impl World {
     }
 
     /// Removes the row of an item in a warehouse; false if there was none.
-    pub fn remove_inventory(&mut self, item: u32, warehouse: u8) -> bool {
+    pub(crate) fn remove_inventory(&mut self, item: u32, warehouse: u8) -> bool {
         let slot = self.slots[item as usize][warehouse as usize];
         match self.inventory_position(slot) {
             Some(p) if slot != 0 => {
@@ -365,7 +365,7 @@ impl World {
     }
 
     /// Queues a webhook event carrying `data` (the record as the API returns it).
-    pub fn raise(&mut self, event: &'static str, data: Value, now: i64) {
+    pub(crate) fn raise(&mut self, event: &'static str, data: Value, now: i64) {
         let n = self.next_serial();
         let id = format!("evt_{:08x}{:08x}", self.seed as u32, n);
         self.outbox.push(Event {
@@ -381,7 +381,7 @@ impl World {
 
 /// A field value as the query engine sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Val<'a> {
+pub(crate) enum Val<'a> {
     Null,
     Int(i64),
     Str(&'a str),
@@ -393,7 +393,7 @@ pub enum Val<'a> {
 }
 
 /// A record the query engine can filter, order and render.
-pub trait Row {
+pub(crate) trait Row {
     fn id(&self) -> u64;
     fn val<'a>(&'a self, world: &'a World, field: &str, ty: FieldType) -> Val<'a>;
     fn render(&self, world: &World, out: &mut Vec<u8>);
@@ -509,7 +509,7 @@ impl Row for Doc {
 
 // ---- Wire formatting helpers -------------------------------------------------------------
 
-pub fn push_int(out: &mut Vec<u8>, n: i64) {
+pub(crate) fn push_int(out: &mut Vec<u8>, n: i64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     let neg = n < 0;
@@ -528,7 +528,7 @@ pub fn push_int(out: &mut Vec<u8>, n: i64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-pub fn push_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     if s.bytes()
         .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
     {
@@ -547,7 +547,7 @@ fn push_2(out: &mut Vec<u8>, n: u32) {
 
 /// Writes a quoted RFC 3339 UTC timestamp with whole seconds, without allocating: it is
 /// on the hot path of every inventory row.
-pub fn push_ts(out: &mut Vec<u8>, secs: i64) {
+pub(crate) fn push_ts(out: &mut Vec<u8>, secs: i64) {
     let t = DateTime::from_timestamp(secs, 0).unwrap_or_default();
     out.push(b'"');
     let y = t.year() as u32;
@@ -566,24 +566,24 @@ pub fn push_ts(out: &mut Vec<u8>, secs: i64) {
     out.extend_from_slice(b"Z\"");
 }
 
-pub fn fmt_ts(secs: i64) -> String {
+pub(crate) fn fmt_ts(secs: i64) -> String {
     let mut v = Vec::with_capacity(22);
     push_ts(&mut v, secs);
     String::from_utf8(v[1..v.len() - 1].to_vec()).expect("ASCII")
 }
 
-pub fn fmt_date(secs: i64) -> String {
+pub(crate) fn fmt_date(secs: i64) -> String {
     DateTime::from_timestamp(secs, 0)
         .unwrap_or_default()
         .format("%Y-%m-%d")
         .to_string()
 }
 
-pub fn parse_ts(s: &str) -> Option<i64> {
+pub(crate) fn parse_ts(s: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp())
 }
 
-pub fn parse_date(s: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_date(s: &str) -> Option<NaiveDate> {
     if s.len() != 10 {
         return None;
     }
