@@ -347,17 +347,12 @@ impl ApiClient {
         loop {
             let (token, generation) = inner.auth.bearer().await?;
             let build = || {
-                let mut request = inner
+                let request = inner
                     .transport
                     .http
                     .request(method.clone(), target.clone())
                     .bearer_auth(token.expose());
-                if let Some(body) = &body {
-                    request = request
-                        .header(CONTENT_TYPE, "application/json")
-                        .body(body.clone());
-                }
-                request
+                with_json(request, body.as_deref())
             };
             let answer = inner
                 .transport
@@ -400,18 +395,13 @@ impl ApiClient {
                 body.as_deref().unwrap_or_default(),
                 &mbx::date_now(),
             );
-            let mut request = inner
+            let request = inner
                 .transport
                 .http
                 .request(method.clone(), target.clone())
                 .header(mbx::AUTH_HEADER, auth)
                 .header(mbx::DATE_HEADER, date);
-            if let Some(body) = &body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            request
+            with_json(request, body.as_deref())
         };
         let answer = inner
             .transport
@@ -436,4 +426,14 @@ pub(crate) fn install_crypto_provider() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// A request with `body`, if any, as its JSON body.
+fn with_json(request: reqwest::RequestBuilder, body: Option<&[u8]>) -> reqwest::RequestBuilder {
+    match body {
+        Some(body) => request
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_vec()),
+        None => request,
+    }
 }
