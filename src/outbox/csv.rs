@@ -2,13 +2,14 @@
 //! item (a record without lines still gets one row). Pure.
 
 use super::spec::CsvTarget;
-use super::value::{self, At, Problem, Record};
+use super::value::{self, At, Batch, Problem, Record};
 
 /// Write the records; a record any of whose values cannot be written is left out whole, with
 /// its problems.
 pub(crate) fn write(
     target: &CsvTarget,
     records: &[Result<Record<'_>, Problem>],
+    batch: Batch<'_>,
 ) -> (Vec<u8>, Vec<bool>, Vec<(usize, Problem)>) {
     let mut writer = csv::WriterBuilder::new()
         .delimiter(target.delimiter)
@@ -52,6 +53,7 @@ pub(crate) fn write(
                 set_records: &[],
                 records_written: index,
                 hl_written: 0,
+                batch,
             };
             let mut row = Vec::with_capacity(target.columns.len());
             for (_, spec) in &target.columns {

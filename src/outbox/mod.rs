@@ -45,9 +45,10 @@ pub(crate) fn render(
     from: X12Controls,
 ) -> Rendered {
     let records = value::records(changes);
+    let batch = value::Batch::of(changes);
     let (bytes, written, problems, controls) = match &mapping.target {
         Target::Csv(target) => {
-            let (bytes, written, problems) = csv::write(target, &records);
+            let (bytes, written, problems) = csv::write(target, &records, batch);
             (bytes, written, problems, None)
         }
         Target::X12(target) => {
@@ -56,7 +57,7 @@ pub(crate) fn render(
                 .and_then(|c| DateTime::parse_from_rfc3339(&c.at).ok())
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or_else(Utc::now);
-            let i = x12::write(target, &records, from, stamp);
+            let i = x12::write(target, &records, from, stamp, batch);
             let moved = ControlMove {
                 partner: target.partner(),
                 from,
@@ -109,5 +110,33 @@ pub(crate) fn file_name(
     match replay_run {
         None => format!("{name}-{first:09}-{last:09}.{ext}"),
         Some(run) => format!("{name}-replay{run}-{first:09}-{last:09}.{ext}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every mapping in `mappings/outbox/` compiles, and is named `STREAM.FORMAT[-SET].toml`.
+    #[test]
+    fn the_shipped_mappings_compile_and_are_named_for_what_they_write() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/outbox");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let m = OutMapping::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            let name = path.file_name().unwrap().to_str().unwrap();
+            let (stream, format) = name.trim_end_matches(".toml").split_once('.').unwrap();
+            assert_eq!(m.stream.name(), stream, "{name}");
+            match (&m.target, format) {
+                (Target::Csv(_), "csv") => {}
+                (Target::X12(t), f) => {
+                    assert_eq!(f, format!("x12-{}", t.transaction_set), "{name}")
+                }
+                _ => panic!("{name}: format"),
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 10);
     }
 }

@@ -105,10 +105,12 @@ struct RawValue {
     count: Option<String>,
     index: Option<String>,
     sum: Option<String>,
+    batch: Option<String>,
     #[serde(rename = "type")]
     ty: Option<String>,
     format: Option<String>,
     decimals: Option<i64>,
+    implied: Option<bool>,
     default: Option<toml::Value>,
     map: Option<BTreeMap<String, String>>,
     unmapped: Option<String>,
@@ -223,6 +225,15 @@ pub(crate) enum Source {
     Index(Over),
     /// The exact sum of a line field over the record's lines (or a record field over the set).
     Sum(FieldRef),
+    /// The file's batch: its newest change's time, or the first or last change seq it covers.
+    Batch(BatchOf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BatchOf {
+    At,
+    First,
+    Last,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +266,8 @@ pub(crate) struct ValueSpec {
     pub(crate) ty: OutType,
     pub(crate) date_items: Vec<Item<'static>>,
     pub(crate) decimals: Option<u32>,
+    /// Write the digits without the decimal point (X12 `N2`): `1249.50` -> `124950`.
+    pub(crate) implied: bool,
     pub(crate) default: Option<String>,
     pub(crate) map: HashMap<String, String>,
     pub(crate) reject_unmapped: bool,
@@ -880,6 +893,7 @@ fn compile_value(
         raw.count.is_some(),
         raw.index.is_some(),
         raw.sum.is_some(),
+        raw.batch.is_some(),
     ]
     .iter()
     .filter(|b| **b)
@@ -888,7 +902,7 @@ fn compile_value(
         return Err(invalid(
             name,
             key,
-            "give one of `field`, `value`, `count`, `index` or `sum`",
+            "give one of `field`, `value`, `count`, `index`, `sum` or `batch`",
         ));
     }
     let resolve = |field: &str, k: &str| -> Result<FieldRef, SpecError> {
@@ -928,7 +942,11 @@ fn compile_value(
             .map(|n| resolve(n, "field"))
             .collect::<Result<Vec<_>, _>>()?;
         kind = refs[0].kind;
-        if refs.iter().any(|r| r.kind != kind) {
+        let dates = |k: Kind| matches!(k, Kind::Date | Kind::Timestamp);
+        if refs
+            .iter()
+            .any(|r| r.kind != kind && !(dates(r.kind) && dates(kind)))
+        {
             return Err(invalid(
                 name,
                 sub("field"),
@@ -990,10 +1008,25 @@ fn compile_value(
         kind = f.kind;
         label = s.clone();
         Source::Sum(f)
+    } else if let Some(b) = raw.batch {
+        let (of, k) = match b.as_str() {
+            "at" => (BatchOf::At, Kind::Timestamp),
+            "first" => (BatchOf::First, Kind::Integer),
+            "last" => (BatchOf::Last, Kind::Integer),
+            other => {
+                return Err(invalid(
+                    name,
+                    sub("batch"),
+                    format!("{other:?} is not \"at\", \"first\" or \"last\""),
+                ))
+            }
+        };
+        kind = k;
+        Source::Batch(of)
     } else if raw.default.is_some() {
         Source::Literal(String::new())
     } else {
-        return Err(invalid(name, key, "no source: give a `field` (or `value`, `count`, `index`, `sum`, or a `default` for a constant)"));
+        return Err(invalid(name, key, "no source: give a `field` (or `value`, `count`, `index`, `sum`, `batch`, or a `default` for a constant)"));
     };
     let ty = match raw.ty.as_deref() {
         None => match kind {
@@ -1061,6 +1094,14 @@ fn compile_value(
             ))
         }
     };
+    let implied = raw.implied.unwrap_or(false);
+    if implied && decimals.is_none() {
+        return Err(invalid(
+            name,
+            sub("implied"),
+            "`implied = true` needs `decimals` (the places implied)",
+        ));
+    }
     let default = match raw.default {
         None => None,
         Some(toml::Value::String(s)) => Some(s),
@@ -1128,6 +1169,7 @@ fn compile_value(
         ty,
         date_items,
         decimals,
+        implied,
         default,
         map: raw.map.unwrap_or_default().into_iter().collect(),
         reject_unmapped,

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::fields::{FieldRef, Level, Path};
-use super::spec::{Case, Counted, OutType, Over, Source, ValueSpec};
+use super::spec::{BatchOf, Case, Counted, OutType, Over, Source, ValueSpec};
 use crate::store::OutboxChange;
 
 /// A change on its way out, with its record read from the mirror.
@@ -43,6 +43,25 @@ pub(crate) struct At<'r, 'c> {
     pub(crate) records_written: usize,
     /// HL segments written so far in the set.
     pub(crate) hl_written: usize,
+    pub(crate) batch: Batch<'r>,
+}
+
+/// The batch a file carries: its newest change's time and its range of the change log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Batch<'a> {
+    pub(crate) at: &'a str,
+    pub(crate) first: i64,
+    pub(crate) last: i64,
+}
+
+impl<'a> Batch<'a> {
+    pub(crate) fn of(changes: &'a [OutboxChange]) -> Batch<'a> {
+        Batch {
+            at: changes.last().map_or("", |c| c.at.as_str()),
+            first: changes.first().map_or(0, |c| c.seq),
+            last: changes.last().map_or(0, |c| c.seq),
+        }
+    }
 }
 
 /// Why a record cannot go out: the field and the reason.
@@ -176,6 +195,9 @@ pub(crate) fn render(spec: &ValueSpec, at: &At<'_, '_>) -> Result<String, Proble
                 .normalize()
                 .to_string(),
         ),
+        Source::Batch(BatchOf::At) => Some(at.batch.at.to_string()),
+        Source::Batch(BatchOf::First) => Some(at.batch.first.to_string()),
+        Source::Batch(BatchOf::Last) => Some(at.batch.last.to_string()),
     };
     let text = raw.unwrap_or_default();
     if text.is_empty() {
@@ -223,7 +245,12 @@ pub(crate) fn render(spec: &ValueSpec, at: &At<'_, '_>) -> Result<String, Proble
                         ));
                     }
                     exact.rescale(places);
-                    exact.to_string()
+                    if spec.implied {
+                        // X12 N-type numbers: the digits, the decimal point implied.
+                        exact.to_string().replace('.', "")
+                    } else {
+                        exact.to_string()
+                    }
                 }
             }
         }
@@ -322,6 +349,7 @@ mod tests {
                         set_records: &[],
                         records_written: 0,
                         hl_written: 0,
+                        batch: Batch::of(std::slice::from_ref(&c)),
                     },
                 )
             })
@@ -397,6 +425,14 @@ mod tests {
             "ERR \"INV-1\" is longer than 3 characters"
         );
         assert_eq!(ok(&column("index = \"line\"", INV)), ["1", "2", "3"]);
+        assert_eq!(
+            ok(&column(
+                "field = \"lines[].unit_price\"\ndecimals = 2\nimplied = true",
+                INV
+            ))[0],
+            "215000"
+        );
+        assert_eq!(ok(&column("batch = \"first\"", INV)), ["7"; 3]);
         assert_eq!(ok(&column("field = \"change.seq\"", INV)), ["7"; 3]);
     }
 }

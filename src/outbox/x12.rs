@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::spec::{Element, Over, Segment, X12Target};
-use super::value::{self, At, Problem, Record};
+use super::value::{self, At, Batch, Problem, Record};
 use crate::store::X12Controls;
 
 /// Control numbers run 1 to 999,999,999 (nine digits), then start again at 1.
@@ -217,6 +217,7 @@ pub(crate) fn write(
     records: &[Result<Record<'_>, Problem>],
     from: X12Controls,
     stamp: DateTime<Utc>,
+    batch: Batch<'_>,
 ) -> Interchange {
     let mut problems = Vec::new();
     let mut written = vec![false; records.len()];
@@ -240,6 +241,7 @@ pub(crate) fn write(
                 set_records: &empty,
                 records_written: 0,
                 hl_written: 0,
+                batch,
             };
             body(t, &t.body, &mut set, at, &empty, &mut mine);
             if mine.is_empty() {
@@ -274,6 +276,7 @@ pub(crate) fn write(
             set_records: &readable,
             records_written: 0,
             hl_written: 0,
+            batch,
         };
         body(t, &t.body, &mut set, at, &readable, &mut raw);
         // A problem inside the records loop leaves its record out; one outside it (a summary

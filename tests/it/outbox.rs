@@ -377,3 +377,518 @@ async fn sync_delivers_every_change_once_and_a_rerun_writes_nothing() {
         .iter()
         .any(|j| j["job"] == "outbox ship_csv" && j["last_run"]["outcome"] == "ok"));
 }
+
+/// Every `mappings/outbox/` file as an outbox of its stream.
+fn every_shipped_outbox() -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(repo("mappings/outbox")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let stem = name.trim_end_matches(".toml");
+        let stream = stem.split('.').next().unwrap();
+        out.push_str(&section(
+            &stem.replace(['.', '-'], "_"),
+            stream,
+            &name,
+            "max_changes_per_file = 9",
+        ));
+    }
+    out
+}
+
+/// The X12 sets of an outbox (one per change), each with the change it carries.
+fn sets_per_change<'a>(
+    files: &BTreeMap<String, Vec<u8>>,
+    changes: &'a BTreeMap<i64, ExportRow>,
+    functional_id: &str,
+) -> Vec<(&'a ExportRow, x12check::Set)> {
+    let mut out = Vec::new();
+    assert_exactly_once(files, changes, |name, bytes| {
+        let i = x12check::check(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(i.functional_id, functional_id, "{name}");
+        let (first, last) = range(name);
+        let mine: Vec<&ExportRow> = changes.range(first..=last).map(|(_, c)| c).collect();
+        assert_eq!(i.sets.len(), mine.len(), "{name}: one set per change");
+        out.extend(mine.iter().copied().zip(i.sets));
+        changes.range(first..=last).map(|(s, _)| *s).collect()
+    });
+    out
+}
+
+fn ymd(date: &Value) -> String {
+    date.as_str().unwrap()[..10].replace('-', "")
+}
+
+/// Money as exact text with two places: `"6.4900"` -> `"6.49"`, `"12"` -> `"12.00"`.
+fn cents(money: &Value) -> String {
+    let d: rust_decimal::Decimal = money.as_str().unwrap().parse().unwrap();
+    let mut d = d.normalize();
+    d.rescale(2);
+    d.to_string()
+}
+
+#[tokio::test]
+async fn every_shipped_mapping_writes_what_the_mirror_holds() {
+    let h = Harness::new().await;
+    let config = h.write_config(&every_shipped_outbox());
+    let out = run(&h, &config, &["sync"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = store(&h);
+
+    // 855: one acknowledgment per purchase order change.
+    let changes = deliverable(&s, "purchase_orders");
+    let pos = mirror(&s, "purchase_orders");
+    let sets = sets_per_change(&files(&h, "purchase_orders_x12_855"), &changes, "PR");
+    assert!(!sets.is_empty());
+    for (change, set) in &sets {
+        let po = &pos[&change.record_id.unwrap()];
+        let bak = set.first("BAK").unwrap();
+        let ack_type = if po["status"] == "cancelled" {
+            "RJ"
+        } else {
+            "AD"
+        };
+        assert_eq!(
+            bak[1..5],
+            [
+                "00",
+                ack_type,
+                po["po_number"].as_str().unwrap(),
+                &ymd(&po["order_date"])
+            ]
+        );
+        assert_eq!(set.first("REF").unwrap()[2], po["status"].as_str().unwrap());
+        let anticipated: Vec<_> = set
+            .all("DTM")
+            .into_iter()
+            .filter(|d| d[1] == "068")
+            .collect();
+        let lines = po["lines"].as_array().unwrap();
+        match po["anticipated_ship_date"].as_str() {
+            // Once for the order and once for each line.
+            Some(_) => {
+                assert_eq!(anticipated.len(), 1 + lines.len());
+                assert!(anticipated
+                    .iter()
+                    .all(|d| d[2] == ymd(&po["anticipated_ship_date"])));
+            }
+            None => assert!(anticipated.is_empty()),
+        }
+        let po1s = set.all("PO1");
+        let acks = set.all("ACK");
+        assert_eq!((po1s.len(), acks.len()), (lines.len(), lines.len()));
+        for ((po1, ack), line) in po1s.iter().zip(&acks).zip(lines) {
+            assert_eq!(po1[1], line["line_number"].to_string());
+            assert_eq!(po1[2], line["quantity"].to_string());
+            assert_eq!(po1[4], cents(&line["unit_price"]));
+            assert_eq!(po1[7], line["item_number"].as_str().unwrap());
+            assert_eq!(
+                ack[1],
+                if po["status"] == "cancelled" {
+                    "IR"
+                } else {
+                    "IA"
+                }
+            );
+            assert_eq!(ack[2], line["quantity"].to_string());
+        }
+        assert_eq!(set.first("CTT").unwrap()[1], lines.len().to_string());
+    }
+
+    // 945: one shipping advice per fulfillment order change.
+    let changes = deliverable(&s, "fulfillment_orders");
+    let fos = mirror(&s, "fulfillment_orders");
+    let sets = sets_per_change(&files(&h, "fulfillment_orders_x12_945"), &changes, "SW");
+    assert!(!sets.is_empty());
+    for (change, set) in &sets {
+        let fo = &fos[&change.record_id.unwrap()];
+        let w06 = set.first("W06").unwrap();
+        assert_eq!(w06[2], fo["order_number"].as_str().unwrap());
+        let date = fo["anticipated_ship_date"].as_str().map_or_else(
+            || ymd(&fo["updated_at"]),
+            |_| ymd(&fo["anticipated_ship_date"]),
+        );
+        assert_eq!(w06[3], date);
+        assert_eq!(set.first("N9").unwrap()[2], fo["status"].as_str().unwrap());
+        let lines = fo["lines"].as_array().unwrap();
+        let w12s = set.all("W12");
+        assert_eq!(w12s.len(), lines.len());
+        let mut total = 0;
+        for (w12, line) in w12s.iter().zip(lines) {
+            assert_eq!(w12[8], line["item_number"].as_str().unwrap());
+            assert_eq!(w12[3], line["quantity"].to_string());
+            total += line["quantity"].as_i64().unwrap();
+        }
+        assert_eq!(set.first("W03").unwrap()[1], total.to_string());
+    }
+
+    // 810: one invoice per invoice change; money exact.
+    let changes = deliverable(&s, "invoices");
+    let invoices = mirror(&s, "invoices");
+    let sets = sets_per_change(&files(&h, "invoices_x12_810"), &changes, "IN");
+    assert!(!sets.is_empty());
+    for (change, set) in &sets {
+        let inv = &invoices[&change.record_id.unwrap()];
+        let big = set.first("BIG").unwrap();
+        assert_eq!(big[1], ymd(&inv["invoice_date"]));
+        assert_eq!(big[2], inv["invoice_number"].as_str().unwrap());
+        assert_eq!(
+            set.first("TDS").unwrap()[1],
+            cents(&inv["total_amount"]).replace('.', "")
+        );
+        let bap = set
+            .all("AMT")
+            .into_iter()
+            .find(|a| a[1] == "BAP")
+            .unwrap()
+            .clone();
+        assert_eq!(bap[2], inv["balance_due"].as_str().unwrap());
+        let lines = inv["lines"].as_array().unwrap();
+        let it1s = set.all("IT1");
+        assert_eq!(it1s.len(), lines.len());
+        for (it1, line) in it1s.iter().zip(lines) {
+            assert_eq!(it1[4], line["unit_price"].as_str().unwrap());
+            assert_eq!(it1[7], line["item_number"].as_str().unwrap());
+        }
+        assert_eq!(set.first("CTT").unwrap()[1], lines.len().to_string());
+    }
+
+    // 846: one set per file, a LIN loop per inventory change.
+    let changes = deliverable(&s, "inventory");
+    let inventory = mirror(&s, "inventory");
+    let x12 = files(&h, "inventory_x12_846");
+    assert_exactly_once(&x12, &changes, |name, bytes| {
+        let i = x12check::check(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (i.functional_id.as_str(), i.sets.len()),
+            ("IB", 1),
+            "{name}"
+        );
+        let set = &i.sets[0];
+        let (first, last) = range(name);
+        assert_eq!(set.first("BIA").unwrap()[3], first.to_string());
+        let mine: Vec<&ExportRow> = changes.range(first..=last).map(|(_, c)| c).collect();
+        let lins = set.all("LIN");
+        assert_eq!(lins.len(), mine.len(), "{name}");
+        let refs = set.all("REF");
+        let available: Vec<_> = set
+            .all("QTY")
+            .into_iter()
+            .filter(|q| q[1] == "33")
+            .collect();
+        let mut total = 0;
+        for (k, change) in mine.iter().enumerate() {
+            let row = &inventory[&change.record_id.unwrap()];
+            assert_eq!(lins[k][1], (k + 1).to_string());
+            assert_eq!(lins[k][3], row["item_number"].as_str().unwrap());
+            assert_eq!(refs[k][2], row["warehouse"].as_str().unwrap());
+            assert_eq!(available[k][2], row["quantity_available"].to_string());
+            total += row["quantity_available"].as_i64().unwrap();
+        }
+        let ctt = set.first("CTT").unwrap();
+        assert_eq!(ctt[1..], [mine.len().to_string(), total.to_string()]);
+        mine.iter().map(|c| c.seq).collect()
+    });
+
+    // The flat CSVs: a row per line (or record), each change once, money exact.
+    for (outbox, stream, key_column, key_field) in [
+        (
+            "purchase_orders_csv",
+            "purchase_orders",
+            "PO Number",
+            "po_number",
+        ),
+        (
+            "fulfillment_orders_csv",
+            "fulfillment_orders",
+            "Order Number",
+            "order_number",
+        ),
+        (
+            "invoices_csv",
+            "invoices",
+            "Invoice Number",
+            "invoice_number",
+        ),
+        ("inventory_csv", "inventory", "Item", "item_number"),
+    ] {
+        let changes = deliverable(&s, stream);
+        let records = mirror(&s, stream);
+        assert_exactly_once(&files(&h, outbox), &changes, |name, bytes| {
+            let mut reader = csv::Reader::from_reader(bytes);
+            let header: Vec<String> = reader
+                .headers()
+                .unwrap()
+                .iter()
+                .map(str::to_string)
+                .collect();
+            let col = |n: &str| {
+                header
+                    .iter()
+                    .position(|h| h == n)
+                    .unwrap_or_else(|| panic!("{name}: {n}"))
+            };
+            let mut seqs = Vec::new();
+            let mut rows_of: BTreeMap<i64, usize> = BTreeMap::new();
+            for row in reader.records() {
+                let row = row.unwrap();
+                let seq: i64 = row[col("Change")].parse().unwrap();
+                let change = &changes[&seq];
+                let record = &records[&change.record_id.unwrap()];
+                assert_eq!(&row[col("Change Kind")], change.change.as_str());
+                assert_eq!(&row[col(key_column)], record[key_field].as_str().unwrap());
+                let n = rows_of.entry(seq).or_default();
+                if let Some(lines) = record["lines"].as_array() {
+                    let line = &lines[*n];
+                    assert_eq!(&row[col("Item")], line["item_number"].as_str().unwrap());
+                    assert_eq!(row[col("Quantity")], line["quantity"].to_string());
+                    if stream == "invoices" {
+                        assert_eq!(
+                            &row[col("Unit Price")],
+                            line["unit_price"].as_str().unwrap()
+                        );
+                        assert_eq!(&row[col("Amount")], line["amount"].as_str().unwrap());
+                        assert_eq!(row[col("Total")], cents(&record["total_amount"]));
+                        assert_eq!(row[col("Balance Due")], cents(&record["balance_due"]));
+                    }
+                    if stream == "purchase_orders" {
+                        assert_eq!(&row[col("Unit Cost")], line["unit_price"].as_str().unwrap());
+                        assert_eq!(&row[col("Status")], record["status"].as_str().unwrap());
+                    }
+                } else {
+                    assert_eq!(
+                        row[col("Available")],
+                        record["quantity_available"].to_string()
+                    );
+                    assert_eq!(
+                        &row[col("Warehouse")],
+                        record["warehouse"].as_str().unwrap()
+                    );
+                }
+                *n += 1;
+                if seqs.last() != Some(&seq) {
+                    seqs.push(seq);
+                }
+            }
+            for (seq, n) in rows_of {
+                let record = &records[&changes[&seq].record_id.unwrap()];
+                let lines = record["lines"].as_array().map_or(1, |l| l.len().max(1));
+                assert_eq!(n, lines, "{name}: change {seq} has a row per line");
+            }
+            seqs
+        });
+    }
+}
+
+/// A mapping file written for one test.
+fn own_mapping(h: &Harness, name: &str, text: &str) -> PathBuf {
+    let path = h.dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn own_section(name: &str, stream: &str, mapping: &Path, dir: &str) -> String {
+    format!(
+        "[outbox.{name}]\nstream = \"{stream}\"\nmapping = \"{}\"\ndir = \"{dir}\"\n",
+        mapping.display()
+    )
+}
+
+fn cursor(h: &Harness, outbox: &str) -> i64 {
+    store(h).outbox_cursor(outbox).unwrap()
+}
+
+#[tokio::test]
+async fn a_mapping_error_is_exit_2_naming_file_and_key_before_anything_is_written() {
+    let h = Harness::new().await;
+    let bad = own_mapping(
+        &h,
+        "bad.csv.toml",
+        "stream = \"shipments\"\n[target]\nformat = \"csv\"\n[[columns]]\nname = \"T\"\nfield = \"tracking\"\n",
+    );
+    let config = h.write_config(&format!(
+        "{}{}",
+        section("good", "shipments", "shipments.csv.toml", ""),
+        own_section("bad", "shipments", &bad, "out/bad"),
+    ));
+    let out = run(&h, &config, &["pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Named or not, every selected outbox's mapping is checked before any file is written.
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let msg = text(&out);
+    assert!(
+        msg.contains("bad.csv.toml")
+            && msg.contains("columns[0].field")
+            && msg.contains("tracking_number"),
+        "{msg}"
+    );
+    assert!(files(&h, "good").is_empty() && files(&h, "bad").is_empty());
+    assert_eq!((cursor(&h, "good"), cursor(&h, "bad")), (0, 0));
+    // A mapping of another stream than the outbox's is refused the same way.
+    let other = own_mapping(
+        &h,
+        "inv.toml",
+        &std::fs::read_to_string(repo("mappings/outbox/inventory.csv.toml")).unwrap(),
+    );
+    let config = h.write_config(&own_section("bad", "shipments", &other, "out/bad"));
+    let out = run(&h, &config, &["outbox", "bad"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("inv.toml: stream"), "{}", text(&out));
+    // In a sync the other jobs still run, and the sync exits 2.
+    let config = h.write_config(&format!(
+        "{}{}",
+        section("good", "shipments", "shipments.csv.toml", ""),
+        own_section("bad", "shipments", &bad, "out/bad"),
+    ));
+    let out = run(&h, &config, &["sync"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("outbox good=0") && text(&out).contains("outbox bad=2"),
+        "{}",
+        text(&out)
+    );
+    assert!(!files(&h, "good").is_empty());
+    assert!(files(&h, "bad").is_empty());
+    // An unknown outbox name is a usage error naming those configured.
+    let out = run(&h, &config, &["outbox", "nope"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("configured: bad, good"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_record_lacking_a_required_field_is_rejected_and_the_rest_go_out() {
+    let h = Harness::new().await;
+    let strict = own_mapping(
+        &h,
+        "delivered.csv.toml",
+        "stream = \"shipments\"\n[target]\nformat = \"csv\"\n\
+         [[columns]]\nname = \"Change\"\nfield = \"change.seq\"\n\
+         [[columns]]\nname = \"Tracking\"\nfield = \"tracking_number\"\n\
+         [[columns]]\nname = \"Delivered\"\nfield = \"delivered_at\"\ntype = \"date\"\nrequired = true\n",
+    );
+    let config = h.write_config(&own_section(
+        "delivered",
+        "shipments",
+        &strict,
+        "out/delivered",
+    ));
+    let out = run(&h, &config, &["pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let s = store(&h);
+    let changes = deliverable(&s, "shipments");
+    let shipments = mirror(&s, "shipments");
+    drop(s);
+    let (delivered, undelivered): (Vec<_>, Vec<_>) = changes
+        .values()
+        .partition(|c| !shipments[&c.record_id.unwrap()]["delivered_at"].is_null());
+    assert!(!delivered.is_empty() && !undelivered.is_empty());
+    // The file holds exactly the delivered shipments.
+    let written = files(&h, "delivered");
+    let mut rows = Vec::new();
+    for bytes in written.values() {
+        for row in csv::Reader::from_reader(bytes.as_slice()).records() {
+            let row = row.unwrap();
+            rows.push(row[0].parse::<i64>().unwrap());
+            assert!(!row[2].is_empty());
+        }
+    }
+    assert_eq!(rows, delivered.iter().map(|c| c.seq).collect::<Vec<_>>());
+    // Each rejection is in the change log with its run, record and field.
+    let status = run(&h, &config, &["status", "--json"]).await;
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let job = status["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job"] == "outbox delivered")
+        .unwrap()
+        .clone();
+    assert_eq!(job["rejected_rows_waiting"], undelivered.len());
+    assert_eq!(job["last_run"]["outcome"], "rejected");
+    let run_id = job["last_run"]["run"].to_string();
+    let out = run(
+        &h,
+        &config,
+        &["export", "changes", "--run", &run_id, "--format", "json"],
+    )
+    .await;
+    let logged: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(logged.len(), undelivered.len());
+    for (entry, change) in logged.iter().zip(&undelivered) {
+        assert_eq!(entry["change"], "rejected");
+        assert_eq!(entry["fields"], "delivered_at");
+        assert_eq!(entry["key"], change.key.as_str());
+        assert_eq!(entry["id"], change.record_id.unwrap());
+        let detail = entry["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("outbox delivered")
+                && detail.contains(&format!("change {}", change.seq))
+                && detail.contains("required"),
+            "{detail}"
+        );
+    }
+    // The rejected changes are passed over, never written later; nothing new: nothing written.
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(files(&h, "delivered"), written);
+    assert_eq!(cursor(&h, "delivered"), *changes.keys().last().unwrap());
+}
+
+#[tokio::test]
+async fn a_folder_that_cannot_be_written_leaves_the_cursor_and_shows_nothing_half_written() {
+    let h = Harness::new().await;
+    std::fs::write(h.dir.path().join("not-a-folder"), "x").unwrap();
+    let config = h.write_config(
+        &section("ship", "shipments", "shipments.csv.toml", "")
+            .replace("dir = \"out/ship\"", "dir = \"not-a-folder/ship\""),
+    );
+    let out = run(&h, &config, &["pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("not-a-folder/ship"), "{}", text(&out));
+    assert_eq!(cursor(&h, "ship"), 0);
+    // --dry-run says what would be written, and writes nothing.
+    let config = h.write_config(&section(
+        "ship",
+        "shipments",
+        "shipments.csv.toml",
+        "max_changes_per_file = 4",
+    ));
+    let out = run(&h, &config, &["outbox", "--dry-run"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pending = deliverable(&store(&h), "shipments").len();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("would write ship-"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches("would write")
+            .count(),
+        pending.div_ceil(4)
+    );
+    assert!(files(&h, "ship").is_empty());
+    assert_eq!(cursor(&h, "ship"), 0);
+    // Fixed, the next run delivers everything, once.
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = store(&h);
+    check_shipments_csv(
+        &files(&h, "ship"),
+        &deliverable(&s, "shipments"),
+        &mirror(&s, "shipments"),
+        &BTreeMap::new(),
+    );
+}
