@@ -892,3 +892,282 @@ async fn a_folder_that_cannot_be_written_leaves_the_cursor_and_shows_nothing_hal
         &BTreeMap::new(),
     );
 }
+
+/// Where a killed outbox run stopped, read from the folder and the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Stop {
+    /// A file written aside, not yet recorded.
+    BeforeRecord,
+    /// Recorded, not yet renamed into place.
+    BeforeRename,
+    /// Renamed into place, not yet committed.
+    BeforeCommit,
+    /// Anywhere else (between files, before the first).
+    Elsewhere,
+}
+
+fn stopped_at(h: &Harness, outbox: &str) -> Stop {
+    let dir = h.dir.path().join("out").join(outbox);
+    let open = store(h).outbox_open_file(outbox).unwrap();
+    let partials = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".partial")
+            })
+            .count()
+        })
+        .unwrap_or(0);
+    match open {
+        Some(f) if dir.join(&f.file).exists() => Stop::BeforeCommit,
+        Some(_) => Stop::BeforeRename,
+        None if partials > 0 => Stop::BeforeRecord,
+        None => Stop::Elsewhere,
+    }
+}
+
+/// The files of a folder that are visible to the ERP (no dot-files), each of which must be a
+/// complete interchange.
+fn visible_complete(h: &Harness, outbox: &str) -> usize {
+    let dir = h.dir.path().join("out").join(outbox);
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).into_iter().flatten() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        if name.starts_with('.') {
+            continue;
+        }
+        let bytes = std::fs::read(e.path()).unwrap();
+        x12check::check(&bytes)
+            .unwrap_or_else(|err| panic!("{name} is visible but not whole: {err}"));
+        n += 1;
+    }
+    n
+}
+
+fn spawn_outbox(h: &Harness, config: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ahead-sync"))
+        .current_dir(h.dir.path())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--no-progress",
+            "-q",
+            "outbox",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The last run of a job, by id.
+fn last_run(h: &Harness, job: &str) -> Option<i64> {
+    store(h)
+        .job_summaries()
+        .unwrap()
+        .into_iter()
+        .find(|(last, _)| last.job == job)
+        .map(|(last, _)| last.id)
+}
+
+/// The kill sweep: runs killed while a file is recorded but not renamed, while one is written
+/// aside but not recorded, while one is renamed but not committed, and anywhere else, each
+/// followed by another; in the end every change is in exactly one file, every file visible at
+/// any moment is complete, and no control number is used twice.
+#[tokio::test]
+async fn a_run_killed_at_any_point_leaves_neither_a_gap_nor_a_second_file() {
+    let h = Harness::new().await;
+    let config = h.write_config(&section(
+        "inv",
+        "inventory",
+        "inventory.x12-846.toml",
+        "max_changes_per_file = 1",
+    ));
+    let out = run(&h, &config, &["pull", "inventory"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let changes = deliverable(&store(&h), "inventory");
+    assert!(changes.len() >= 150, "{}", changes.len());
+    let dir = h.dir.path().join("out/inv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = h.dir.path().join("ahead-sync.db");
+    let mut seen = std::collections::HashSet::new();
+
+    // Recorded, not renamed: the first file's name is taken by a FIFO, so the run blocks when
+    // it looks there after recording the file.
+    let first = *changes.keys().next().unwrap();
+    let fifo = dir.join(format!("inv-{first:09}-{first:09}.x12"));
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = spawn_outbox(&h, &config);
+    while store(&h).outbox_open_file("inv").unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    crate::util::kill_while_running(&mut child);
+    std::fs::remove_file(&fifo).unwrap();
+    seen.insert(stopped_at(&h, "inv"));
+
+    // The sweep: each run is let go until it is inside its delivery loop, then held at its next
+    // store write (the write lock is taken from it) and killed there.
+    let mut job_runs = last_run(&h, "outbox inv");
+    for attempt in 0..400 {
+        if attempt >= 16 && seen.contains(&Stop::BeforeRecord) && seen.contains(&Stop::BeforeCommit)
+        {
+            break;
+        }
+        let mut child = spawn_outbox(&h, &config);
+        let finished = loop {
+            if child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            let now = last_run(&h, "outbox inv");
+            if now != job_runs {
+                job_runs = now;
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        if finished {
+            panic!("a run finished everything before the sweep saw every point: {seen:?}");
+        }
+        // Vary how far it gets before it is held.
+        for _ in 0..(attempt % 4) {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let lock = rusqlite::Connection::open(&db).unwrap();
+        lock.busy_timeout(Duration::from_secs(30)).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+        // Held: it reaches its next write and waits there.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut at = stopped_at(&h, "inv");
+        while matches!(at, Stop::Elsewhere | Stop::BeforeRename)
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            at = stopped_at(&h, "inv");
+        }
+        crate::util::kill_while_running(&mut child);
+        seen.insert(stopped_at(&h, "inv"));
+        lock.execute_batch("ROLLBACK").unwrap();
+        drop(lock);
+        visible_complete(&h, "inv");
+    }
+    for point in [Stop::BeforeRename, Stop::BeforeRecord, Stop::BeforeCommit] {
+        assert!(seen.contains(&point), "the sweep stopped runs at {seen:?}");
+    }
+
+    // A run left alone finishes: every change in exactly one file, control numbers never reused.
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = files(&h, "inv");
+    let inventory = mirror(&store(&h), "inventory");
+    let mut isa = std::collections::HashSet::new();
+    let mut st = std::collections::HashSet::new();
+    assert_exactly_once(&all, &changes, |name, bytes| {
+        let i = x12check::check(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            isa.insert(i.isa_control.clone()),
+            "ISA13 {} used twice",
+            i.isa_control
+        );
+        assert!(st.insert(i.sets[0].control.clone()), "ST02 used twice");
+        let (a, b) = range(name);
+        let lin = i.sets[0].first("LIN").unwrap();
+        let row = &inventory[&changes[&a].record_id.unwrap()];
+        assert_eq!(lin[3], row["item_number"].as_str().unwrap());
+        (a..=b).filter(|s| changes.contains_key(s)).collect()
+    });
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(files(&h, "inv"), all, "nothing new: nothing written");
+}
+
+/// A store that forgot everything after the files were renamed into place (restored from a copy
+/// taken before the run: the cursor, the file records and the control numbers are gone) still
+/// gets no second file: each range renders to the same bytes, finds them in place, and is
+/// committed.
+#[tokio::test]
+async fn files_already_in_place_are_committed_not_written_again() {
+    let h = Harness::new().await;
+    let config = h.write_config(&format!(
+        "{}{}",
+        section(
+            "ship",
+            "shipments",
+            "shipments.x12-856.toml",
+            "max_changes_per_file = 3"
+        ),
+        section(
+            "flat",
+            "shipments",
+            "shipments.csv.toml",
+            "max_changes_per_file = 4"
+        ),
+    ));
+    let out = run(&h, &config, &["pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let db = h.dir.path().join("ahead-sync.db");
+    let copy = h.dir.path().join("before.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (ship, flat) = (files(&h, "ship"), files(&h, "flat"));
+    assert!(ship.len() > 2 && flat.len() > 2);
+    // Back to the store as it was before the run.
+    std::fs::rename(&copy, &db).unwrap();
+    for side in ["ahead-sync.db-wal", "ahead-sync.db-shm"] {
+        let _ = std::fs::remove_file(h.dir.path().join(side));
+    }
+    assert_eq!(cursor(&h, "ship"), 0);
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        files(&h, "ship"),
+        ship,
+        "the same files, byte for byte, and no other"
+    );
+    assert_eq!(files(&h, "flat"), flat);
+    let s = store(&h);
+    let last = *deliverable(&s, "shipments").keys().last().unwrap();
+    assert_eq!(
+        (
+            s.outbox_cursor("ship").unwrap(),
+            s.outbox_cursor("flat").unwrap()
+        ),
+        (last, last)
+    );
+    // A file in place with other bytes than the range renders to is never overwritten.
+    drop(s);
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    h.sandbox.control().simulate(Duration::from_secs(86_400));
+    let out = run(&h, &config, &["pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let fresh: Vec<i64> = deliverable(&store(&h), "shipments")
+        .range(last + 1..)
+        .map(|(seq, _)| *seq)
+        .take(4)
+        .collect();
+    assert!(!fresh.is_empty(), "a day of activity ships something");
+    let squatter = h.dir.path().join(format!(
+        "out/flat/flat-{:09}-{:09}.csv",
+        fresh[0],
+        fresh.last().unwrap()
+    ));
+    std::fs::write(&squatter, "someone else's file\n").unwrap();
+    let out = run(&h, &config, &["outbox", "flat"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("other content"), "{}", text(&out));
+    assert_eq!(std::fs::read(&squatter).unwrap(), b"someone else's file\n");
+    assert_eq!(cursor(&h, "flat"), last);
+    // Moved away (the ERP has it, or a person decided it is not ours), the range goes out.
+    std::fs::remove_file(&squatter).unwrap();
+    let out = run(&h, &config, &["outbox", "flat"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(cursor(&h, "flat") >= *fresh.last().unwrap());
+}
