@@ -1171,3 +1171,109 @@ async fn files_already_in_place_are_committed_not_written_again() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(cursor(&h, "flat") >= *fresh.last().unwrap());
 }
+
+#[tokio::test]
+async fn a_replay_writes_a_runs_changes_again_with_new_control_numbers() {
+    let h = Harness::new().await;
+    let config = h.write_config(&section(
+        "ship",
+        "shipments",
+        "shipments.x12-856.toml",
+        "max_changes_per_file = 4",
+    ));
+    let out = run(&h, &config, &["pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pull_run = last_run(&h, "pull shipments").unwrap();
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let outbox_run = last_run(&h, "outbox ship").unwrap();
+    let originals = files(&h, "ship");
+    let cursor_before = cursor(&h, "ship");
+    let isa_of = |bytes: &[u8]| {
+        x12check::check(bytes)
+            .unwrap()
+            .isa_control
+            .parse::<i64>()
+            .unwrap()
+    };
+    let highest = originals.values().map(|b| isa_of(b)).max().unwrap();
+
+    // The files an outbox run delivered, again: same ranges, same sets, new control numbers.
+    let out = run(
+        &h,
+        &config,
+        &["outbox", "replay", "ship", "--run", &outbox_run.to_string()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let replay_run = last_run(&h, "outbox ship").unwrap();
+    let now = files(&h, "ship");
+    let replays: BTreeMap<String, Vec<u8>> = now
+        .iter()
+        .filter(|(n, _)| !originals.contains_key(*n))
+        .map(|(n, b)| (n.clone(), b.clone()))
+        .collect();
+    assert_eq!(replays.len(), originals.len());
+    let mut isas = std::collections::HashSet::new();
+    for ((orig_name, orig), (name, bytes)) in originals.iter().zip(&replays) {
+        assert_eq!(
+            name,
+            &orig_name.replace("ship-", &format!("ship-replay{replay_run}-"))
+        );
+        let (a, b) = (
+            x12check::check(orig).unwrap(),
+            x12check::check(bytes).unwrap(),
+        );
+        assert!(a.isa_control.parse::<i64>().unwrap() <= highest);
+        assert!(
+            b.isa_control.parse::<i64>().unwrap() > highest,
+            "new control numbers"
+        );
+        assert!(isas.insert(b.isa_control.clone()));
+        let bsn = |i: &x12check::Interchange| -> Vec<String> {
+            i.sets
+                .iter()
+                .map(|s| s.first("BSN").unwrap()[2].clone())
+                .collect()
+        };
+        assert_eq!(bsn(&a), bsn(&b));
+        assert!(a
+            .sets
+            .iter()
+            .zip(&b.sets)
+            .all(|(x, y)| x.control != y.control));
+    }
+    assert_eq!(
+        cursor(&h, "ship"),
+        cursor_before,
+        "a replay moves no cursor"
+    );
+
+    // The changes a pull run recorded, again.
+    let out = run(
+        &h,
+        &config,
+        &["outbox", "replay", "ship", "--run", &pull_run.to_string()],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let second = last_run(&h, "outbox ship").unwrap();
+    let replayed: usize = files(&h, "ship")
+        .iter()
+        .filter(|(n, _)| n.starts_with(&format!("ship-replay{second}-")))
+        .map(|(_, b)| x12check::check(b).unwrap().sets.len())
+        .sum();
+    let recorded = deliverable(&store(&h), "shipments")
+        .values()
+        .filter(|c| c.run == pull_run)
+        .count();
+    assert_eq!(replayed, recorded);
+
+    let out = run(&h, &config, &["outbox", "replay", "ship", "--run", "9999"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // Nothing new since: a plain run writes nothing.
+    let before = files(&h, "ship");
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(files(&h, "ship"), before);
+}
