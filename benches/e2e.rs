@@ -2,10 +2,10 @@
 //! in its own process (so its cost is not charged to the engine), measured as users run them.
 //!
 //! Run all: `cargo bench --bench e2e`; one: `cargo bench --bench e2e -- pull` (scenarios: pull,
-//! push, webhooks, webhooks-idle). Sizes: `E2E_ITEMS` (default 249994 generated items, i.e.
+//! push, webhooks, webhooks-idle, outbox). Sizes: `E2E_ITEMS` (default 249994 generated items, i.e.
 //! 1,000,000 inventory rows), `E2E_RUNS` (default 3; medians are reported), `E2E_ORDERS` (default
-//! 10000), `E2E_DELIVERIES` (default 20000). Every figure is printed with the target it is held to;
-//! BENCHMARKS.md records the latest ones.
+//! 10000), `E2E_DELIVERIES` (default 20000), `E2E_CHANGES` (default 100000). Every figure is
+//! printed with the target it is held to; BENCHMARKS.md records the latest ones.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -700,6 +700,99 @@ fn raise_fd_limit(needed: u64) {
     }
 }
 
+/// Run the binary and reap it with `wait4`, for its own peak RSS (MB) beside its wall seconds.
+// Reaped by `wait4`, which `Child::wait` cannot do with the child's own rusage.
+#[allow(clippy::zombie_processes)]
+fn run_bin_rss(dir: &Path, args: &[&str]) -> (f64, f64) {
+    let started = Instant::now();
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .arg("--no-progress")
+        .arg("-q")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(pid, child.id() as i32);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{args:?} exited {status}"
+    );
+    (secs, usage.ru_maxrss as f64 / 1024.0)
+}
+
+/// Outboxes: `E2E_CHANGES` inventory changes (default 100,000, from a first pull of as many
+/// rows) delivered as CSV and as X12 846, 1,000 changes per file; then a run with nothing new.
+async fn bench_outbox(runs: usize, changes: usize) {
+    // The sandbox's fixed catalog has 6 items; each item has a row in 4 warehouses.
+    let sandbox = start_sandbox(changes / 4 - 6);
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sections = String::new();
+    for r in 0..runs {
+        for (name, mapping) in [
+            ("csv", "inventory.csv.toml"),
+            ("x12", "inventory.x12-846.toml"),
+        ] {
+            sections.push_str(&format!(
+                "[outbox.{name}{r}]\nstream = \"inventory\"\nmapping = \"{}\"\ndir = \"out/{name}{r}\"\n",
+                repo.join("mappings/outbox").join(mapping).display()
+            ));
+        }
+    }
+    let config = write_config(dir, &sandbox.url, &sections);
+    let config = config.to_str().unwrap();
+    run_bin(dir, &["--config", config, "pull", "inventory"]);
+    let db = dir.join("ahead-sync.db");
+    for (name, label) in [("csv", "CSV"), ("x12", "X12 846")] {
+        let (mut secs, mut rss, mut again) = (Vec::new(), Vec::new(), Vec::new());
+        for r in 0..runs {
+            let outbox = format!("{name}{r}");
+            let (s, m) = run_bin_rss(dir, &["--config", config, "outbox", &outbox]);
+            secs.push(s);
+            rss.push(m);
+            let delivered = last_run_stat(&db, &format!("outbox {outbox}"), "changes_delivered");
+            assert_eq!(
+                delivered as usize, changes,
+                "{outbox} delivered every change"
+            );
+            let files = std::fs::read_dir(dir.join("out").join(&outbox))
+                .unwrap()
+                .count();
+            assert_eq!(files, changes.div_ceil(1000));
+            let (s, _) = run_bin_rss(dir, &["--config", config, "outbox", &outbox]);
+            again.push(s);
+            assert_eq!(
+                std::fs::read_dir(dir.join("out").join(&outbox))
+                    .unwrap()
+                    .count(),
+                files
+            );
+        }
+        let (s, m) = (median(secs), median(rss));
+        line(
+            &format!("outbox, {changes} inventory changes as {label} (1,000 per file)"),
+            format!(
+                "{s:.2} s = {:.0} changes/s; peak RSS {m:.0} MB",
+                changes as f64 / s
+            ),
+            "memory flat in the number of changes",
+            true,
+        );
+        line(
+            &format!("outbox {label} again, nothing new"),
+            format!("{:.3} s, no file written", median(again)),
+            "writes nothing",
+            true,
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; anything else names scenarios.
@@ -722,5 +815,8 @@ async fn main() {
     }
     if run("webhooks-idle") {
         bench_webhooks(env_usize("E2E_DELIVERIES", 20_000), 1000).await;
+    }
+    if run("outbox") {
+        bench_outbox(runs, env_usize("E2E_CHANGES", 100_000)).await;
     }
 }

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "ahead-sync",
     version,
-    about = "Sync an ERP's files with the AHEAD Systems API: pull inventory, invoices and shipments into a local SQLite mirror; push purchase and fulfillment orders exactly once.",
+    about = "Sync an ERP's files with the AHEAD Systems API: pull inventory, invoices and shipments into a local SQLite mirror; push purchase and fulfillment orders exactly once; deliver the changes back to the ERP through outboxes.",
     long_about = None,
     after_help = "With no configuration, ahead-sync runs against an embedded AHEAD sandbox and a local ahead-sync.db.\n\
 Exit codes: 0 done; 1 failed (a re-run continues safely); 2 usage or configuration error; \
@@ -75,7 +75,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// The main job: every push and pull in a sensible order.
+    /// The main job: every push, then every pull, then every outbox.
     Sync,
     /// Re-pull a window of history without moving the watermark.
     Backfill {

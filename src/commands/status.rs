@@ -122,19 +122,26 @@ fn print_outboxes(r: &Value) {
         return;
     };
     println!();
+    let n = |v: &Value| v.as_i64().unwrap_or(0);
+    let width = list
+        .iter()
+        .map(|o| o["outbox"].as_str().unwrap_or("").len())
+        .max()
+        .unwrap_or(0)
+        .max("OUTBOX".len());
     println!(
-        "{:<22} {:<20} {:>10} {:>8} {:>7} {:>10}  DIR",
+        "{:<width$} {:<18} {:>10} {:>8} {:>7} {:>10}  DIR",
         "OUTBOX", "STREAM", "CURSOR", "PENDING", "FILES", "DELIVERED"
     );
     for o in list {
         println!(
-            "{:<22} {:<20} {:>10} {:>8} {:>7} {:>10}  {}{}",
+            "{:<width$} {:<18} {:>10} {:>8} {:>7} {:>10}  {}{}",
             o["outbox"].as_str().unwrap_or(""),
             o["stream"].as_str().unwrap_or(""),
-            o["cursor"],
-            o["pending"],
-            o["files"],
-            o["changes_delivered"],
+            n(&o["cursor"]),
+            n(&o["pending"]),
+            n(&o["files"]),
+            n(&o["changes_delivered"]),
             o["dir"].as_str().unwrap_or(""),
             match o["file_being_finished"].as_str() {
                 Some(f) => format!(" (interrupted while delivering {f}: the next run finishes it)"),
