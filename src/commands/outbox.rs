@@ -31,6 +31,21 @@ pub(crate) async fn run(settings: &Settings, args: OutboxArgs) -> anyhow::Result
     Ok(exit)
 }
 
+/// The outboxes named (default: all) in an open context (the daemon's).
+pub(crate) async fn run_in(
+    ctx: &Context,
+    settings: &Settings,
+    names: &[String],
+) -> anyhow::Result<Exit> {
+    let selected = select(settings, names)?;
+    let compiled = compile(&selected)?;
+    let mut exit = Exit::Ok;
+    for (ob, mapping) in selected.iter().zip(&compiled) {
+        exit = worst(exit, deliver_job(ctx, settings, ob, mapping).await?);
+    }
+    Ok(exit)
+}
+
 /// One outbox as `sync` runs it after its pulls, in the sync's context.
 pub(crate) async fn run_one_in(
     ctx: &Context,

@@ -283,6 +283,13 @@ pub(crate) fn records(changes: &[OutboxChange]) -> Vec<Result<Record<'_>, Proble
         .iter()
         .map(|change| {
             let body = match &change.body {
+                None if change.change != "removed" => {
+                    return Err(Problem {
+                        field: String::new(),
+                        reason: "the record is no longer in the mirror (removed since the change)"
+                            .into(),
+                    })
+                }
                 None => {
                     let mut m = serde_json::Map::new();
                     if let Some(id) = change.record_id {
