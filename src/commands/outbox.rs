@@ -194,6 +194,12 @@ fn dry_run(ctx: &Context, ob: &OutboxSettings, mapping: &OutMapping) -> anyhow::
         store: &ctx.store,
     };
     let d = outbox.deliver(0, Selection::Pending, None, true)?;
+    if let Some(open) = ctx.store.outbox_open_file(&ob.name)? {
+        println!(
+            "outbox {}: {} (changes {}..{}) was recorded by an interrupted run; the next run finishes it first",
+            ob.name, open.file, open.first_seq, open.last_seq
+        );
+    }
     println!(
         "outbox {}: {} change(s) pending, {} file(s) would be written to {}, {} change(s) rejected",
         ob.name,
@@ -229,8 +235,28 @@ async fn replay(settings: &Settings, name: &str, replayed: i64) -> anyhow::Resul
     };
     let selection = if record.job == job {
         let files = ctx.store.outbox_files_of_run(&ob.name, replayed)?;
+        if files.is_empty() {
+            return Err(ConfigError::new(format!(
+                "run {replayed} of outbox {} delivered no file: nothing to replay",
+                ob.name
+            ))
+            .into());
+        }
         Selection::Ranges(files.iter().map(|f| (f.first_seq, f.last_seq)).collect())
     } else {
+        let any = ctx
+            .store
+            .outbox_changes_of_run(ob.stream.name(), replayed, 0, &ob.changes, 1)?;
+        if any.is_empty() {
+            return Err(ConfigError::new(format!(
+                "run {replayed} ({}) recorded no {} change that outbox {} carries ({}): nothing to replay",
+                record.job,
+                ob.stream.name(),
+                ob.name,
+                ob.changes.join(", ")
+            ))
+            .into());
+        }
         Selection::RecordedBy(replayed)
     };
     let label = job.clone();

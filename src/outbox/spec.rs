@@ -414,15 +414,13 @@ fn one_char(name: &str, key: &str, value: Option<&str>, default: char) -> Result
     let v = if v == "\\t" { "\t" } else { v };
     let mut chars = v.chars();
     match (chars.next(), chars.next()) {
-        (Some(c), None)
-            if c.is_ascii() && !c.is_ascii_alphanumeric() || c == '\t' && v.len() == 1 =>
-        {
+        (Some(c), None) if (c.is_ascii_graphic() && !c.is_ascii_alphanumeric()) || c == '\t' => {
             Ok(c)
         }
         _ => Err(invalid(
             name,
             format!("target.{key}"),
-            format!("{v:?} must be one ASCII character that is not a letter or digit"),
+            format!("{v:?} must be one printable ASCII character that is not a letter or digit"),
         )),
     }
 }

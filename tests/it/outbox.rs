@@ -1276,4 +1276,10 @@ async fn a_replay_writes_a_runs_changes_again_with_new_control_numbers() {
     let out = run(&h, &config, &["outbox"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(files(&h, "ship"), before);
+    // A run that delivered nothing has nothing to replay.
+    let idle = last_run(&h, "outbox ship").unwrap().to_string();
+    let out = run(&h, &config, &["outbox", "replay", "ship", "--run", &idle]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("nothing to replay"), "{}", text(&out));
+    assert_eq!(files(&h, "ship"), before);
 }
