@@ -1283,3 +1283,48 @@ async fn a_replay_writes_a_runs_changes_again_with_new_control_numbers() {
     assert!(text(&out).contains("nothing to replay"), "{}", text(&out));
     assert_eq!(files(&h, "ship"), before);
 }
+
+/// A disk that fills up while a file is written aside: the run fails naming the file, nothing
+/// is visible, the cursor has not moved, and the next run delivers everything.
+#[tokio::test]
+async fn a_full_disk_leaves_the_cursor_where_it_was() {
+    let h = Harness::new().await;
+    let config = h.write_config(&section("ship", "shipments", "shipments.x12-856.toml", ""));
+    let out = run(&h, &config, &["pull", "shipments"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let changes = deliverable(&store(&h), "shipments");
+    let (first, last) = (
+        *changes.keys().next().unwrap(),
+        *changes.keys().last().unwrap(),
+    );
+    // The file's place aside is a device that is always full.
+    let dir = h.dir.path().join("out/ship");
+    std::fs::create_dir_all(&dir).unwrap();
+    let aside = dir.join(format!(".ship-{first:09}-{last:09}.x12.partial"));
+    std::os::unix::fs::symlink("/dev/full", &aside).unwrap();
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(aside.to_str().unwrap()) && text(&out).contains("No space left"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        files(&h, "ship").is_empty(),
+        "nothing visible, nothing left aside"
+    );
+    assert_eq!(cursor(&h, "ship"), 0);
+    assert!(
+        store(&h).outbox_open_file("ship").unwrap().is_none(),
+        "nothing recorded"
+    );
+    let out = run(&h, &config, &["outbox"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = store(&h);
+    check_856(
+        &files(&h, "ship"),
+        &changes,
+        &mirror(&s, "shipments"),
+        &BTreeMap::new(),
+    );
+}
