@@ -267,18 +267,40 @@ pub(crate) fn write(
                 Err(p) => problems.push((i, p.clone())),
             }
         }
-        let mut set = SetBuilder::new();
-        let mut raw = Vec::new();
-        let at = At {
-            record: None,
-            record_index: 0,
-            line: None,
-            set_records: &readable,
-            records_written: 0,
-            hl_written: 0,
-            batch,
+        let render_set = |readable: &[Record<'_>]| {
+            let mut set = SetBuilder::new();
+            let mut raw = Vec::new();
+            let at = At {
+                record: None,
+                record_index: 0,
+                line: None,
+                set_records: readable,
+                records_written: 0,
+                hl_written: 0,
+                batch,
+            };
+            body(t, &t.body, &mut set, at, readable, &mut raw);
+            (set, raw)
         };
-        body(t, &t.body, &mut set, at, &readable, &mut raw);
+        let (mut set, mut raw) = render_set(&readable);
+        if raw.iter().any(|(seq, _)| seq.is_some()) {
+            // Records left out: the set's counts and sums (CTT) must be those of the records
+            // it holds, so it is rendered again from those alone; their problems stay.
+            let failed: std::collections::HashSet<i64> =
+                raw.iter().filter_map(|(seq, _)| *seq).collect();
+            let kept: Vec<Record<'_>> = readable
+                .iter()
+                .filter(|r| !failed.contains(&r.change.seq))
+                .map(|r| Record {
+                    change: r.change,
+                    body: r.body.clone(),
+                })
+                .collect();
+            let (again, again_raw) = render_set(&kept);
+            set = again;
+            raw.retain(|(seq, _)| seq.is_some());
+            raw.extend(again_raw);
+        }
         // A problem inside the records loop leaves its record out; one outside it (a summary
         // segment) stops the whole set, and so every record of it.
         let mut failed_seqs = std::collections::HashSet::new();
