@@ -802,8 +802,10 @@ async fn bench_outbox(runs: usize, changes: usize) {
                 small.secs,
                 small.rss_mb
             ),
-            "peak RSS within 10% of a tenth of the backlog's",
-            big.rss_mb <= small.rss_mb * 1.1,
+            // Each batch is 1,000 changes whatever the backlog; what grows is SQLite's page
+            // cache, up to its 32 MiB cap (store/mod.rs), as more of the file is read.
+            "peak RSS ≤ a tenth of the backlog's + SQLite's 32 MiB page cache",
+            big.rss_mb <= small.rss_mb + 32.0 * 1.048_576,
         );
         line(
             &format!("outbox {label} again, nothing new"),
