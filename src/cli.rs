@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "ahead-sync",
     version,
-    about = "Sync an ERP's files with the AHEAD Systems API: pull inventory, invoices and shipments into a local SQLite mirror; push purchase and fulfillment orders exactly once.",
+    about = "Sync an ERP's files with the AHEAD Systems API: pull inventory, invoices and shipments into a local SQLite mirror; push purchase and fulfillment orders exactly once; deliver the changes back to the ERP through outboxes.",
     long_about = None,
     after_help = "With no configuration, ahead-sync runs against an embedded AHEAD sandbox and a local ahead-sync.db.\n\
 Exit codes: 0 done; 1 failed (a re-run continues safely); 2 usage or configuration error; \
@@ -75,7 +75,7 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// The main job: every push and pull in a sensible order.
+    /// The main job: every push, then every pull, then every outbox.
     Sync,
     /// Re-pull a window of history without moving the watermark.
     Backfill {
@@ -146,6 +146,14 @@ pub(crate) enum Command {
         #[arg(long, value_name = "T")]
         since: Option<String>,
     },
+    /// Deliver every change not yet delivered to each outbox (all, or those named), as files
+    /// in the ERP's layout; or write a run's changes again (`outbox replay NAME --run N`).
+    ///
+    /// Each file covers a range of the change log and appears complete (written aside, then
+    /// renamed); a run killed at any moment is followed by one that writes neither a gap nor a
+    /// second file for the same changes.
+    #[command(args_conflicts_with_subcommands = true)]
+    Outbox(OutboxArgs),
     /// Last run of each job, watermarks, pending and rejected rows, token state.
     Status {
         /// Machine-readable output for monitoring scripts.
@@ -154,6 +162,33 @@ pub(crate) enum Command {
     },
     /// Serve the embedded AHEAD sandbox on its own, for trying things and for other tools.
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OutboxArgs {
+    #[command(subcommand)]
+    pub action: Option<OutboxAction>,
+    /// Outboxes to deliver (`[outbox.NAME]` sections; default: every one configured).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Render and check only: print the files that would be written and the changes that
+    /// would be rejected; write nothing and move no cursor.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OutboxAction {
+    /// Write the changes of run N again to outbox NAME (new control numbers, file names marked
+    /// `replayN`); the cursor does not move. N is an outbox run of NAME (the files it
+    /// delivered) or any other run (the changes of NAME's stream it recorded).
+    Replay {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The run whose changes are written again.
+        #[arg(long, value_name = "N")]
+        run: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -273,6 +308,10 @@ impl Command {
                 WebhookAction::Delete { .. } => "webhooks delete".into(),
             },
             Command::Export { .. } => "export".into(),
+            Command::Outbox(args) => match args.action {
+                Some(OutboxAction::Replay { .. }) => "outbox replay".into(),
+                None => "outbox".into(),
+            },
             Command::Status { .. } => "status".into(),
             Command::Sandbox(_) => "sandbox".into(),
         }
@@ -330,6 +369,28 @@ mod tests {
         }
         assert!(parse(&["pull", "purchase orders"]).is_err());
         assert!(parse(&["push", "inventory"]).is_err());
+    }
+
+    #[test]
+    fn outbox_takes_names_or_replay() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("ahead-sync").chain(args.iter().copied()))
+                .map(|cli| cli.command)
+        };
+        let Ok(Command::Outbox(a)) = parse(&["outbox", "a", "b", "--dry-run"]) else {
+            panic!("outbox a b")
+        };
+        assert_eq!(
+            (a.names.len(), a.dry_run, a.action.is_none()),
+            (2, true, true)
+        );
+        let Ok(Command::Outbox(a)) = parse(&["outbox", "replay", "ship", "--run", "7"]) else {
+            panic!("outbox replay")
+        };
+        assert!(
+            matches!(a.action, Some(OutboxAction::Replay { ref name, run: 7 }) if name == "ship")
+        );
+        assert!(parse(&["outbox", "replay", "ship"]).is_err());
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub(crate) fn stops_sync(error: &anyhow::Error) -> bool {
 /// The exit code for an error chain: the first kind we recognise wins.
 pub(crate) fn exit_for(error: &anyhow::Error) -> Exit {
     for cause in error.chain() {
-        if cause.is::<ConfigError>() {
+        if cause.is::<ConfigError>() || cause.is::<crate::outbox::SpecError>() {
             return Exit::Usage;
         }
         if let Some(api) = cause.downcast_ref::<crate::api::ApiError>() {

@@ -8,6 +8,8 @@
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
 //! - `lock`: per-job locks across processes (an OS lock, so a killed run leaves none).
 //! - `mapping`: mapping files and the CSV/X12 readers that turn ERP files into order bodies (pure).
+//! - `outbox`: the change log delivered to the ERP as CSV or X12 files, exactly once; outbound
+//!   mappings (pure) and the write-aside/rename/commit loop.
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `push`: orders from files to AHEAD exactly once, through the push ledger.
 //! - `export`: the mirror and the change log as CSV or JSON lines; the reconciliation (also xlsx).
@@ -36,6 +38,7 @@ pub mod kinds;
 pub(crate) mod lock;
 pub(crate) mod logging;
 pub mod mapping;
+pub(crate) mod outbox;
 pub(crate) mod progress;
 pub mod pull;
 pub mod push;

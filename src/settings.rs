@@ -53,6 +53,24 @@ pub(crate) struct RawConfig {
     pub history: RawHistory,
     #[serde(default)]
     pub reconciliation: RawReconciliation,
+    /// `[outbox.NAME]`: one section per outbox.
+    #[serde(default)]
+    pub outbox: std::collections::BTreeMap<String, RawOutbox>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutbox {
+    /// The stream whose changes the outbox delivers.
+    pub stream: Option<String>,
+    /// The outbound mapping file.
+    pub mapping: Option<String>,
+    /// The folder files appear in.
+    pub dir: Option<String>,
+    /// The change kinds it carries (default created, updated, closed).
+    pub changes: Option<Vec<String>>,
+    /// The most changes one file carries.
+    pub max_changes_per_file: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -309,7 +327,26 @@ pub(crate) struct Settings {
     /// Run history and change log entries older than this are pruned.
     pub keep_history: Duration,
     pub reconciliation: ReconciliationSettings,
+    /// `[outbox.NAME]` sections, by name.
+    pub outboxes: Vec<OutboxSettings>,
 }
+
+/// `[outbox.NAME]`: a stream's changes delivered to a folder through an outbound mapping.
+#[derive(Debug, Clone)]
+pub(crate) struct OutboxSettings {
+    /// The section's name: in file names, the job name (`outbox NAME`) and the store.
+    pub name: String,
+    pub stream: crate::kinds::StreamKind,
+    pub mapping: PathBuf,
+    pub dir: PathBuf,
+    /// The change kinds it carries, as the change log spells them.
+    pub changes: Vec<&'static str>,
+    /// The most changes one file carries (a larger backlog becomes several files).
+    pub max_changes_per_file: usize,
+}
+
+/// The change kinds an outbox may carry (a rejection is never delivered).
+pub(crate) const OUTBOX_CHANGE_KINDS: [&str; 4] = ["created", "updated", "closed", "removed"];
 
 /// `[reconciliation]`: the finance reconciliation export.
 #[derive(Debug, Clone)]
@@ -443,7 +480,13 @@ impl Settings {
                     .unwrap_or("mappings/ap_ledger.csv.toml"),
             ),
         };
+        let outboxes = raw
+            .outbox
+            .into_iter()
+            .map(|(name, o)| outbox_settings(name, o, &resolve))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
+            outboxes,
             reconciliation,
             keep_history,
             pull,
@@ -458,6 +501,83 @@ impl Settings {
             sandbox,
         })
     }
+}
+
+/// One `[outbox.NAME]` section.
+fn outbox_settings(
+    name: String,
+    raw: RawOutbox,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<OutboxSettings, ConfigError> {
+    let key = |k: &str| format!("outbox.{name}.{k}");
+    if name.is_empty()
+        || name == "replay"
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ConfigError::new(format!(
+            "[outbox.{name}]: an outbox name is letters, digits, '_' and '-' (it names files \
+             and the job), and not \"replay\""
+        )));
+    }
+    let need = |v: Option<String>, k: &str| {
+        v.filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ConfigError::new(format!("{} is required", key(k))))
+    };
+    let stream_name = need(raw.stream, "stream")?;
+    let stream = crate::kinds::StreamKind::from_name(&stream_name).ok_or_else(|| {
+        ConfigError::new(format!(
+            "{}: {stream_name:?} is not a stream (inventory, invoices, shipments, \
+             purchase_orders, fulfillment_orders)",
+            key("stream")
+        ))
+    })?;
+    let mapping = resolve(&need(raw.mapping, "mapping")?);
+    let dir = resolve(&need(raw.dir, "dir")?);
+    let changes = match raw.changes {
+        None => vec!["created", "updated", "closed"],
+        Some(list) => {
+            let mut out = Vec::new();
+            for c in &list {
+                let known = OUTBOX_CHANGE_KINDS
+                    .iter()
+                    .find(|k| **k == c.as_str())
+                    .ok_or_else(|| {
+                        ConfigError::new(format!(
+                            "{}: {c:?} is not a change an outbox carries ({})",
+                            key("changes"),
+                            OUTBOX_CHANGE_KINDS.join(", ")
+                        ))
+                    })?;
+                if !out.contains(known) {
+                    out.push(*known);
+                }
+            }
+            if out.is_empty() {
+                return Err(ConfigError::new(format!(
+                    "{}: name at least one change kind",
+                    key("changes")
+                )));
+            }
+            out
+        }
+    };
+    let max_changes_per_file = in_range(
+        raw.max_changes_per_file,
+        1000,
+        1,
+        1_000_000,
+        &key("max_changes_per_file"),
+    )? as usize;
+    Ok(OutboxSettings {
+        name,
+        stream,
+        mapping,
+        dir,
+        changes,
+        max_changes_per_file,
+    })
 }
 
 /// `[api]`: where AHEAD is, the account, and how requests are paced and retried.
@@ -1150,6 +1270,54 @@ mod tests {
                 "[push.{section}]"
             );
         }
+    }
+
+    #[test]
+    fn outbox_sections() {
+        let s = load_toml(
+            "[outbox.ship_856]\nstream = \"shipments\"\nmapping = \"m/s.toml\"\ndir = \"out/s\"\n\
+             [outbox.po]\nstream = \"purchase-orders\"\nmapping = \"m/p.toml\"\ndir = \"out/p\"\n\
+             changes = [\"updated\"]\nmax_changes_per_file = 5\n",
+            &[("AHEAD_SYNC__OUTBOX__SHIP_856__DIR", "elsewhere")],
+        )
+        .unwrap();
+        let names: Vec<_> = s.outboxes.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["po", "ship_856"]);
+        let po = &s.outboxes[0];
+        assert_eq!(po.stream, crate::kinds::StreamKind::PurchaseOrders);
+        assert_eq!(po.changes, ["updated"]);
+        assert_eq!(po.max_changes_per_file, 5);
+        assert!(po.mapping.ends_with("m/p.toml"));
+        let ship = &s.outboxes[1];
+        assert_eq!(ship.changes, ["created", "updated", "closed"]);
+        assert_eq!(ship.max_changes_per_file, 1000);
+        assert!(ship.dir.ends_with("elsewhere"));
+        for (bad, key) in [
+            (
+                "stream = \"nope\"\nmapping = \"m\"\ndir = \"d\"",
+                "outbox.x.stream",
+            ),
+            ("stream = \"shipments\"\ndir = \"d\"", "outbox.x.mapping"),
+            ("stream = \"shipments\"\nmapping = \"m\"", "outbox.x.dir"),
+            (
+                "stream = \"shipments\"\nmapping = \"m\"\ndir = \"d\"\nchanges = [\"rejected\"]",
+                "outbox.x.changes",
+            ),
+            (
+                "stream = \"shipments\"\nmapping = \"m\"\ndir = \"d\"\nmax_changes_per_file = 0",
+                "outbox.x.max_changes_per_file",
+            ),
+            ("stream = \"shipments\"\nfolder = \"d\"", "folder"),
+        ] {
+            let e = load_toml(&format!("[outbox.x]\n{bad}\n"), &[]).unwrap_err();
+            assert!(e.message.contains(key), "{bad}: {e}");
+        }
+        let e = load_toml(
+            "[outbox.replay]\nstream = \"shipments\"\nmapping = \"m\"\ndir = \"d\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.message.contains("replay"), "{e}");
     }
 
     #[test]

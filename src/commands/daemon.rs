@@ -77,6 +77,9 @@ impl JobRunner for Runner {
                 };
                 super::push::run_args_in(ctx, settings, args).await
             }
+            Command::Outbox(args) if args.action.is_none() && !args.dry_run => {
+                super::outbox::run_in(ctx, settings, &args.names).await
+            }
             other => {
                 Err(ConfigError::new(format!("`{}` cannot be scheduled", other.name())).into())
             }

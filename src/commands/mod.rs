@@ -7,6 +7,7 @@ pub(crate) mod daemon;
 pub(crate) mod embedded;
 pub(crate) mod export;
 pub(crate) mod job;
+pub(crate) mod outbox;
 pub(crate) mod pull;
 pub(crate) mod push;
 pub(crate) mod reconcile;
@@ -78,6 +79,7 @@ pub(crate) async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
             },
         ),
         Command::Webhooks { action } => webhooks::run(&settings, action).await,
+        Command::Outbox(args) => outbox::run(&settings, args).await,
         Command::Sync => sync::run(&settings, progress).await,
         Command::Status { json } => status::run(&settings, json),
         Command::Sandbox(args) => sandbox::run(args).await,

@@ -14,7 +14,7 @@ use crate::settings::Settings;
 
 /// What `command` may say, for messages.
 pub(crate) const SCHEDULABLE: &str = "sync | pull inventory|invoices|shipments|purchase-orders|\
-fulfillment-orders | push purchase-orders|fulfillment-orders";
+fulfillment-orders | push purchase-orders|fulfillment-orders | outbox";
 
 /// Schedule files are checked with the real command line parser.
 pub(crate) struct CliCommands;
@@ -44,6 +44,7 @@ pub(crate) fn parse_command(command: &str, args: &[String]) -> Result<Command, U
         ["sync"] => true,
         ["pull", stream] => Stream::from_str(stream, false).is_ok(),
         ["push", kind] => OrderKind::from_str(kind, false).is_ok(),
+        ["outbox"] => true,
         _ => false,
     };
     if !schedulable {
@@ -70,6 +71,13 @@ pub(crate) fn parse_command(command: &str, args: &[String]) -> Result<Command, U
             "args {args:?}: global options (--config, -v, -q, --no-progress, --log-format) \
              belong to the daemon, not to a job"
         )));
+    }
+    if let Command::Outbox(o) = &cli.command {
+        if o.action.is_some() || o.dry_run {
+            return Err(Unschedulable(format!(
+                "args {args:?}: a scheduled outbox delivers (outbox names only; no replay, no --dry-run)"
+            )));
+        }
     }
     Ok(cli.command)
 }
@@ -126,6 +134,20 @@ fn when(at: DateTime<Utc>, tz: Tz) -> String {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn outboxes_can_be_scheduled_to_deliver_only() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(matches!(
+            parse_command("outbox", &[]),
+            Ok(Command::Outbox(_))
+        ));
+        assert!(parse_command("outbox", &args(&["ship_856", "invoices_csv"])).is_ok());
+        for bad in [&["--dry-run"][..], &["replay", "ship", "--run", "3"]] {
+            let e = parse_command("outbox", &args(bad)).unwrap_err();
+            assert!(e.0.contains("scheduled outbox"), "{bad:?}: {}", e.0);
+        }
+    }
 
     #[test]
     fn lists_jobs_with_times_in_their_zone_and_utc() {

@@ -34,7 +34,7 @@ pub(crate) fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Valu
         .into_iter()
         .map(|(last, success)| {
             let failure = failures.iter().find(|f| f.job == last.job);
-            let waiting = if last.job.starts_with("push ") {
+            let waiting = if last.job.starts_with("push ") || last.job.starts_with("outbox ") {
                 store.rejections_waiting(&last.job).ok()
             } else {
                 None
@@ -82,6 +82,22 @@ pub(crate) fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Valu
         .map(|(k, v)| (k, Value::from(v)))
         .collect();
     let backlog = store.event_backlog()?;
+    let states = store.outbox_states()?;
+    let mut outboxes = Vec::new();
+    for ob in &settings.outboxes {
+        let state = states.iter().find(|s| s.outbox == ob.name);
+        let cursor = state.map_or(0, |s| s.cursor);
+        outboxes.push(json!({
+            "outbox": ob.name,
+            "stream": ob.stream.name(),
+            "dir": ob.dir.display().to_string(),
+            "cursor": cursor,
+            "pending": store.outbox_pending(ob.stream.name(), cursor, None, &ob.changes)?,
+            "files": state.map_or(0, |s| s.files),
+            "changes_delivered": state.map_or(0, |s| s.changes),
+            "file_being_finished": store.outbox_open_file(&ob.name)?.map(|f| f.file),
+        }));
+    }
     Ok(json!({
         "store": settings.store_path.display().to_string(),
         "webhooks": {
@@ -103,7 +119,42 @@ pub(crate) fn collect(settings: &Settings, store: &Store) -> anyhow::Result<Valu
         "token": token,
         "jobs": jobs,
         "streams": streams,
+        "outboxes": outboxes,
     }))
+}
+
+fn print_outboxes(r: &Value) {
+    let Some(list) = r["outboxes"].as_array().filter(|l| !l.is_empty()) else {
+        return;
+    };
+    println!();
+    let n = |v: &Value| v.as_i64().unwrap_or(0);
+    let width = list
+        .iter()
+        .map(|o| o["outbox"].as_str().unwrap_or("").len())
+        .max()
+        .unwrap_or(0)
+        .max("OUTBOX".len());
+    println!(
+        "{:<width$} {:<18} {:>10} {:>8} {:>7} {:>10}  DIR",
+        "OUTBOX", "STREAM", "CURSOR", "PENDING", "FILES", "DELIVERED"
+    );
+    for o in list {
+        println!(
+            "{:<width$} {:<18} {:>10} {:>8} {:>7} {:>10}  {}{}",
+            o["outbox"].as_str().unwrap_or(""),
+            o["stream"].as_str().unwrap_or(""),
+            n(&o["cursor"]),
+            n(&o["pending"]),
+            n(&o["files"]),
+            n(&o["changes_delivered"]),
+            o["dir"].as_str().unwrap_or(""),
+            match o["file_being_finished"].as_str() {
+                Some(f) => format!(" (interrupted while delivering {f}: the next run finishes it)"),
+                None => String::new(),
+            }
+        );
+    }
 }
 
 fn run_json(r: &RunRecord) -> Value {
@@ -200,4 +251,5 @@ fn print_text(r: &Value) {
             st["incremental_pulls_since_full"]
         );
     }
+    print_outboxes(r);
 }

@@ -1,4 +1,5 @@
 //! `sync`: the main job. Pushes first, then pulls (so the mirror reflects what was just sent),
+//! then the outboxes (so what the pulls recorded reaches the ERP in the same sync),
 //! each as its own job with its own lock and run record. A failing job does not stop the
 //! others, except rejected credentials, which stop the rest (every job would fail the same way).
 //! The exit code is the worst outcome.
@@ -105,6 +106,17 @@ async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
             if stop {
                 break;
             }
+        }
+    }
+    if !stop {
+        // After the pulls, so that what they recorded goes out in the same sync.
+        for ob in &settings.outboxes {
+            let exit = settle(
+                super::outbox::run_one_in(ctx, settings, ob).await,
+                &mut stop,
+            );
+            jobs.push(format!("outbox {}={}", ob.name, exit as u8));
+            outcome = worst(outcome, exit);
         }
     }
     if stop {

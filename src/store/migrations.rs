@@ -117,6 +117,40 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN error TEXT;
     "#,
+    // 9: outboxes: how far each has delivered the change log, the files it wrote (a file is
+    // recorded before it is renamed into place, so a run killed after the rename finishes it
+    // instead of writing it again), and the X12 control numbers used per trading partner.
+    r#"
+    CREATE TABLE outbox_cursors (
+        outbox      TEXT PRIMARY KEY,
+        stream      TEXT NOT NULL,
+        cursor      INTEGER NOT NULL DEFAULT 0,  -- last change seq delivered or passed over
+        files       INTEGER NOT NULL DEFAULT 0,
+        changes     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE outbox_files (
+        id            INTEGER PRIMARY KEY,
+        outbox        TEXT NOT NULL,
+        run           INTEGER NOT NULL,
+        first_seq     INTEGER NOT NULL,
+        last_seq      INTEGER NOT NULL,
+        file          TEXT NOT NULL,               -- name inside the outbox folder
+        content_hash  TEXT NOT NULL,               -- SHA-256 of the file, hex
+        changes       INTEGER NOT NULL,            -- changes the file carries
+        replay_of     INTEGER,                     -- the run replayed, for a replay
+        state         TEXT NOT NULL,               -- written (being renamed), delivered
+        written_at    TEXT NOT NULL,
+        delivered_at  TEXT
+    );
+    CREATE UNIQUE INDEX outbox_files_range ON outbox_files(outbox, first_seq) WHERE replay_of IS NULL;
+    CREATE INDEX outbox_files_open ON outbox_files(outbox) WHERE state = 'written';
+    CREATE INDEX outbox_files_run ON outbox_files(run);
+    CREATE TABLE x12_controls (
+        partner          TEXT PRIMARY KEY,          -- ISA05:ISA06/ISA07:ISA08
+        interchange      INTEGER NOT NULL,          -- last ISA13 (and GS06) used
+        transaction_set  INTEGER NOT NULL           -- last ST02 used
+    );
+    "#,
 ];
 
 /// The version a fully migrated file has.

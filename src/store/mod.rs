@@ -12,6 +12,7 @@ mod kv;
 mod ledger;
 mod migrations;
 mod mirror;
+mod outbox;
 mod recon;
 mod runs;
 mod tokens;
@@ -28,6 +29,7 @@ pub use ledger::LedgerState;
 pub(crate) use ledger::{LedgerEntry, LedgerWrite};
 pub use mirror::{Change, ChangeKind, ExportRow, PageWrite, Upsert};
 pub(crate) use mirror::{Stored, StoredHash, Watermark, WatermarkMove};
+pub(crate) use outbox::{ControlMove, FileStart, OutboxChange, OutboxFile, X12Controls};
 pub(crate) use runs::RunRecord;
 pub use runs::RunStats;
 pub(crate) use tokens::StoredToken;
@@ -155,6 +157,12 @@ impl Store {
 /// A file that already exists with another mode (copied, restored from a backup, created by
 /// an older release or by hand) is set to 0600, with a warning naming it: the next open finds
 /// it private and says nothing.
+///
+/// An existing file is never opened here, only looked at and changed by its path: closing a
+/// descriptor of a file drops every POSIX lock the process holds on it, so opening and closing
+/// the store (or its -shm) while this process has another connection to it would silently
+/// release that connection's SQLite locks, and another process could then reset the WAL
+/// index under it.
 fn create_private(path: &Path) -> Result<(), StoreError> {
     let err = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -164,42 +172,45 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
     let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let file = options.open(path).map_err(err)?;
+    match options.open(path) {
+        // A new file: no connection of this process can hold locks on it yet.
+        Ok(file) => drop(file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err(e)),
+    }
     #[cfg(unix)]
     {
-        make_private(path, &file).map_err(err)?;
+        make_private(path).map_err(err)?;
         // A WAL left by a run of the lax file holds the same tokens.
         for suffix in ["-wal", "-shm"] {
             let mut side = path.as_os_str().to_owned();
             side.push(suffix);
             let side = PathBuf::from(side);
-            if let Ok(file) = std::fs::File::open(&side) {
-                make_private(&side, &file).map_err(err)?;
+            if side.exists() {
+                make_private(&side).map_err(err)?;
             }
         }
     }
-    #[cfg(not(unix))]
-    drop(file);
     Ok(())
 }
 
-/// Set an open store file to mode 0600 if it is not, warning once (the fix is what stops
-/// the warning from repeating). A file this user cannot change (owned by another) is warned
-/// about and left: refusing to run would not make it private either.
+/// Set a store file to mode 0600 if it is not, warning once (the fix is what stops the
+/// warning from repeating). A file this user cannot change (owned by another) is warned about
+/// and left: refusing to run would not make it private either.
 #[cfg(unix)]
-fn make_private(path: &Path, file: &std::fs::File) -> std::io::Result<()> {
+fn make_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = file.metadata()?.permissions().mode() & 0o7777;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
     if mode == 0o600 {
         return Ok(());
     }
-    match file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
         Ok(()) => tracing::warn!(
             file = %path.display(),
             was = %format!("{mode:04o}"),

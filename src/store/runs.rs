@@ -26,6 +26,16 @@ pub struct RunStats {
     pub rows_written: u64,
     /// A pull that read its stream's whole set (which is how removals are seen).
     pub full: bool,
+    /// Outboxes: files written into the outbox folder.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_written: u64,
+    /// Outboxes: changes those files carry.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub changes_delivered: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +174,16 @@ impl Store {
                    AND id NOT IN (SELECT max(id) FROM runs WHERE json_extract(stats, '$.full') GROUP BY job)",
                 [first_kept],
             )?;
-            let changes = tx.execute("DELETE FROM changes WHERE run < ?1", [first_kept])?;
+            // The newest change is never pruned, so that change seqs are never reused (an
+            // outbox's cursor would skip the reused ones), and neither is a change an outbox has
+            // not delivered yet.
+            let changes = tx.execute(
+                "DELETE FROM changes WHERE run < ?1
+                   AND seq < (SELECT max(seq) FROM changes)
+                   AND NOT EXISTS (SELECT 1 FROM outbox_cursors o
+                                   WHERE o.stream = changes.stream AND o.cursor < changes.seq)",
+                [first_kept],
+            )?;
             tx.commit()?;
             Ok((runs as u64, changes as u64))
         })
