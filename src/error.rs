@@ -3,8 +3,6 @@
 //! Library code returns typed errors; the edge (`main`) turns the first recognised kind found in
 //! an `anyhow` chain into an exit code. Anything unrecognised is a plain failure (exit 1).
 
-use thiserror::Error;
-
 /// Exit codes, as documented in README.md and product.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -28,17 +26,51 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
-/// A problem with the configuration file, the environment or the command line.
-#[derive(Debug, Error)]
-#[error("{message}")]
-pub(crate) struct ConfigError {
-    pub message: String,
+/// A problem with the configuration file, the environment or the command line: said in a
+/// message, or a typed error (a mapping or schedule file that cannot be used) kept whole.
+#[derive(Debug)]
+pub(crate) enum ConfigError {
+    Message(String),
+    /// Shows as its cause does, with the cause's own sources after it, so the chain reads as
+    /// the cause's would; the cause itself stays readable (`cause`), and this wrapper says that
+    /// it is a usage error.
+    Caused(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Message(m) => f.write_str(m),
+            ConfigError::Caused(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Message(_) => None,
+            ConfigError::Caused(e) => e.source(),
+        }
+    }
 }
 
 impl ConfigError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        ConfigError {
-            message: message.into(),
+        ConfigError::Message(message.into())
+    }
+
+    /// `error`, as a usage error (exit 2).
+    pub(crate) fn caused_by(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ConfigError::Caused(Box::new(error))
+    }
+
+    /// The typed error this one wraps, if any.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            ConfigError::Message(_) => None,
+            ConfigError::Caused(e) => Some(e.as_ref()),
         }
     }
 }
@@ -96,4 +128,23 @@ pub(crate) fn exit_for(error: &anyhow::Error) -> Exit {
         }
     }
     Exit::Failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_cause_is_a_usage_error_that_reads_as_the_cause() {
+        let cause = std::io::Error::new(std::io::ErrorKind::NotFound, "no such mapping");
+        let error = anyhow::Error::new(ConfigError::caused_by(cause)).context("push");
+        assert_eq!(exit_for(&error), Exit::Usage);
+        assert_eq!(format!("{error:#}"), "push: no such mapping");
+        let config = error.downcast_ref::<ConfigError>().unwrap();
+        let cause = config.cause().unwrap();
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().unwrap().kind(),
+            std::io::ErrorKind::NotFound
+        );
+    }
 }

@@ -1003,11 +1003,11 @@ mod tests {
         assert!(s.reconciliation.ledger_mapping.ends_with("m/l.toml"));
         let e = load_toml("[reconciliation]\nstale_after_hours = -1\n", &[]).unwrap_err();
         assert!(
-            e.message.contains("reconciliation.stale_after_hours"),
+            e.to_string().contains("reconciliation.stale_after_hours"),
             "{e}"
         );
         let e = load_toml("[reconciliation]\nstale_hours = 1\n", &[]).unwrap_err();
-        assert!(e.message.contains("stale_hours"), "{e}");
+        assert!(e.to_string().contains("stale_hours"), "{e}");
     }
 
     #[test]
@@ -1029,27 +1029,27 @@ mod tests {
     fn unknown_keys_are_named() {
         let e = load_toml("[api]\npage_sise = 5\n", &[]).unwrap_err();
         assert!(
-            e.message.contains("page_sise") && e.message.contains("api"),
+            e.to_string().contains("page_sise") && e.to_string().contains("api"),
             "{e}"
         );
         let e = load_toml("[apx]\n", &[]).unwrap_err();
-        assert!(e.message.contains("apx"), "{e}");
+        assert!(e.to_string().contains("apx"), "{e}");
         let e = load_toml("", &[("AHEAD_SYNC__STORE__PATHH", "x")]).unwrap_err();
-        assert!(e.message.contains("pathh"), "{e}");
+        assert!(e.to_string().contains("pathh"), "{e}");
     }
 
     #[test]
     fn bad_values_are_named() {
         let e = load_toml("[api]\npage_size = \"lots\"\n", &[]).unwrap_err();
-        assert!(e.message.contains("api.page_size"), "{e}");
+        assert!(e.to_string().contains("api.page_size"), "{e}");
         let e = load_toml("[api]\nconcurrency = 0\n", &[]).unwrap_err();
-        assert!(e.message.contains("api.concurrency"), "{e}");
+        assert!(e.to_string().contains("api.concurrency"), "{e}");
         let e = load_toml("", &[("AHEAD_SYNC__API__TIMEOUT_SECS", "soon")]).unwrap_err();
-        assert!(e.message.contains("api.timeout_secs"), "{e}");
+        assert!(e.to_string().contains("api.timeout_secs"), "{e}");
         let e = load_toml("[api]\nbase_url = \"ftp://x\"\n", &[]).unwrap_err();
-        assert!(e.message.contains("api.base_url"), "{e}");
+        assert!(e.to_string().contains("api.base_url"), "{e}");
         let e = load_toml("[webhooks]\nbind = \"nowhere\"\n", &[]).unwrap_err();
-        assert!(e.message.contains("webhooks.bind"), "{e}");
+        assert!(e.to_string().contains("webhooks.bind"), "{e}");
     }
 
     #[test]
@@ -1060,7 +1060,7 @@ mod tests {
         assert_eq!(s.api.max_response_bytes, 1 << 20);
         for bad in ["0", "1023", "-1", "\"lots\""] {
             let e = load_toml(&format!("[api]\nmax_response_bytes = {bad}\n"), &[]).unwrap_err();
-            assert!(e.message.contains("api.max_response_bytes"), "{bad}: {e}");
+            assert!(e.to_string().contains("api.max_response_bytes"), "{bad}: {e}");
         }
     }
 
@@ -1108,14 +1108,14 @@ mod tests {
         ] {
             let key = bad.split(' ').next().unwrap();
             let e = load_toml(&format!("[webhooks]\n{bad}\n"), &[]).unwrap_err();
-            assert!(e.message.contains(&format!("webhooks.{key}")), "{e}");
+            assert!(e.to_string().contains(&format!("webhooks.{key}")), "{e}");
         }
     }
 
     #[test]
     fn remote_api_needs_credentials() {
         let e = load_toml("[api]\nbase_url = \"https://api.mbx.com\"\n", &[]).unwrap_err();
-        assert!(e.message.contains("api.client_id"), "{e}");
+        assert!(e.to_string().contains("api.client_id"), "{e}");
         let s = load_toml(
             "[api]\nbase_url = \"https://api.mbx.com\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
             &[],
@@ -1128,11 +1128,11 @@ mod tests {
     fn a_legacy_account_needs_its_tokens_and_no_oauth_client() {
         let remote = "[api]\nbase_url = \"https://api.mbx.com\"\nauth = \"mbx-signature\"\n";
         let e = load_toml(remote, &[]).unwrap_err();
-        assert!(e.message.contains("api.public_token"), "{e}");
+        assert!(e.to_string().contains("api.public_token"), "{e}");
         let e = load_toml(&format!("{remote}public_token = \"P\"\n"), &[]).unwrap_err();
         assert!(
-            e.message.contains("api.secret_token")
-                && e.message.contains("AHEAD_SYNC__API__SECRET_TOKEN"),
+            e.to_string().contains("api.secret_token")
+                && e.to_string().contains("AHEAD_SYNC__API__SECRET_TOKEN"),
             "{e}"
         );
         let s = load_toml(
@@ -1161,10 +1161,10 @@ mod tests {
         let s = load_toml("[api]\nauth = \"oauth2\"\n", &[]).unwrap();
         assert_eq!(s.api.auth, ApiAuth::OAuth2);
         let e = load_toml("[api]\nauth = \"hmac\"\n", &[]).unwrap_err();
-        assert!(e.message.contains("api.auth"), "{e}");
+        assert!(e.to_string().contains("api.auth"), "{e}");
         let e = load_toml("[api]\npublic_token = \"P\"\n", &[]).unwrap_err();
         assert!(
-            e.message.contains("api.public_token") && e.message.contains("mbx-signature"),
+            e.to_string().contains("api.public_token") && e.to_string().contains("mbx-signature"),
             "{e}"
         );
     }
@@ -1180,7 +1180,7 @@ mod tests {
         for bad in ["0", "-1", "1e9", "\"fast\""] {
             let e =
                 load_toml(&format!("[api]\nmax_requests_per_second = {bad}\n"), &[]).unwrap_err();
-            assert!(e.message.contains("max_requests_per_second"), "{bad}: {e}");
+            assert!(e.to_string().contains("max_requests_per_second"), "{bad}: {e}");
         }
     }
 
@@ -1201,7 +1201,7 @@ mod tests {
     fn missing_named_file_is_an_error() {
         let e =
             Settings::load(Some(Path::new("/nonexistent/x.toml")), &HashMap::new()).unwrap_err();
-        assert!(e.message.contains("/nonexistent/x.toml"));
+        assert!(e.to_string().contains("/nonexistent/x.toml"));
     }
 
     #[test]
@@ -1310,14 +1310,14 @@ mod tests {
             ("stream = \"shipments\"\nfolder = \"d\"", "folder"),
         ] {
             let e = load_toml(&format!("[outbox.x]\n{bad}\n"), &[]).unwrap_err();
-            assert!(e.message.contains(key), "{bad}: {e}");
+            assert!(e.to_string().contains(key), "{bad}: {e}");
         }
         let e = load_toml(
             "[outbox.replay]\nstream = \"shipments\"\nmapping = \"m\"\ndir = \"d\"\n",
             &[],
         )
         .unwrap_err();
-        assert!(e.message.contains("replay"), "{e}");
+        assert!(e.to_string().contains("replay"), "{e}");
     }
 
     #[test]

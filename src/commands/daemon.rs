@@ -19,8 +19,8 @@ use crate::settings::Settings;
 use crate::store::Store;
 
 pub(crate) async fn run(settings: &Settings) -> anyhow::Result<Exit> {
-    let jobs = super::schedules::load_dir(&settings.schedule_dir)
-        .map_err(|e| ConfigError::new(e.to_string()))?;
+    let jobs =
+        super::schedules::load_dir(&settings.schedule_dir).map_err(ConfigError::caused_by)?;
     if jobs.is_empty() {
         return Err(ConfigError::new(format!(
             "no jobs in {}: add a schedule file (see schedules/README.md)",

@@ -77,7 +77,7 @@ pub(crate) fn prepare(
                 "no mapping for {name}: pass --mapping FILE or set push.{name}.mapping"
             ))
         })?;
-    let mapping = Mapping::load(&mapping_path).map_err(|e| ConfigError::new(e.to_string()))?;
+    let mapping = Mapping::load(&mapping_path).map_err(ConfigError::caused_by)?;
     if mapping.kind != Target::Order(kind) {
         return Err(ConfigError::new(format!(
             "mapping {} is for {}s, not {name}",

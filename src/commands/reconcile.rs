@@ -62,7 +62,7 @@ pub(crate) fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> an
         Err(e @ MappingError::FailFile { .. }) => {
             return Err(anyhow::anyhow!(e).context("the ledger was not reconciled"))
         }
-        Err(e) => return Err(ConfigError::new(e.to_string()).into()),
+        Err(e) => return Err(ConfigError::caused_by(e).into()),
     };
     // One report row per bad ledger line, however many of its fields are wrong.
     let mut rejected: Vec<RejectedLine> = Vec::new();

@@ -86,7 +86,7 @@ pub(crate) fn parse_command(command: &str, args: &[String]) -> Result<Command, U
 const UPCOMING: usize = 3;
 
 pub(crate) fn run(settings: &Settings) -> anyhow::Result<Exit> {
-    let jobs = load_dir(&settings.schedule_dir).map_err(|e| ConfigError::new(e.to_string()))?;
+    let jobs = load_dir(&settings.schedule_dir).map_err(ConfigError::caused_by)?;
     print!("{}", render(&jobs, Utc::now()));
     Ok(Exit::Ok)
 }
