@@ -1060,7 +1060,10 @@ mod tests {
         assert_eq!(s.api.max_response_bytes, 1 << 20);
         for bad in ["0", "1023", "-1", "\"lots\""] {
             let e = load_toml(&format!("[api]\nmax_response_bytes = {bad}\n"), &[]).unwrap_err();
-            assert!(e.to_string().contains("api.max_response_bytes"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("api.max_response_bytes"),
+                "{bad}: {e}"
+            );
         }
     }
 
@@ -1180,7 +1183,10 @@ mod tests {
         for bad in ["0", "-1", "1e9", "\"fast\""] {
             let e =
                 load_toml(&format!("[api]\nmax_requests_per_second = {bad}\n"), &[]).unwrap_err();
-            assert!(e.to_string().contains("max_requests_per_second"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("max_requests_per_second"),
+                "{bad}: {e}"
+            );
         }
     }
 

@@ -42,9 +42,11 @@ where
     Fut: Future<Output = anyhow::Result<JobDone>>,
 {
     let _lock = lock::acquire(&lock::lock_dir(&settings.store_path), job)?;
-    let (runs, changes) = ctx
-        .store
-        .prune_history(now_unix() - settings.keep_history.as_secs() as i64)?;
+    let outboxes: Vec<&str> = settings.outboxes.iter().map(|o| o.name.as_str()).collect();
+    let (runs, changes) = ctx.store.prune_history(
+        now_unix() - settings.keep_history.as_secs() as i64,
+        &outboxes,
+    )?;
     if runs + changes > 0 {
         tracing::debug!(runs, changes, "Pruned old history.");
     }

@@ -299,7 +299,7 @@ mod tests {
         });
         held_rx.recv().unwrap();
         let pruner = std::thread::spawn(move || {
-            let pruned = other.prune_history(10);
+            let pruned = other.prune_history(10, &[]);
             let run = other.begin_run("pull invoices", "", 3);
             (pruned, run)
         });

@@ -159,7 +159,14 @@ impl Store {
     /// Delete run history and change log entries of runs started before `before` (unix
     /// seconds), keeping each job's latest run. Returns (runs, changes) deleted. Uses the run
     /// number, which the change log is indexed by, so pruning a large log is cheap.
-    pub(crate) fn prune_history(&self, before: i64) -> Result<(u64, u64), StoreError> {
+    /// `outboxes` are the configured outboxes: changes they have not delivered are kept (an
+    /// outbox no longer configured keeps nothing back, or its stream would never be pruned).
+    pub(crate) fn prune_history(
+        &self,
+        before: i64,
+        outboxes: &[&str],
+    ) -> Result<(u64, u64), StoreError> {
+        let outboxes = serde_json::to_string(outboxes).expect("names serialise");
         self.with(|conn| {
             let tx = conn.transaction()?;
             let first_kept: Option<i64> =
@@ -181,8 +188,9 @@ impl Store {
                 "DELETE FROM changes WHERE run < ?1
                    AND seq < (SELECT max(seq) FROM changes)
                    AND NOT EXISTS (SELECT 1 FROM outbox_cursors o
-                                   WHERE o.stream = changes.stream AND o.cursor < changes.seq)",
-                [first_kept],
+                                   WHERE o.stream = changes.stream AND o.cursor < changes.seq
+                                     AND o.outbox IN (SELECT value FROM json_each(?2)))",
+                rusqlite::params![first_kept, outboxes],
             )?;
             tx.commit()?;
             Ok((runs as u64, changes as u64))
@@ -240,7 +248,7 @@ mod tests {
         assert_eq!(s[0].1.as_ref().unwrap().stats.rows_read, 5);
         assert_eq!((s[1].0.id, s[1].1.is_none()), (b1, true));
         // Pruning before 180 removes run a1 only (b1 is its job's latest).
-        let (runs, _) = store.prune_history(180).unwrap();
+        let (runs, _) = store.prune_history(180, &[]).unwrap();
         assert_eq!(runs, 1);
         assert!(store.run(a1).unwrap().is_none());
         assert!(store.run(b1).unwrap().is_some());
@@ -272,9 +280,65 @@ mod tests {
             .unwrap();
         let last_full = |s: &Store| s.watermark("inventory").unwrap().unwrap().last_full_run;
         assert_eq!(last_full(&store), Some(f2));
-        let (runs, _) = store.prune_history(1000).unwrap();
+        let (runs, _) = store.prune_history(1000, &[]).unwrap();
         assert_eq!(runs, 1, "only the older full run goes");
         assert!(store.run(f2).unwrap().is_some());
         assert_eq!(last_full(&store), Some(f2));
+    }
+
+    #[test]
+    fn only_configured_outboxes_keep_their_undelivered_changes_from_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("r.db")).unwrap();
+        let change = |key: &str| {
+            super::super::Change::whole(
+                super::super::ChangeKind::Created,
+                Some(1),
+                key.into(),
+                String::new(),
+            )
+        };
+        let old = store.begin_run("pull shipments", "", 100).unwrap();
+        let page = super::super::PageWrite {
+            changes: vec![change("S-1"), change("S-2")],
+            ..Default::default()
+        };
+        store.write_page("shipments", old, "t", &page).unwrap();
+        store
+            .finish_run(old, "ok", &RunStats::default(), 101)
+            .unwrap();
+        let new = store.begin_run("pull shipments", "", 500).unwrap();
+        store
+            .write_page(
+                "shipments",
+                new,
+                "t",
+                &super::super::PageWrite {
+                    changes: vec![change("S-3")],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        store
+            .finish_run(new, "ok", &RunStats::default(), 501)
+            .unwrap();
+        // Two outboxes of the stream, neither of which has delivered anything.
+        store
+            .with(|c| {
+                c.execute_batch(
+                    "INSERT INTO outbox_cursors (outbox, stream, cursor, files, changes)
+                     VALUES ('asn', 'shipments', 0, 0, 0), ('gone', 'shipments', 0, 0, 0)",
+                )
+            })
+            .unwrap();
+        let kept = |s: &Store| -> i64 {
+            s.with(|c| c.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)))
+                .unwrap()
+        };
+        assert_eq!(store.prune_history(200, &["asn"]).unwrap().1, 0);
+        assert_eq!(kept(&store), 3, "asn has delivered none of them");
+        // Once `asn` is no longer configured, `gone` and `asn` hold nothing back.
+        assert_eq!(store.prune_history(200, &[]).unwrap().1, 2);
+        assert_eq!(kept(&store), 1);
     }
 }
