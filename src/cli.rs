@@ -152,8 +152,37 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve the embedded AHEAD sandbox on its own, for trying things and for other tools.
-    Sandbox(SandboxArgs),
+    /// Serve the embedded AHEAD sandbox on its own, or move its clock.
+    Sandbox(SandboxCommand),
+    /// Set up a working folder: a commented ahead-sync.toml, the shipped mappings, schedules,
+    /// sample inbox files and an AP ledger that match the embedded sandbox. Never overwrites.
+    Init {
+        /// The folder to set up (created if missing; default: the current folder).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `sandbox` alone serves the embedded sandbox; `sandbox advance` moves its clock.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SandboxCommand {
+    #[command(subcommand)]
+    pub action: Option<SandboxAction>,
+    #[command(flatten)]
+    pub serve: SandboxArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxAction {
+    /// Move the embedded sandbox's clock forward and simulate what happened at AHEAD meanwhile
+    /// (stock moves, new and paid invoices, shipments), so the next `sync` has changes to show.
+    /// Works on the sandbox's state file beside the store; run it while no job is running.
+    Advance {
+        /// How many hours pass (at most 168: the sandbox simulates at most a week at once).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=168))]
+        hours: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,7 +297,11 @@ impl Command {
             },
             Command::Export { .. } => "export".into(),
             Command::Status { .. } => "status".into(),
-            Command::Sandbox(_) => "sandbox".into(),
+            Command::Sandbox(cmd) => match cmd.action {
+                None => "sandbox".into(),
+                Some(SandboxAction::Advance { .. }) => "sandbox advance".into(),
+            },
+            Command::Init { .. } => "init".into(),
         }
     }
 }

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
                         .into()
                 }
             };
-            match runtime.block_on(ahead_sync::commands::run(cli, settings)) {
+            match runtime.block_on(ahead_sync::commands::run(cli, settings, &env)) {
                 Ok(exit) => exit,
                 Err(e) => report(&e),
             }

@@ -10,7 +10,8 @@
 //! - `oauth`: grants, tokens, legacy signing. `resources`, `orders`, `webhooks`: the /v2 handlers.
 //! - `faults`: injected failures. `shared`: state and counters. `control`, `control_routes`:
 //!   the test surface, in process and over HTTP.
-//! - `server`: router, /v2 gate and accept loop. `state`: the state file.
+//! - `server`: router, /v2 gate and accept loop. `state`: the state file. `offline`: the
+//!   world read, or its clock moved, through the state file alone.
 
 mod control;
 mod control_routes;
@@ -18,6 +19,7 @@ mod envelope;
 mod faults;
 mod mutations;
 mod oauth;
+mod offline;
 mod orders;
 mod query;
 mod resources;
@@ -45,6 +47,7 @@ pub use control::Control;
 pub use faults::{Drift, Faults};
 pub use mutations::NewInvoice;
 pub use oauth::mbx_signature;
+pub use offline::{advance, invoices, Advanced};
 pub use shared::Counters;
 pub use simulate::Activity;
 pub use webhooks::signature as webhook_signature;

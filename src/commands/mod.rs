@@ -6,6 +6,7 @@ pub(crate) mod context;
 pub(crate) mod daemon;
 pub(crate) mod embedded;
 pub(crate) mod export;
+pub(crate) mod init;
 pub(crate) mod job;
 pub(crate) mod pull;
 pub(crate) mod push;
@@ -21,8 +22,13 @@ use crate::cli::{Cli, Command};
 use crate::error::Exit;
 use crate::settings::Settings;
 
-/// Run the parsed command.
-pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
+/// Run the parsed command. `env` is the process environment, for `init`, which reads the
+/// settings of the folder it sets up.
+pub async fn run(
+    cli: Cli,
+    settings: Settings,
+    env: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<Exit> {
     let progress = crate::logging::progress_allowed(cli.global.log_format, cli.global.no_progress);
     match cli.command {
         Command::Auth { action } => auth::run(&settings, action).await,
@@ -80,7 +86,13 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<Exit> {
         Command::Webhooks { action } => webhooks::run(&settings, action).await,
         Command::Sync => sync::run(&settings, progress).await,
         Command::Status { json } => status::run(&settings, json),
-        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Sandbox(cmd) => match cmd.action {
+            None => sandbox::run(cmd.serve).await,
+            Some(crate::cli::SandboxAction::Advance { hours }) => {
+                sandbox::advance(&settings, hours)
+            }
+        },
+        Command::Init { dir } => init::run(dir.as_deref(), env),
         Command::Daemon => daemon::run(&settings).await,
         Command::Schedules => schedules::run(&settings),
     }

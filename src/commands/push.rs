@@ -74,9 +74,19 @@ pub fn prepare(
         .or_else(|| job_settings.mapping.clone())
         .ok_or_else(|| {
             ConfigError::new(format!(
-                "no mapping for {name}: pass --mapping FILE or set push.{name}.mapping"
+                "no mapping for {name}: pass --mapping FILE or set push.{name}.mapping \
+                 (`ahead-sync init` sets up a folder with the shipped mappings, an inbox and \
+                 sample files)"
             ))
         })?;
+    if !mapping_path.exists() {
+        return Err(ConfigError::new(format!(
+            "the mapping {} for {name} does not exist: pass --mapping FILE, fix \
+             push.{name}.mapping, or run `ahead-sync init` to write the shipped mappings",
+            mapping_path.display()
+        ))
+        .into());
+    }
     let mapping = Mapping::load(&mapping_path).map_err(|e| ConfigError::new(e.to_string()))?;
     if mapping.kind != Target::Order(kind) {
         return Err(ConfigError::new(format!(
@@ -102,7 +112,8 @@ pub fn prepare(
     } else {
         let inbox = job_settings.inbox.clone().ok_or_else(|| {
             ConfigError::new(format!(
-                "no files given and no inbox: name files, or set push.{name}.inbox"
+                "no files given and no inbox: name files, or set push.{name}.inbox \
+                 (`ahead-sync init` sets up a folder with one)"
             ))
         })?;
         push::inbox_files(&inbox)?

@@ -41,6 +41,15 @@ pub fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::R
         .ledger_mapping
         .clone()
         .unwrap_or_else(|| settings.reconciliation.ledger_mapping.clone());
+    if !mapping_path.exists() {
+        return Err(ConfigError::new(format!(
+            "the ledger mapping {} does not exist: pass --ledger-mapping FILE, set \
+             reconciliation.ledger_mapping, or run `ahead-sync init` to write the shipped \
+             mappings (mappings/ap_ledger.csv.toml reads the layout of the sample ledger)",
+            mapping_path.display()
+        ))
+        .into());
+    }
     let mapping = Mapping::load(&mapping_path).map_err(|e| {
         ConfigError::new(format!(
             "{e} (the ledger mapping: --ledger-mapping or reconciliation.ledger_mapping)"

@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod daemon;
 mod edges;
+mod first_hour;
 mod mapping;
 mod pull;
 mod push;
