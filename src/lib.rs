@@ -2,6 +2,7 @@
 //!
 //! Layout (see ARCHITECTURE.md for the invariants):
 //! - `cli`, `settings`, `error`, `logging`: the edge: arguments, configuration, exit codes, logs.
+//! - `help`: the help that teaches: a paragraph, examples and exit codes for every command.
 //! - `kinds`: the domain's vocabulary: streams and order kinds, named the same in every layer.
 //! - `api`: the AHEAD client: OAuth, the retry/refresh loop, the `q` builder and the paged reader.
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub(crate) mod export;
+pub(crate) mod help;
 pub mod kinds;
 pub(crate) mod lock;
 pub mod logging;

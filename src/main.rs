@@ -1,9 +1,6 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use ahead_sync::cli::Cli;
 use ahead_sync::error::{exit_for, Exit};
 use ahead_sync::settings::Settings;
 
@@ -14,27 +11,25 @@ use ahead_sync::settings::Settings;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = ahead_sync::cli::parse();
     ahead_sync::logging::init(
         cli.global.log_format,
         cli.global.verbose as i8 - cli.global.quiet as i8,
     );
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let exit = match Settings::load(cli.global.config.as_deref(), &env) {
-        Err(e) => report(&e.into()),
-        Ok(settings) => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    return report(&anyhow::Error::new(e).context("cannot start the async runtime"))
-                        .into()
-                }
-            };
-            match runtime.block_on(ahead_sync::commands::run(cli, settings, &env)) {
-                Ok(exit) => exit,
-                Err(e) => report(&e),
-            }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(&anyhow::Error::new(e).context("cannot start the async runtime")).into()
         }
+    };
+    // Settings are loaded by the commands that need them: `init`, `completions` and `man` work
+    // wherever they are run, whatever configuration lies there.
+    let config = cli.global.config.clone();
+    let load = || Settings::load(config.as_deref(), &env);
+    let exit = match runtime.block_on(ahead_sync::commands::run(cli, load, &env)) {
+        Ok(exit) => exit,
+        Err(e) => report(&e),
     };
     exit.into()
 }

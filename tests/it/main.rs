@@ -8,6 +8,7 @@ mod commands;
 mod daemon;
 mod edges;
 mod first_hour;
+mod help;
 mod mapping;
 mod pull;
 mod push;
