@@ -6,6 +6,7 @@ mod auth;
 mod client;
 mod commands;
 mod daemon;
+mod deploy;
 mod edges;
 mod first_hour;
 mod help;
