@@ -60,9 +60,14 @@ pub enum Command {
         full: bool,
     },
     /// Map and validate order files (default: the inbox) and create or update orders exactly once.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Push {
-        #[arg(value_enum)]
-        kind: OrderKind,
+        /// `push requeue FILE…`: put fixed rejected files back into their inbox.
+        #[command(subcommand)]
+        requeue: Option<PushAction>,
+        /// What the files hold: purchase-orders or fulfillment-orders.
+        #[arg(value_enum, required = true)]
+        kind: Option<OrderKind>,
         /// Files to push (default: every file waiting in the configured inbox).
         files: Vec<PathBuf>,
         /// Mapping file (default: the one configured for this kind).
@@ -164,6 +169,17 @@ pub enum SandboxAction {
         /// How many hours pass (at most 168: the sandbox simulates at most a week at once).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=168))]
         hours: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PushAction {
+    /// Put fixed rejected files back into their inbox for the next push, removing their stale
+    /// NAME.errors.csv.
+    Requeue {
+        /// Rejected files, in an inbox's failed/ folder.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -372,6 +388,9 @@ impl Command {
         match self {
             Command::Auth { .. } => "auth".into(),
             Command::Pull { .. } => "pull".into(),
+            Command::Push {
+                requeue: Some(_), ..
+            } => "push requeue".into(),
             Command::Push { .. } => "push".into(),
             Command::Sync => "sync".into(),
             Command::Backfill { .. } => "backfill".into(),
@@ -451,7 +470,7 @@ mod tests {
                     "backfill {name}"
                 );
                 assert!(
-                    matches!(parse(&["push", name, "--dry-run"]), Ok(Command::Push { kind: k, .. }) if k == kind),
+                    matches!(parse(&["push", name, "--dry-run"]), Ok(Command::Push { kind: Some(k), .. }) if k == kind),
                     "push {name}"
                 );
             }

@@ -132,6 +132,24 @@ a file still being written is left for the next run.",
         exits: ALL,
     },
     Page {
+        path: "push requeue",
+        about: "A file with rejected rows lands in its inbox's failed/ folder with NAME.errors.csv \
+beside it. Fix the file where it lies (or the mapping), then requeue it: it moves back into the \
+inbox under the same name and the stale report is removed. The next push takes it; orders of it \
+that were created already are not sent again unless they changed.",
+        examples: &[
+            (
+                "ahead-sync push requeue inbox/purchase_orders/failed/po-0412.csv",
+                "retry one fixed file",
+            ),
+            (
+                "ahead-sync push requeue inbox/purchase_orders/failed/po-0412.csv && ahead-sync sync",
+                "and push it now",
+            ),
+        ],
+        exits: &[0, 1, 2, 4],
+    },
+    Page {
         path: "sync",
         about: "The main job, for cron: every configured push, then every pull, each its own job \
 with its own lock and run record. It exits with the worst outcome of its jobs (in the order 5, \

@@ -36,10 +36,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
         settings: settings.clone(),
     });
     let mut last_runs = StoreLastRuns(ctx.store.clone());
-    tracing::info!(jobs = jobs.len(), folder = %settings.schedule_dir.display(), "Daemon started.");
+    // The loop logs "Daemon started." and "Daemon stopped." itself, once each.
+    tracing::debug!(folder = %settings.schedule_dir.display(), "Schedules loaded.");
     schedule::run_daemon(jobs, &SystemClock, runner.clone(), shutdown, &mut last_runs).await;
     drop(runner);
-    tracing::info!("Daemon stopped.");
     match Arc::try_unwrap(ctx) {
         Ok(ctx) => ctx.close().await?,
         Err(_) => tracing::warn!("A job still held the context at exit."),
@@ -64,10 +64,11 @@ impl JobRunner for Runner {
                 super::pull::run_in(ctx, settings, stream.into(), full, false).await
             }
             Command::Push {
-                kind,
+                kind: Some(kind),
                 files,
                 mapping,
                 dry_run,
+                requeue: None,
             } => {
                 let args = PushArgs {
                     kind,
@@ -85,7 +86,11 @@ impl JobRunner for Runner {
             Ok(exit) => exit,
             Err(e) => {
                 let exit = exit_for(&e);
-                tracing::warn!(job = %job.name, error = %format!("{e:#}"), exit = exit as u8, "Scheduled job ended with an error.");
+                if exit == Exit::Locked {
+                    super::sync::log_skipped(&e);
+                } else {
+                    tracing::warn!(job = %job.name, error = %format!("{e:#}"), exit = exit as u8, "Scheduled job ended with an error.");
+                }
                 exit
             }
         }

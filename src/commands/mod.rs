@@ -40,10 +40,19 @@ pub async fn run(
             until,
         } => pull::backfill(&load()?, stream.into(), &since, until.as_deref(), progress).await,
         Command::Push {
-            kind,
+            requeue: Some(crate::cli::PushAction::Requeue { files }),
+            ..
+        } => push::requeue(&load()?, &files),
+        Command::Push { kind: None, .. } => Err(ConfigError::new(
+            "push needs what the files hold: purchase-orders or fulfillment-orders",
+        )
+        .into()),
+        Command::Push {
+            kind: Some(kind),
             files,
             mapping,
             dry_run,
+            requeue: None,
         } => {
             push::run(
                 &load()?,

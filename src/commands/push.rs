@@ -224,3 +224,41 @@ fn exit_of(report: &PushReport) -> Exit {
         Exit::Ok
     }
 }
+
+/// `push requeue FILE…`: each fixed rejected file back into its inbox (under the push job's
+/// lock, so no push is settling it meanwhile), its stale report removed.
+pub fn requeue(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<Exit> {
+    let mut inboxes = Vec::new();
+    let mut locks = Vec::new();
+    for kind in [CliKind::PurchaseOrders, CliKind::FulfillmentOrders] {
+        let (_, job, name) = kind_settings(settings, kind);
+        if let Some(inbox) = &job.inbox {
+            inboxes.push(inbox.clone());
+            locks.push(crate::lock::acquire(
+                &crate::lock::lock_dir(&settings.store_path),
+                &format!("push {name}"),
+            )?);
+        }
+    }
+    if inboxes.is_empty() {
+        return Err(ConfigError::new(
+            "no inbox is configured (push.purchase_orders.inbox, push.fulfillment_orders.inbox): \
+             there is nothing to requeue into",
+        )
+        .into());
+    }
+    for file in files {
+        let done = push::requeue(file, &inboxes)?;
+        match &done.removed_report {
+            Some(report) => println!(
+                "requeued {} -> {} (removed {})",
+                file.display(),
+                done.target.display(),
+                report.display()
+            ),
+            None => println!("requeued {} -> {}", file.display(), done.target.display()),
+        }
+    }
+    println!("The next `ahead-sync sync` (or push) takes them once settled (push.settle_secs).");
+    Ok(Exit::Ok)
+}

@@ -25,7 +25,7 @@ use crate::kinds::OrderKind;
 use crate::mapping::{read_orders, Mapping, MappingError, Rejection, SourceOrder};
 use crate::store::{Change, ChangeKind, LedgerState, LedgerWrite, PageWrite, RunStats, Store};
 use crate::time::now_unix;
-pub use inbox::{inbox_files, settle_file, take, Taken};
+pub use inbox::{inbox_files, requeue, settle_file, take, RequeueError, Requeued, Taken};
 use send::Outgoing;
 pub use send::{ledger_write, Outcome, SendError};
 

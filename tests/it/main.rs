@@ -10,6 +10,7 @@ mod deploy;
 mod edges;
 mod first_hour;
 mod help;
+mod logs;
 mod mapping;
 mod pull;
 mod push;
