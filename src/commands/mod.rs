@@ -2,6 +2,7 @@
 //! completed; failures travel as errors and `main` maps them.
 
 pub(crate) mod auth;
+pub(crate) mod bar;
 pub(crate) mod context;
 pub(crate) mod daemon;
 pub(crate) mod embedded;
@@ -62,6 +63,7 @@ pub async fn run(
                     mapping,
                     dry_run,
                 },
+                progress,
             )
             .await
         }

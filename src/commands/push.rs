@@ -18,18 +18,27 @@ pub struct PushArgs {
     pub dry_run: bool,
 }
 
-pub async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
+pub async fn run(settings: &Settings, args: PushArgs, progress: bool) -> anyhow::Result<Exit> {
     // The mapping and the file list are checked before anything is opened.
     let Some((mapping, files)) = prepare(settings, &args)? else {
         return Ok(Exit::Ok);
     };
     let ctx = Context::open(settings).await?;
-    let result = run_in(&ctx, settings, args.kind, &mapping, &files, args.dry_run).await;
+    let result = run_in(
+        &ctx,
+        settings,
+        args.kind,
+        &mapping,
+        &files,
+        args.dry_run,
+        progress,
+    )
+    .await;
     ctx.close().await?;
     result
 }
 
-/// `push` in an open context (the daemon's): prepare, then run.
+/// `push` in an open context (the daemon's, which draws no bars): prepare, then run.
 pub async fn run_args_in(
     ctx: &Context,
     settings: &Settings,
@@ -38,7 +47,16 @@ pub async fn run_args_in(
     match prepare(settings, &args)? {
         None => Ok(Exit::Ok),
         Some((mapping, files)) => {
-            run_in(ctx, settings, args.kind, &mapping, &files, args.dry_run).await
+            run_in(
+                ctx,
+                settings,
+                args.kind,
+                &mapping,
+                &files,
+                args.dry_run,
+                false,
+            )
+            .await
         }
     }
 }
@@ -139,6 +157,7 @@ pub async fn run_in(
     mapping: &Mapping,
     files: &[InputFile],
     dry_run: bool,
+    progress: bool,
 ) -> anyhow::Result<Exit> {
     let (_, _, name) = kind_settings(settings, kind);
     let concurrency = settings.api.concurrency;
@@ -164,13 +183,15 @@ pub async fn run_in(
     let job = format!("push {name}");
     let described: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     let job_ref = job.as_str();
+    let bar = progress.then(|| super::bar::Bar::new(&job, "orders"));
+    let observer = bar.as_ref().map(super::bar::Bar::observer);
     let done = run_job(
         ctx,
         settings,
         &job,
         &described.join(" "),
         |run| async move {
-            let report = push::push(
+            let report = push::push_observed(
                 ctx.client(),
                 &ctx.store,
                 run,
@@ -181,8 +202,12 @@ pub async fn run_in(
                     concurrency,
                     settle: settings.push_settle,
                 },
+                observer,
             )
             .await?;
+            if let Some(bar) = bar {
+                crate::progress::Progress::finish(&*bar);
+            }
             for r in &report.rejections {
                 tracing::warn!(rejection = %r, "Row rejected.");
             }

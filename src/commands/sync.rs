@@ -70,7 +70,7 @@ async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
         let exit = match push::prepare(settings, &args) {
             Ok(None) => Exit::Ok,
             Ok(Some((mapping, files))) => settle(
-                push::run_in(ctx, settings, kind, &mapping, &files, false).await,
+                push::run_in(ctx, settings, kind, &mapping, &files, false, progress).await,
                 &mut stop,
             ),
             Err(e) => settle(Err(e), &mut stop),
