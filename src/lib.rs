@@ -8,6 +8,7 @@
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
 //! - `lock`: per-job locks across processes (an OS lock, so a killed run leaves none).
+//! - `metrics`: `/metrics` in the Prometheus text format, read from the store.
 //! - `mapping`: mapping files and the CSV/X12 readers that turn ERP files into order bodies (pure).
 //! - `pull`: the pull streams: pages diffed against snapshots, the change log, watermarks.
 //! - `push`: orders from files to AHEAD exactly once, through the push ledger.
@@ -31,6 +32,7 @@ pub mod kinds;
 pub(crate) mod lock;
 pub mod logging;
 pub mod mapping;
+pub(crate) mod metrics;
 pub(crate) mod progress;
 pub mod pull;
 pub mod push;

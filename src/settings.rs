@@ -49,6 +49,15 @@ pub struct RawConfig {
     pub history: RawHistory,
     #[serde(default)]
     pub reconciliation: RawReconciliation,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Where `daemon` serves Prometheus `/metrics` (none when unset).
+    pub bind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -259,6 +268,8 @@ pub struct Settings {
     /// Run history and change log entries older than this are pruned.
     pub keep_history: Duration,
     pub reconciliation: ReconciliationSettings,
+    /// `[metrics] bind`: where `daemon` serves `/metrics`; none when unset.
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 /// `[reconciliation]`: the finance reconciliation export.
@@ -393,7 +404,16 @@ impl Settings {
                     .unwrap_or("mappings/ap_ledger.csv.toml"),
             ),
         };
+        let metrics_bind = match raw.metrics.bind.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                ConfigError::new(format!(
+                    "metrics.bind: {text:?} is not an address such as 127.0.0.1:9187"
+                ))
+            })?),
+        };
         Ok(Settings {
+            metrics_bind,
             reconciliation,
             keep_history,
             pull,
@@ -754,6 +774,18 @@ mod tests {
         );
         let e = load_toml("[reconciliation]\nstale_hours = 1\n", &[]).unwrap_err();
         assert!(e.message.contains("stale_hours"), "{e}");
+    }
+
+    #[test]
+    fn metrics_bind_is_an_address_or_nothing() {
+        let s = Settings::from_raw(RawConfig::default(), None, Path::new("")).unwrap();
+        assert_eq!(s.metrics_bind, None);
+        let s = load_toml("[metrics]\nbind = \"127.0.0.1:9187\"\n", &[]).unwrap();
+        assert_eq!(s.metrics_bind, Some("127.0.0.1:9187".parse().unwrap()));
+        let s = load_toml("", &[("AHEAD_SYNC__METRICS__BIND", "0.0.0.0:0")]).unwrap();
+        assert_eq!(s.metrics_bind, Some("0.0.0.0:0".parse().unwrap()));
+        let e = load_toml("[metrics]\nbind = \"everywhere\"\n", &[]).unwrap_err();
+        assert!(e.message.contains("metrics.bind"), "{e}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use ledger::{LedgerEntry, LedgerState, LedgerWrite};
 pub use mirror::{
     Change, ChangeKind, ExportRow, PageWrite, Stored, StoredHash, Upsert, Watermark, WatermarkMove,
 };
-pub use runs::{RunRecord, RunStats};
+pub use runs::{RunRecord, RunStats, RunTotals};
 pub use tokens::StoredToken;
 pub use webhooks::{EventBacklog, NewEvent, PendingEvent, QuarantinedEvent, QUARANTINED};
 

@@ -12,6 +12,7 @@ mod first_hour;
 mod help;
 mod logs;
 mod mapping;
+mod metrics;
 mod progress;
 mod pull;
 mod push;
