@@ -69,6 +69,8 @@ enum Cell {
     Money(Decimal),
     Integer(i64),
     Date(NaiveDate),
+    /// A moment, in UTC: RFC 3339 as text, a date-time in a workbook.
+    Time(chrono::DateTime<chrono::Utc>),
 }
 
 fn text(s: impl Into<String>) -> Cell {
@@ -105,6 +107,7 @@ const RECONCILIATION: &[Col] = &[
     col("difference", "Difference (AHEAD - ERP)"),
     col("due_date", "Due Date"),
     col("days_past_due", "Days Past Due"),
+    col("days_until_due", "Days Until Due"),
     col("aging", "Aging Bucket"),
     col("invoice_date", "Invoice Date"),
     col("ahead_status", "AHEAD Status"),
@@ -117,6 +120,15 @@ const RECONCILIATION: &[Col] = &[
 
 const TOTALS_BY_STATUS: &[Col] = &[
     col("status", "Totals by status"),
+    col("currency", "Currency"),
+    col("count", "Invoices"),
+    col("ahead_balance", "AHEAD Balance Due"),
+    col("erp_balance", "ERP Open Balance"),
+    col("difference", "Difference (AHEAD - ERP)"),
+];
+
+const GRAND_TOTALS: &[Col] = &[
+    col("total", "Grand total"),
     col("currency", "Currency"),
     col("count", "Invoices"),
     col("ahead_balance", "AHEAD Balance Due"),
@@ -141,10 +153,18 @@ const OUTSTANDING: &[Col] = &[
     col("invoice_date", "Invoice Date"),
     col("due_date", "Due Date"),
     col("days_past_due", "Days Past Due"),
+    col("days_until_due", "Days Until Due"),
     col("aging", "Aging Bucket"),
     col("status", "AHEAD Status"),
     col("total_amount", "Invoice Total"),
     col("amount_paid", "Amount Paid"),
+    col("balance_due", "Balance Due"),
+];
+
+const OUTSTANDING_GRAND_TOTALS: &[Col] = &[
+    col("total", "Grand total"),
+    col("currency", "Currency"),
+    col("count", "Invoices"),
     col("balance_due", "Balance Due"),
 ];
 
@@ -155,7 +175,18 @@ const OUTSTANDING_TOTALS: &[Col] = &[
     col("balance_due", "Balance Due"),
 ];
 
+/// Days past due, never negative, and days until due, for an invoice not yet due: `as_of -
+/// due date` split in two columns, so that neither reads as a negative count.
+fn due_cells(days: Option<i64>) -> [Cell; 2] {
+    match days {
+        None => [Cell::Empty, Cell::Empty],
+        Some(d) if d > 0 => [Cell::Integer(d), Cell::Empty],
+        Some(d) => [Cell::Integer(0), Cell::Integer(-d)],
+    }
+}
+
 fn detail_row(r: &Row) -> Vec<Cell> {
+    let [past_due, until_due] = due_cells(r.days_past_due);
     vec![
         text(r.status.as_str()),
         text(r.invoice_number.clone()),
@@ -165,7 +196,8 @@ fn detail_row(r: &Row) -> Vec<Cell> {
         opt(r.erp_balance, Cell::Money),
         opt(r.difference, Cell::Money),
         opt(r.due_date, Cell::Date),
-        opt(r.days_past_due, Cell::Integer),
+        past_due,
+        until_due,
         opt(r.aging, |a| text(a.as_str())),
         opt(r.invoice_date, Cell::Date),
         opt(r.ahead_status.clone(), Cell::Text),
@@ -199,7 +231,10 @@ fn info_rows(info: &ReportInfo) -> Vec<(&'static str, &'static str, Cell)> {
             "mirror_pulled_at",
             "Mirror pulled at",
             match &info.mirror_pulled_at {
-                Some(t) => text(t.clone()),
+                Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
+                    Ok(at) => Cell::Time(at.with_timezone(&chrono::Utc)),
+                    Err(_) => text(t.clone()),
+                },
                 None => text("never"),
             },
         ),
@@ -248,6 +283,11 @@ pub fn write_reconciliation(
                 cols: TOTALS_BY_AGING,
                 rows: report.by_aging.iter().map(total_row).collect(),
             },
+            Table {
+                section: "grand_totals",
+                cols: GRAND_TOTALS,
+                rows: report.grand_totals.iter().map(total_row).collect(),
+            },
         ],
     };
     write(&doc, format, out)
@@ -271,13 +311,15 @@ pub fn write_outstanding(
                 .iter()
                 .map(|r| {
                     let i = &r.invoice;
+                    let [past_due, until_due] = due_cells(r.days_past_due);
                     vec![
                         text(i.number.clone()),
                         opt(i.purchase_order_number.clone(), Cell::Text),
                         text(i.currency.clone()),
                         opt(i.invoice_date, Cell::Date),
                         opt(i.due_date, Cell::Date),
-                        opt(r.days_past_due, Cell::Integer),
+                        past_due,
+                        until_due,
                         text(r.aging.as_str()),
                         text(i.status.clone()),
                         Cell::Money(i.total_amount),
@@ -287,23 +329,57 @@ pub fn write_outstanding(
                 })
                 .collect(),
         },
-        totals: vec![Table {
-            section: "totals_by_aging",
-            cols: OUTSTANDING_TOTALS,
-            rows: totals
-                .iter()
-                .map(|t| {
-                    vec![
-                        text(t.group),
-                        text(t.currency.clone()),
-                        Cell::Integer(t.count as i64),
-                        opt(t.ahead_balance, Cell::Money),
-                    ]
-                })
-                .collect(),
-        }],
+        totals: vec![
+            Table {
+                section: "totals_by_aging",
+                cols: OUTSTANDING_TOTALS,
+                rows: totals
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            text(t.group),
+                            text(t.currency.clone()),
+                            Cell::Integer(t.count as i64),
+                            opt(t.ahead_balance, Cell::Money),
+                        ]
+                    })
+                    .collect(),
+            },
+            Table {
+                section: "grand_totals",
+                cols: OUTSTANDING_GRAND_TOTALS,
+                rows: grand_totals(totals)
+                    .into_iter()
+                    .map(|(currency, count, balance)| {
+                        vec![
+                            text("all"),
+                            text(currency),
+                            Cell::Integer(count as i64),
+                            Cell::Money(balance),
+                        ]
+                    })
+                    .collect(),
+            },
+        ],
     };
     write(&doc, format, out)
+}
+
+/// The aging totals summed per currency (never across currencies), exactly.
+fn grand_totals(by_aging: &[Total]) -> Vec<(String, u64, Decimal)> {
+    let mut out: Vec<(String, u64, Decimal)> = Vec::new();
+    for t in by_aging {
+        let balance = t.ahead_balance.unwrap_or_default();
+        match out.iter_mut().find(|(c, _, _)| *c == t.currency) {
+            Some((_, count, sum)) => {
+                *count += t.count;
+                *sum += balance;
+            }
+            None => out.push((t.currency.clone(), t.count, balance)),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 fn write(doc: &Document, format: ReportFormat, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -337,6 +413,7 @@ fn cell_text(cell: &Cell) -> String {
         Cell::Money(d) => money_text(*d),
         Cell::Integer(n) => n.to_string(),
         Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Cell::Time(t) => crate::time::rfc3339(*t),
     }
 }
 
@@ -429,6 +506,7 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
     let bold = Format::new().set_bold();
     let money = Format::new().set_num_format("#,##0.00##;-#,##0.00##");
     let date = Format::new().set_num_format("yyyy-mm-dd");
+    let time = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss \"UTC\"");
     let put = |sheet: &mut Worksheet, row: u32, col: u16, cell: &Cell| -> anyhow::Result<()> {
         match cell {
             Cell::Empty => {}
@@ -450,6 +528,10 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
                 let dt = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?;
                 sheet.write_datetime_with_format(row, col, &dt, &date)?;
             }
+            Cell::Time(t) => {
+                let dt = ExcelDateTime::from_timestamp(t.timestamp())?;
+                sheet.write_datetime_with_format(row, col, &dt, &time)?;
+            }
         }
         Ok(())
     };
@@ -467,17 +549,33 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
         Ok(r)
     };
 
+    // Printed in landscape, as wide as the page (as many pages long as it takes), the
+    // header row on every page.
+    let print = |sheet: &mut Worksheet, header_row: Option<u32>| -> anyhow::Result<()> {
+        sheet.set_landscape();
+        sheet.set_print_fit_to_pages(1, 0);
+        if let Some(row) = header_row {
+            sheet.set_repeat_rows(row, row)?;
+        }
+        Ok(())
+    };
+
     let mut workbook = Workbook::new();
     {
         let sheet = workbook.add_worksheet();
         sheet.set_name(doc.sheet)?;
-        table(sheet, 0, &doc.detail)?;
+        let end = table(sheet, 0, &doc.detail)?;
         sheet.set_freeze_panes(1, 0)?;
+        // Filter buttons on the header row, over every row (a header alone when empty).
+        let last_col = doc.detail.cols.len().saturating_sub(1) as u16;
+        sheet.autofilter(0, 0, end.saturating_sub(1), last_col)?;
+        print(sheet, Some(0))?;
         sheet.autofit();
     }
     {
         let sheet = workbook.add_worksheet();
         sheet.set_name("Totals")?;
+        print(sheet, None)?;
         sheet.write_string_with_format(0, 0, "Report", &bold)?;
         let mut r = 1;
         for (_, title, value) in &doc.info {
@@ -499,7 +597,7 @@ mod tests {
     use std::str::FromStr;
 
     /// A credit note whose PO number is a formula: the CSV neutralises the text and leaves
-    /// the money (negative), the days past due (negative) and the dates as they are; JSON lines
+    /// the money (negative), the days until due and the dates as they are; JSON lines
     /// keep the text exactly.
     #[test]
     fn the_csv_neutralises_formula_text_and_keeps_numbers() {
@@ -529,9 +627,10 @@ mod tests {
         let detail = csv.lines().nth(1).unwrap();
         assert_eq!(
             detail,
-            "'-CN-1,\"'=HYPERLINK(\"\"https://x.example\"\")\",USD,2026-11-01,2026-12-05,-5,current,'@open,-12.50,0.00,-12.50"
+            "'-CN-1,\"'=HYPERLINK(\"\"https://x.example\"\")\",USD,2026-11-01,2026-12-05,0,5,current,'@open,-12.50,0.00,-12.50"
         );
         assert!(csv.contains("\ncurrent,USD,1,-12.50\n"), "{csv}");
+        assert!(csv.contains("\nall,USD,1,-12.50\n"), "{csv}");
         let json = write(ReportFormat::JsonLines);
         assert!(
             json.contains(r#""purchase_order_number":"=HYPERLINK(\"https://x.example\")""#),

@@ -18,7 +18,7 @@ use crate::util::{cmd, cmd_async, text, Harness};
 const LEDGER_MAPPING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mappings/ap_ledger.csv.toml");
 const SAMPLE_LEDGER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ap_ledger.csv");
 
-const HEADER: &str = "Status,Invoice Number,Currency,ERP Currency,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP),Due Date,Days Past Due,Aging Bucket,Invoice Date,AHEAD Status,Closed in AHEAD On,PO Number,Vendor,ERP Ledger Line,Note";
+const HEADER: &str = "Status,Invoice Number,Currency,ERP Currency,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP),Due Date,Days Past Due,Days Until Due,Aging Bucket,Invoice Date,AHEAD Status,Closed in AHEAD On,PO Number,Vendor,ERP Ledger Line,Note";
 
 /// The sample ledger against a mirror that was never pulled: both lines are missing in AHEAD.
 /// Aged as of 2026-11-30: INV-900001 due 10-15 is 46 days late, INV-900002 due 10-31 is 30.
@@ -42,8 +42,8 @@ fn the_sample_ledger_by_hand() {
     let csv = String::from_utf8(out.stdout.clone()).unwrap();
     let want = format!(
         "{HEADER}
-missing_in_ahead,INV-900001,USD,USD,,12480.00,,2026-10-15,46,31-60,2026-09-15,,,,AHEAD,2,
-missing_in_ahead,INV-900002,USD,USD,,2310.75,,2026-10-31,30,1-30,2026-10-01,,,,AHEAD,3,
+missing_in_ahead,INV-900001,USD,USD,,12480.00,,2026-10-15,46,,31-60,2026-09-15,,,,AHEAD,2,
+missing_in_ahead,INV-900002,USD,USD,,2310.75,,2026-10-31,30,,1-30,2026-10-01,,,,AHEAD,3,
 
 Totals by status,Currency,Invoices,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP)
 missing_in_ahead,USD,2,,14790.75,
@@ -51,6 +51,9 @@ missing_in_ahead,USD,2,,14790.75,
 Totals by aging,Currency,Invoices,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP)
 1-30,USD,1,,2310.75,
 31-60,USD,1,,12480.00,
+
+Grand total,Currency,Invoices,AHEAD Balance Due,ERP Open Balance,Difference (AHEAD - ERP)
+all,USD,2,,14790.75,
 
 Report,
 As of,2026-11-30
@@ -248,8 +251,11 @@ async fn month_end_against_the_sandbox() {
     let closed_on = (today + chrono::Duration::days(2)).to_string();
     assert_eq!(
         cells(row("closed_in_ahead", &d), &money),
-        ["USD", "0.00", "8999.00", "-8999.00", "-5", "current"]
+        ["USD", "0.00", "8999.00", "-8999.00", "0", "current"]
     );
+    // Not yet due: never a negative count of days past due; the days left have a column.
+    assert_eq!(row("closed_in_ahead", &d)["Days Until Due"], "5");
+    assert_eq!(row("matched", &a)["Days Until Due"], "");
     assert_eq!(row("closed_in_ahead", &d)["AHEAD Status"], "paid");
     assert_eq!(row("closed_in_ahead", &d)["Closed in AHEAD On"], closed_on);
     assert_eq!(
@@ -339,7 +345,7 @@ async fn month_end_against_the_sandbox() {
             let r = r.unwrap();
             (
                 r[0].to_string(),
-                vec![r[5].to_string(), r[6].to_string(), r[10].to_string()],
+                vec![r[5].to_string(), r[7].to_string(), r[11].to_string()],
             )
         })
         .collect();
@@ -565,7 +571,7 @@ async fn a_ledger_line_in_another_currency_is_in_no_total() {
 /// Text a spreadsheet would run as a formula, from both sides: a PO number AHEAD holds, a
 /// vendor and an invoice number in the ledger. The CSV reports, which people open in a
 /// spreadsheet, neutralise them (a `'` in front); numbers stay as they are, negative ones
-/// included (a credit note of -12.50, days past due of -5). JSON stays exact; xlsx holds them
+/// included (a credit note of -12.50). JSON stays exact; xlsx holds them
 /// as text, never as formulas.
 #[tokio::test]
 async fn formula_text_is_neutralised_in_the_finance_csv() {
@@ -631,14 +637,16 @@ async fn formula_text_is_neutralised_in_the_finance_csv() {
     let matched = &rows[&("matched".to_string(), a.clone())];
     assert_eq!(matched["PO Number"], format!("'{PO}"));
     assert_eq!(matched["Vendor"], format!("'{VENDOR}"));
-    assert_eq!(matched["Days Past Due"], "-5");
+    assert_eq!(matched["Days Past Due"], "0");
+    assert_eq!(matched["Days Until Due"], "5");
     assert_eq!(matched["AHEAD Balance Due"], "1249.50");
     let credit = rows
         .get(&("missing_in_ahead".to_string(), "'+CN-7".to_string()))
         .unwrap_or_else(|| panic!("no neutralised +CN-7 in\n{csv}"));
     assert_eq!(credit["Vendor"], "'@SUM(1+1)");
     assert_eq!(credit["ERP Open Balance"], "-12.50");
-    assert_eq!(credit["Days Past Due"], "-5");
+    assert_eq!(credit["Days Past Due"], "0");
+    assert_eq!(credit["Days Until Due"], "5");
     let by_status = totals(&csv, "Totals by status");
     assert_eq!(
         by_status[&("missing_in_ahead".to_string(), "USD".to_string())],
@@ -698,8 +706,8 @@ async fn formula_text_is_neutralised_in_the_finance_csv() {
         .find(|r| r[0] == *a)
         .unwrap_or_else(|| panic!("no {a} in\n{csv}"));
     assert_eq!(
-        [&row[1], &row[5], &row[10]],
-        [format!("'{PO}").as_str(), "-5", "1249.50"]
+        [&row[1], &row[5], &row[6], &row[11]],
+        [format!("'{PO}").as_str(), "0", "5", "1249.50"]
     );
 }
 
@@ -725,16 +733,64 @@ fn check_workbook(path: &Path, mismatch: &str) {
     assert_eq!(row[6], Data::Float(-100.0));
     assert!(matches!(row[7], Data::DateTime(_)), "{:?}", row[7]);
     assert_eq!(row[8], Data::Float(45.0));
+    assert_eq!(row[9], Data::Empty, "days until due: none, it is late");
+    // No negative days past due anywhere; an invoice not yet due has its days until due.
+    for r in sheet.rows().skip(1) {
+        if let Data::Float(days) = r[8] {
+            assert!(days >= 0.0, "{r:?}");
+        }
+    }
     let totals = book.worksheet_range("Totals").unwrap();
     let cells: Vec<Vec<String>> = totals
         .rows()
         .map(|r| r.iter().map(|c| c.to_string()).collect())
         .collect();
     assert_eq!(cells[0][0], "Report");
+    let pulled = totals
+        .rows()
+        .find(|r| r[0] == Data::String("Mirror pulled at".into()))
+        .expect("when the mirror was pulled");
+    assert!(
+        matches!(pulled[1], Data::DateTime(_)),
+        "a date-time: {:?}",
+        pulled[1]
+    );
     assert!(cells.iter().any(|r| r[0] == "Totals by status"));
     assert!(cells
         .iter()
         .any(|r| r[0] == "closed_in_ahead" && r[1] == "USD" && r[4] == "8999"));
+    // The grand total: every counted row, per currency.
+    assert!(cells.iter().any(|r| r[0] == "Grand total"), "{cells:?}");
+    assert!(
+        cells.iter().any(|r| r[0] == "all" && r[1] == "USD"),
+        "{cells:?}"
+    );
+
+    // What calamine does not read: the sheets' own XML.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut xml = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    let detail = xml("xl/worksheets/sheet1.xml");
+    let last_col = (b'A' + (HEADER.split(',').count() - 1) as u8) as char;
+    assert!(
+        detail.contains(&format!("<autoFilter ref=\"A1:{last_col}")),
+        "an autofilter over the detail: {detail}"
+    );
+    for sheet in [detail, xml("xl/worksheets/sheet2.xml")] {
+        assert!(sheet.contains("<pageSetUpPr fitToPage=\"1\"/>"), "{sheet}");
+        assert!(sheet.contains("orientation=\"landscape\""), "{sheet}");
+        assert!(
+            sheet.contains("fitToHeight=\"0\""),
+            "as wide as the page: {sheet}"
+        );
+    }
+    assert!(
+        xml("xl/workbook.xml").contains("_xlnm.Print_Titles"),
+        "the header row repeats"
+    );
 }
 
 /// 10,000 ledger lines of 1,000.00, 1,000.01, ... 1,099.99 (quoted, thousands separators):
