@@ -120,10 +120,13 @@ fn summary(job: &str, o: &PullOutcome) {
         (true, true) => "consistent after re-check",
         (true, false) => "still shifting after the last pass",
     };
+    let (since, until) = o.mode.bounds();
     tracing::info!(
         job,
         run = o.run,
-        mode = %o.mode.describe(),
+        mode = o.mode.kind(),
+        since,
+        until,
         rows_read = s.rows_read,
         created = s.created,
         updated = s.updated,

@@ -209,7 +209,15 @@ pub async fn run_in(
                 crate::progress::Progress::finish(&*bar);
             }
             for r in &report.rejections {
-                tracing::warn!(rejection = %r, "Row rejected.");
+                tracing::warn!(
+                    file = %r.file,
+                    line = r.line,
+                    segment = r.segment,
+                    order = r.order.as_deref(),
+                    field = r.field.as_deref(),
+                    reason = %r.reason,
+                    "Row rejected."
+                );
             }
             tracing::info!(
                 job = job_ref,

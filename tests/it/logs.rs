@@ -112,8 +112,25 @@ fn a_fixed_rejected_file_is_requeued_and_its_report_removed() {
     let env = [("AHEAD_SYNC__PUSH__SETTLE_SECS", "0")];
     let inbox = work.join("inbox/purchase_orders");
     std::fs::write(inbox.join("erp.csv"), order("NO-SUCH-ITEM")).unwrap();
-    let out = cmd_env(work, &["sync"], &env);
+    let out = cmd_env(work, &["--log-format", "json", "sync"], &env);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // The rejection in the log: a field for each fact.
+    let logs = json_logs(&out.stderr);
+    let rejected = logs
+        .iter()
+        .find(|l| l["message"] == "Row rejected.")
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    assert_eq!(rejected["file"], "inbox/purchase_orders/erp.csv");
+    assert_eq!(rejected["line"], 2);
+    assert_eq!(rejected["order"], "PO-7001");
+    assert_eq!(rejected["field"], "lines[0].item_number");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NO-SUCH-ITEM"),
+        "{rejected}"
+    );
     let failed = inbox.join("failed/erp.csv");
     let report = inbox.join("failed/erp.csv.errors.csv");
     assert!(failed.is_file() && report.is_file());
