@@ -26,7 +26,7 @@ pub enum LockError {
 
 impl LockError {
     /// Whether the lock is held by this very process (another job of the same daemon).
-    pub fn held_here(&self) -> bool {
+    pub(crate) fn held_here(&self) -> bool {
         matches!(self, LockError::Held { holder, .. }
             if holder.starts_with(&format!("pid {} ", std::process::id())))
     }

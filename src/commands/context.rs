@@ -86,7 +86,7 @@ impl Context {
     }
 
     /// The 429 answers the client has had so far, when there is a client.
-    pub fn rate_limited(&self) -> Option<u64> {
+    pub(crate) fn rate_limited(&self) -> Option<u64> {
         self.client
             .as_ref()
             .map(|c| crate::api::Stats::get(&c.stats().rate_limited))

@@ -79,14 +79,14 @@ fn config(settings: &Settings) -> ahead_sandbox::SandboxConfig {
 
 /// What `advance` reports: the sandbox's clock afterwards and what happened meanwhile, as
 /// `(what, how many)` pairs a person can read.
-pub struct Advanced {
-    pub now: chrono::DateTime<chrono::Utc>,
-    pub activity: Vec<(&'static str, u64)>,
+pub(crate) struct Advanced {
+    pub(crate) now: chrono::DateTime<chrono::Utc>,
+    pub(crate) activity: Vec<(&'static str, u64)>,
 }
 
 /// Move the embedded sandbox's clock (its state file beside the store) forward by `by`.
 #[cfg(feature = "sandbox")]
-pub fn advance(settings: &Settings, by: std::time::Duration) -> anyhow::Result<Advanced> {
+pub(crate) fn advance(settings: &Settings, by: std::time::Duration) -> anyhow::Result<Advanced> {
     use anyhow::Context as _;
     let done = ahead_sandbox::advance(&config(settings), by).with_context(|| {
         format!(
@@ -111,14 +111,14 @@ pub fn advance(settings: &Settings, by: std::time::Duration) -> anyhow::Result<A
 }
 
 #[cfg(not(feature = "sandbox"))]
-pub fn advance(_settings: &Settings, _by: std::time::Duration) -> anyhow::Result<Advanced> {
+pub(crate) fn advance(_settings: &Settings, _by: std::time::Duration) -> anyhow::Result<Advanced> {
     Err(unavailable().into())
 }
 
 /// Every invoice the embedded sandbox configured by `settings` will serve when it next starts
 /// (its saved world, or the one its seed makes), as AHEAD's JSON records.
 #[cfg(feature = "sandbox")]
-pub fn invoices(
+pub(crate) fn invoices(
     settings: &Settings,
 ) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
     use anyhow::Context as _;
@@ -127,7 +127,7 @@ pub fn invoices(
 }
 
 #[cfg(not(feature = "sandbox"))]
-pub fn invoices(
+pub(crate) fn invoices(
     _settings: &Settings,
 ) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
     Err(unavailable().into())

@@ -260,7 +260,7 @@ fn exit_of(report: &PushReport) -> Exit {
 
 /// `push requeue FILE…`: each fixed rejected file back into its inbox (under the push job's
 /// lock, so no push is settling it meanwhile), its stale report removed.
-pub fn requeue(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<Exit> {
+pub(crate) fn requeue(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<Exit> {
     let mut inboxes = Vec::new();
     let mut locks = Vec::new();
     for kind in [CliKind::PurchaseOrders, CliKind::FulfillmentOrders] {

@@ -38,7 +38,7 @@ pub async fn run(_args: SandboxArgs) -> anyhow::Result<Exit> {
 
 /// `sandbox advance --hours N`: the embedded sandbox (the one `api.base_url = "sandbox"`
 /// starts, whose world is kept beside the store) lives N hours on at once.
-pub fn advance(settings: &crate::settings::Settings, hours: u32) -> anyhow::Result<Exit> {
+pub(crate) fn advance(settings: &crate::settings::Settings, hours: u32) -> anyhow::Result<Exit> {
     if settings.api.base_url != crate::settings::BaseUrl::Sandbox {
         return Err(ConfigError::new(
             "sandbox advance moves the embedded sandbox's clock, but api.base_url is not \"sandbox\"",

@@ -178,7 +178,7 @@ fn settle(result: anyhow::Result<Exit>, stop: &mut bool) -> Exit {
 
 /// A job skipped because another run holds its lock, at INFO: the holder by its pid, or, when
 /// it is this very process (another job of the same daemon), said so.
-pub fn log_skipped(e: &anyhow::Error) {
+pub(crate) fn log_skipped(e: &anyhow::Error) {
     match e.chain().find_map(|c| c.downcast_ref::<lock::LockError>()) {
         Some(held @ lock::LockError::Held { job, holder }) => {
             if held.held_here() {
