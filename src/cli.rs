@@ -9,11 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "ahead-sync",
     version,
     about = "Sync an ERP's files with the AHEAD Systems API: pull inventory, invoices and shipments into a local SQLite mirror; push purchase and fulfillment orders exactly once; deliver the changes back to the ERP through outboxes.",
-    long_about = None,
-    after_help = "With no configuration, ahead-sync runs against an embedded AHEAD sandbox and a local ahead-sync.db.\n\
-Exit codes: 0 done; 1 failed (a re-run continues safely); 2 usage or configuration error; \
-3 done, but some input rows were rejected; 4 another run of the same job holds the lock; \
-5 credentials rejected (a person must act)."
+    long_about = None
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -23,6 +19,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
     /// Configuration file (default: ./ahead-sync.toml if present, else built-in defaults).
     #[arg(long, global = true, value_name = "PATH")]
@@ -63,9 +60,14 @@ pub(crate) enum Command {
         full: bool,
     },
     /// Map and validate order files (default: the inbox) and create or update orders exactly once.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Push {
-        #[arg(value_enum)]
-        kind: OrderKind,
+        /// `push requeue FILE…`: put fixed rejected files back into their inbox.
+        #[command(subcommand)]
+        requeue: Option<PushAction>,
+        /// What the files hold: purchase-orders or fulfillment-orders.
+        #[arg(value_enum, required = true)]
+        kind: Option<OrderKind>,
         /// Files to push (default: every file waiting in the configured inbox).
         files: Vec<PathBuf>,
         /// Mapping file (default: the one configured for this kind).
@@ -98,53 +100,9 @@ pub(crate) enum Command {
         action: WebhookAction,
     },
     /// Write the local mirror, the change log or the finance reconciliation.
-    ///
-    /// `export reconciliation --ledger FILE` matches AHEAD's outstanding invoices (from the
-    /// mirror: run `pull invoices` first) with the ERP's AP ledger by invoice number and gives
-    /// each a status (matched, amount_mismatch, currency_mismatch, missing_in_erp,
-    /// missing_in_ahead, closed_in_ahead, duplicate_in_erp, ledger_row_rejected) and an aging
-    /// bucket, then totals per status and per aging bucket for each currency. Unreadable ledger rows are reported
-    /// and the command exits 3.
     Export {
-        #[arg(value_enum)]
-        what: ExportWhat,
-        /// Output file (default: standard output).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-        /// Output format: CSV with a header row, JSON lines, or (reconciliation and
-        /// `invoices --outstanding` only, with --out) an xlsx workbook.
-        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
-        format: ExportFormat,
-        /// CSV: put a ' in front of text a spreadsheet would run as a formula (text starting
-        /// with =, +, -, @, tab or carriage return; numbers such as -12.50 stay as they are).
-        /// The reconciliation and `invoices --outstanding` CSV always do this; the other
-        /// exports keep text exactly unless asked.
-        #[arg(long)]
-        excel_safe: bool,
-        /// reconciliation: the ERP's AP ledger (open invoices), a CSV file.
-        #[arg(long, value_name = "FILE")]
-        ledger: Option<PathBuf>,
-        /// reconciliation: the mapping the ledger is read through (default:
-        /// reconciliation.ledger_mapping, "mappings/ap_ledger.csv.toml").
-        #[arg(long, value_name = "M")]
-        ledger_mapping: Option<PathBuf>,
-        /// reconciliation, invoices --outstanding: age invoices as of this day (YYYY-MM-DD;
-        /// default today). Days past due = this day - due date.
-        #[arg(long, value_name = "DATE")]
-        as_of: Option<String>,
-        /// invoices: only AHEAD's outstanding invoices, with days past due and aging bucket
-        /// (current, 1-30, 31-60, 61-90, 90+) and totals per bucket and currency.
-        #[arg(long)]
-        outstanding: bool,
-        /// changes: only this stream (inventory, invoices, shipments, purchase_orders, fulfillment_orders).
-        #[arg(long, value_name = "S")]
-        stream: Option<String>,
-        /// changes: only this run.
-        #[arg(long, value_name = "N", conflicts_with = "since")]
-        run: Option<i64>,
-        /// changes: only entries at or after this time (YYYY-MM-DD or RFC 3339).
-        #[arg(long, value_name = "T")]
-        since: Option<String>,
+        #[command(subcommand)]
+        what: ExportCommand,
     },
     /// Deliver every change not yet delivered to each outbox (all, or those named), as files
     /// in the ERP's layout; or write a run's changes again (`outbox replay NAME --run N`).
@@ -160,8 +118,77 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve the embedded AHEAD sandbox on its own, for trying things and for other tools.
-    Sandbox(SandboxArgs),
+    /// Serve the embedded AHEAD sandbox on its own, or move its clock.
+    Sandbox(SandboxCommand),
+    /// Set up a working folder: a commented ahead-sync.toml, the shipped mappings, schedules,
+    /// sample inbox files and an AP ledger that match the embedded sandbox. Never overwrites.
+    Init {
+        /// The folder to set up (created if missing; default: the current folder).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh or fish) on standard output.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on standard output.
+    Man,
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// The whole command tree, with the help that teaches (`help`): what `--help`, the shell
+/// completions and the man page are made from.
+pub(crate) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    crate::help::decorate(Cli::command())
+}
+
+/// Parse the process's arguments (exits with clap's usage error, code 2, or help, code 0).
+pub(crate) fn parse() -> Cli {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `sandbox` alone serves the embedded sandbox; `sandbox advance` moves its clock.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct SandboxCommand {
+    #[command(subcommand)]
+    pub action: Option<SandboxAction>,
+    #[command(flatten)]
+    pub serve: SandboxArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SandboxAction {
+    /// Move the embedded sandbox's clock forward and simulate what happened at AHEAD meanwhile
+    /// (stock moves, new and paid invoices, shipments), so the next `sync` has changes to show.
+    /// Works on the sandbox's state file beside the store; run it while no job is running.
+    Advance {
+        /// How many hours pass (at most 168: the sandbox simulates at most a week at once).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=168))]
+        hours: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PushAction {
+    /// Put fixed rejected files back into their inbox for the next push, removing their stale
+    /// NAME.errors.csv.
+    Requeue {
+        /// Rejected files, in an inbox's failed/ folder.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -272,21 +299,127 @@ pub enum OrderKind {
     FulfillmentOrders,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum ExportWhat {
-    Inventory,
-    Invoices,
-    Shipments,
-    Orders,
-    Changes,
-    Reconciliation,
+/// What `export` writes; each takes only the flags that apply to it.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ExportCommand {
+    /// The inventory mirror: one row per item and warehouse, with the API's field names.
+    Inventory(MirrorExportArgs),
+    /// The invoices mirror, or with --outstanding the aging view of AHEAD's outstanding
+    /// invoices (days past due, aging bucket, totals per bucket and currency).
+    Invoices(InvoicesExportArgs),
+    /// The shipments mirror.
+    Shipments(MirrorExportArgs),
+    /// Purchase and fulfillment orders: a `kind` column, `number`, then the API's fields.
+    Orders(MirrorExportArgs),
+    /// The change log: what each run created, updated, closed, removed or rejected.
+    Changes(ChangesExportArgs),
+    /// AHEAD's outstanding invoices matched with the ERP's AP ledger.
+    ///
+    /// Matches by invoice number (from the mirror: run `pull invoices` or `sync` first) and
+    /// gives each a status (matched, amount_mismatch, currency_mismatch, missing_in_erp,
+    /// missing_in_ahead, closed_in_ahead, duplicate_in_erp, ledger_row_rejected) and an aging
+    /// bucket, then totals per status and per aging bucket for each currency. Unreadable ledger
+    /// rows are reported and the command exits 3.
+    Reconciliation(ReconciliationExportArgs),
 }
 
+/// Where an export goes.
+#[derive(Debug, Args)]
+pub(crate) struct ExportOut {
+    /// Output file (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MirrorExportArgs {
+    #[command(flatten)]
+    pub out: ExportOut,
+    /// Output format: CSV with a header row, or JSON lines.
+    #[arg(long, value_enum, default_value_t = DataFormat::Csv)]
+    pub format: DataFormat,
+    /// CSV: put a ' in front of text a spreadsheet would run as a formula (text starting
+    /// with =, +, -, @, tab or carriage return; numbers such as -12.50 stay as they are).
+    #[arg(long)]
+    pub excel_safe: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InvoicesExportArgs {
+    #[command(flatten)]
+    pub out: ExportOut,
+    /// Output format: CSV with a header row, JSON lines, or (with --outstanding and --out)
+    /// an xlsx workbook.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// CSV: put a ' in front of text a spreadsheet would run as a formula (the
+    /// --outstanding CSV always does).
+    #[arg(long)]
+    pub excel_safe: bool,
+    /// Only AHEAD's outstanding invoices, with days past due and aging bucket (current,
+    /// 1-30, 31-60, 61-90, 90+) and totals per bucket and currency.
+    #[arg(long)]
+    pub outstanding: bool,
+    /// Age invoices as of this day (YYYY-MM-DD; default today).
+    #[arg(long, value_name = "DATE", requires = "outstanding")]
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChangesExportArgs {
+    #[command(flatten)]
+    pub out: ExportOut,
+    /// Output format: CSV with a header row, or JSON lines.
+    #[arg(long, value_enum, default_value_t = DataFormat::Csv)]
+    pub format: DataFormat,
+    /// CSV: put a ' in front of text a spreadsheet would run as a formula.
+    #[arg(long)]
+    pub excel_safe: bool,
+    /// Only this stream (inventory, invoices, shipments, purchase_orders, fulfillment_orders).
+    #[arg(long, value_name = "S")]
+    pub stream: Option<String>,
+    /// Only this run (its number, as `status` and the logs give it).
+    #[arg(long, value_name = "N", conflicts_with = "since")]
+    pub run: Option<i64>,
+    /// Only entries at or after this time (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReconciliationExportArgs {
+    #[command(flatten)]
+    pub out: ExportOut,
+    /// Output format: CSV (text a spreadsheet would run as a formula gets a ' in front),
+    /// JSON lines, or an xlsx workbook (needs --out).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// The ERP's AP ledger (open invoices), a CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub ledger: PathBuf,
+    /// The mapping the ledger is read through (default: reconciliation.ledger_mapping,
+    /// "mappings/ap_ledger.csv.toml").
+    #[arg(long, value_name = "M")]
+    pub ledger_mapping: Option<PathBuf>,
+    /// Age invoices as of this day (YYYY-MM-DD; default today). Days past due = this day -
+    /// due date.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+}
+
+/// The formats of the mirror and change log exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DataFormat {
+    Csv,
+    Json,
+}
+
+/// The formats of the finance reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ExportFormat {
     Csv,
     Json,
-    /// An Excel workbook (reconciliation and `invoices --outstanding` only; needs --out).
+    /// An Excel workbook (needs --out).
     Xlsx,
 }
 
@@ -296,6 +429,9 @@ impl Command {
         match self {
             Command::Auth { .. } => "auth".into(),
             Command::Pull { .. } => "pull".into(),
+            Command::Push {
+                requeue: Some(_), ..
+            } => "push requeue".into(),
             Command::Push { .. } => "push".into(),
             Command::Sync => "sync".into(),
             Command::Backfill { .. } => "backfill".into(),
@@ -307,13 +443,29 @@ impl Command {
                 WebhookAction::List => "webhooks list".into(),
                 WebhookAction::Delete { .. } => "webhooks delete".into(),
             },
-            Command::Export { .. } => "export".into(),
+            Command::Export { what } => format!(
+                "export {}",
+                match what {
+                    ExportCommand::Inventory(_) => "inventory",
+                    ExportCommand::Invoices(_) => "invoices",
+                    ExportCommand::Shipments(_) => "shipments",
+                    ExportCommand::Orders(_) => "orders",
+                    ExportCommand::Changes(_) => "changes",
+                    ExportCommand::Reconciliation(_) => "reconciliation",
+                }
+            ),
             Command::Outbox(args) => match args.action {
                 Some(OutboxAction::Replay { .. }) => "outbox replay".into(),
                 None => "outbox".into(),
             },
             Command::Status { .. } => "status".into(),
-            Command::Sandbox(_) => "sandbox".into(),
+            Command::Sandbox(cmd) => match cmd.action {
+                None => "sandbox".into(),
+                Some(SandboxAction::Advance { .. }) => "sandbox advance".into(),
+            },
+            Command::Init { .. } => "init".into(),
+            Command::Completions { .. } => "completions".into(),
+            Command::Man => "man".into(),
         }
     }
 }
@@ -326,6 +478,7 @@ mod tests {
     #[test]
     fn the_cli_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
@@ -362,7 +515,7 @@ mod tests {
                     "backfill {name}"
                 );
                 assert!(
-                    matches!(parse(&["push", name, "--dry-run"]), Ok(Command::Push { kind: k, .. }) if k == kind),
+                    matches!(parse(&["push", name, "--dry-run"]), Ok(Command::Push { kind: Some(k), .. }) if k == kind),
                     "push {name}"
                 );
             }

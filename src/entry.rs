@@ -4,29 +4,30 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use crate::cli::Cli;
 use crate::error::{exit_for, Exit};
 use crate::settings::Settings;
 
 /// Run the command line the process was started with; the exit code says how it went.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = crate::cli::parse();
     crate::logging::init(
         cli.global.log_format,
         cli.global.verbose as i8 - cli.global.quiet as i8,
     );
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
-    let exit = match Settings::load(cli.global.config.as_deref(), &env) {
-        Err(e) => report(&e.into()),
-        Ok(settings) => match tokio::runtime::Runtime::new() {
-            Err(e) => report(&anyhow::Error::new(e).context("cannot start the async runtime")),
-            Ok(runtime) => match runtime.block_on(crate::commands::run(cli, settings)) {
-                Ok(exit) => exit,
-                Err(e) => report(&e),
-            },
-        },
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(&anyhow::Error::new(e).context("cannot start the async runtime")).into()
+        }
+    };
+    // Settings are loaded by the commands that need them: `init`, `completions` and `man` work
+    // wherever they are run, whatever configuration lies there.
+    let config = cli.global.config.clone();
+    let load = || Settings::load(config.as_deref(), &env);
+    let exit = match runtime.block_on(crate::commands::run(cli, load, &env)) {
+        Ok(exit) => exit,
+        Err(e) => report(&e),
     };
     exit.into()
 }

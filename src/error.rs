@@ -117,6 +117,11 @@ pub(crate) fn exit_for(error: &anyhow::Error) -> Exit {
         {
             return Exit::Locked;
         }
+        if let Some(requeue) = cause.downcast_ref::<crate::push::RequeueError>() {
+            if !matches!(requeue, crate::push::RequeueError::Io { .. }) {
+                return Exit::Usage;
+            }
+        }
         if let Some(store) = cause.downcast_ref::<crate::store::StoreError>() {
             if matches!(
                 store,

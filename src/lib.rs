@@ -2,11 +2,13 @@
 //!
 //! Layout (see ARCHITECTURE.md for the invariants):
 //! - `cli`, `settings`, `error`, `logging`: the edge: arguments, configuration, exit codes, logs.
+//! - `help`: the help that teaches: a paragraph, examples and exit codes for every command.
 //! - `kinds`: the domain's vocabulary: streams and order kinds, named the same in every layer.
 //! - `api`: the AHEAD client: OAuth, the retry/refresh loop, the `q` builder and the paged reader.
 //! - `store`: the SQLite file: schema and migrations, tokens; the only module that holds SQL.
 //! - `commands`: one file per subcommand, gluing settings, store and client together.
 //! - `lock`: per-job locks across processes (an OS lock, so a killed run leaves none).
+//! - `metrics`: `/metrics` in the Prometheus text format, read from the store.
 //! - `mapping`: mapping files and the CSV/X12 readers that turn ERP files into order bodies (pure).
 //! - `outbox`: the change log delivered to the ERP as CSV or X12 files, exactly once; outbound
 //!   mappings (pure) and the write-aside/rename/commit loop.
@@ -34,10 +36,12 @@ pub(crate) mod commands;
 mod entry;
 pub(crate) mod error;
 pub(crate) mod export;
+pub(crate) mod help;
 pub mod kinds;
 pub(crate) mod lock;
 pub(crate) mod logging;
 pub mod mapping;
+pub(crate) mod metrics;
 pub(crate) mod outbox;
 pub(crate) mod progress;
 pub mod pull;

@@ -24,6 +24,14 @@ pub(crate) enum LockError {
     },
 }
 
+impl LockError {
+    /// Whether the lock is held by this very process (another job of the same daemon).
+    pub(crate) fn held_here(&self) -> bool {
+        matches!(self, LockError::Held { holder, .. }
+            if holder.starts_with(&format!("pid {} ", std::process::id())))
+    }
+}
+
 /// A held job lock; released when dropped.
 #[derive(Debug)]
 pub(crate) struct JobLock {
@@ -103,6 +111,19 @@ mod tests {
         let _other = acquire(dir.path(), "pull invoices").unwrap();
         drop(first);
         acquire(dir.path(), "pull inventory").unwrap();
+    }
+
+    #[test]
+    fn a_lock_held_by_this_process_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = acquire(dir.path(), "sync").unwrap();
+        let here = acquire(dir.path(), "sync").unwrap_err();
+        assert!(here.held_here(), "{here}");
+        let elsewhere = LockError::Held {
+            job: "sync".into(),
+            holder: format!("pid {}1 since 2026-12-01T00:00:00Z", std::process::id()),
+        };
+        assert!(!elsewhere.held_here());
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub(crate) fn init(format: LogFormat, verbosity: i8) {
     // Colours only on a terminal: a cron mail or a log file gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| AroundBars)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         // A log line that cannot be written (the reader of stderr went away) is dropped. The
@@ -50,6 +50,30 @@ pub(crate) fn init(format: LogFormat, verbosity: i8) {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// The progress bars on stderr (`commands::bar` adds them): a log line is written with the bars
+/// lifted and redrawn below it, so that it never lands in the middle of one.
+pub(crate) fn bars() -> &'static indicatif::MultiProgress {
+    static BARS: std::sync::OnceLock<indicatif::MultiProgress> = std::sync::OnceLock::new();
+    BARS.get_or_init(indicatif::MultiProgress::new)
+}
+
+/// stderr, written around the progress bars.
+struct AroundBars;
+
+impl std::io::Write for AroundBars {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        bars().suspend(|| std::io::stderr().write(buf))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        bars().suspend(|| std::io::stderr().write_all(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 /// Whether progress bars may be drawn: a terminal on stderr, text logs, not switched off.

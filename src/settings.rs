@@ -56,6 +56,15 @@ pub(crate) struct RawConfig {
     /// `[outbox.NAME]`: one section per outbox.
     #[serde(default)]
     pub outbox: std::collections::BTreeMap<String, RawOutbox>,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    /// Where `daemon` serves Prometheus `/metrics` (none when unset).
+    pub bind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -329,6 +338,8 @@ pub(crate) struct Settings {
     pub reconciliation: ReconciliationSettings,
     /// `[outbox.NAME]` sections, by name.
     pub outboxes: Vec<OutboxSettings>,
+    /// `[metrics] bind`: where `daemon` serves `/metrics`; none when unset.
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 /// `[outbox.NAME]`: a stream's changes delivered to a folder through an outbound mapping.
@@ -485,8 +496,17 @@ impl Settings {
             .into_iter()
             .map(|(name, o)| outbox_settings(name, o, &resolve))
             .collect::<Result<Vec<_>, _>>()?;
+        let metrics_bind = match raw.metrics.bind.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                ConfigError::new(format!(
+                    "metrics.bind: {text:?} is not an address such as 127.0.0.1:9187"
+                ))
+            })?),
+        };
         Ok(Settings {
             outboxes,
+            metrics_bind,
             reconciliation,
             keep_history,
             pull,
@@ -1008,6 +1028,18 @@ mod tests {
         );
         let e = load_toml("[reconciliation]\nstale_hours = 1\n", &[]).unwrap_err();
         assert!(e.to_string().contains("stale_hours"), "{e}");
+    }
+
+    #[test]
+    fn metrics_bind_is_an_address_or_nothing() {
+        let s = Settings::from_raw(RawConfig::default(), None, Path::new("")).unwrap();
+        assert_eq!(s.metrics_bind, None);
+        let s = load_toml("[metrics]\nbind = \"127.0.0.1:9187\"\n", &[]).unwrap();
+        assert_eq!(s.metrics_bind, Some("127.0.0.1:9187".parse().unwrap()));
+        let s = load_toml("", &[("AHEAD_SYNC__METRICS__BIND", "0.0.0.0:0")]).unwrap();
+        assert_eq!(s.metrics_bind, Some("0.0.0.0:0".parse().unwrap()));
+        let e = load_toml("[metrics]\nbind = \"everywhere\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("metrics.bind"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! - `oauth`: grants, tokens, legacy signing. `resources`, `orders`, `webhooks`: the /v2 handlers.
 //! - `faults`: injected failures. `shared`: state and counters. `control`, `control_routes`:
 //!   the test surface, in process and over HTTP.
-//! - `server`: router, /v2 gate and accept loop. `state`: the state file.
+//! - `server`: router, /v2 gate and accept loop. `state`: the state file. `offline`: the
+//!   world read, or its clock moved, through the state file alone.
 
 #![warn(unreachable_pub)]
 #![warn(clippy::too_many_lines)]
@@ -21,6 +22,7 @@ mod envelope;
 mod faults;
 mod mutations;
 mod oauth;
+mod offline;
 mod orders;
 mod query;
 mod resources;
@@ -48,6 +50,7 @@ pub use control::Control;
 pub use faults::{Drift, Faults, TokenBucket};
 pub use mutations::NewInvoice;
 pub use oauth::mbx_signature;
+pub use offline::{advance, invoices, Advanced};
 pub use shared::Counters;
 pub use simulate::Activity;
 pub use webhooks::signature as webhook_signature;

@@ -85,6 +85,13 @@ impl Context {
             .map(|c| crate::pull::snapshot_stats(c.stats()))
     }
 
+    /// The 429 answers the client has had so far, when there is a client.
+    pub(crate) fn rate_limited(&self) -> Option<u64> {
+        self.client
+            .as_ref()
+            .map(|c| crate::api::Stats::get(&c.stats().rate_limited))
+    }
+
     /// The AHEAD client (opened contexts only).
     pub(crate) fn client(&self) -> &ApiClient {
         self.client

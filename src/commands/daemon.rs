@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
@@ -31,15 +32,42 @@ pub(crate) async fn run(settings: &Settings) -> anyhow::Result<Exit> {
     let ctx = Arc::new(Context::open(settings).await?);
     let shutdown = CancellationToken::new();
     tokio::spawn(super::shutdown::on_signal(shutdown.clone()));
+    let metrics = match settings.metrics_bind {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.bind: cannot listen on {addr}"))?;
+            tracing::info!(address = %listener.local_addr()?, "Metrics listening.");
+            Some(tokio::spawn(crate::metrics::serve(
+                ctx.store.clone(),
+                listener,
+                shutdown.clone(),
+            )))
+        }
+    };
     let runner = Arc::new(Runner {
         ctx: ctx.clone(),
         settings: settings.clone(),
     });
     let mut last_runs = StoreLastRuns(ctx.store.clone());
-    tracing::info!(jobs = jobs.len(), folder = %settings.schedule_dir.display(), "Daemon started.");
-    schedule::run_daemon(jobs, &SystemClock, runner.clone(), shutdown, &mut last_runs).await;
+    // The loop logs "Daemon started." and "Daemon stopped." itself, once each.
+    tracing::debug!(folder = %settings.schedule_dir.display(), "Schedules loaded.");
+    schedule::run_daemon(
+        jobs,
+        &SystemClock,
+        runner.clone(),
+        shutdown.clone(),
+        &mut last_runs,
+    )
+    .await;
     drop(runner);
-    tracing::info!("Daemon stopped.");
+    shutdown.cancel();
+    if let Some(metrics) = metrics {
+        if let Err(error) = metrics.await? {
+            tracing::warn!(%error, "The metrics listener stopped with an error.");
+        }
+    }
     match Arc::try_unwrap(ctx) {
         Ok(ctx) => ctx.close().await?,
         Err(_) => tracing::warn!("A job still held the context at exit."),
@@ -64,10 +92,11 @@ impl JobRunner for Runner {
                 super::pull::run_in(ctx, settings, stream.into(), full, false).await
             }
             Command::Push {
-                kind,
+                kind: Some(kind),
                 files,
                 mapping,
                 dry_run,
+                requeue: None,
             } => {
                 let args = PushArgs {
                     kind,
@@ -88,7 +117,11 @@ impl JobRunner for Runner {
             Ok(exit) => exit,
             Err(e) => {
                 let exit = exit_for(&e);
-                tracing::warn!(job = %job.name, error = %format!("{e:#}"), exit = exit as u8, "Scheduled job ended with an error.");
+                if exit == Exit::Locked {
+                    super::sync::log_skipped(&e);
+                } else {
+                    tracing::warn!(job = %job.name, error = %format!("{e:#}"), exit = exit as u8, "Scheduled job ended with an error.");
+                }
                 exit
             }
         }

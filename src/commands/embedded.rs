@@ -80,3 +80,59 @@ fn config(settings: &Settings) -> ahead_sandbox::SandboxConfig {
         ..ahead_sandbox::SandboxConfig::default()
     }
 }
+
+/// What `advance` reports: the sandbox's clock afterwards and what happened meanwhile, as
+/// `(what, how many)` pairs a person can read.
+pub(crate) struct Advanced {
+    pub(crate) now: chrono::DateTime<chrono::Utc>,
+    pub(crate) activity: Vec<(&'static str, u64)>,
+}
+
+/// Move the embedded sandbox's clock (its state file beside the store) forward by `by`.
+#[cfg(feature = "sandbox")]
+pub(crate) fn advance(settings: &Settings, by: std::time::Duration) -> anyhow::Result<Advanced> {
+    use anyhow::Context as _;
+    let done = ahead_sandbox::advance(&config(settings), by).with_context(|| {
+        format!(
+            "cannot advance the embedded sandbox ({})",
+            settings.sandbox.state_path.display()
+        )
+    })?;
+    let a = done.activity;
+    Ok(Advanced {
+        now: done.now,
+        activity: vec![
+            ("stock moves", a.stock_moves),
+            ("inventory rows removed", a.rows_removed),
+            ("inventory rows added", a.rows_added),
+            ("invoices created", a.invoices_created),
+            ("payments", a.payments),
+            ("orders created", a.orders_created),
+            ("orders shipped", a.orders_shipped),
+            ("orders delivered", a.orders_delivered),
+        ],
+    })
+}
+
+#[cfg(not(feature = "sandbox"))]
+pub(crate) fn advance(_settings: &Settings, _by: std::time::Duration) -> anyhow::Result<Advanced> {
+    Err(unavailable().into())
+}
+
+/// Every invoice the embedded sandbox configured by `settings` will serve when it next starts
+/// (its saved world, or the one its seed makes), as AHEAD's JSON records.
+#[cfg(feature = "sandbox")]
+pub(crate) fn invoices(
+    settings: &Settings,
+) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    use anyhow::Context as _;
+    ahead_sandbox::invoices(&config(settings))
+        .context("cannot read the embedded sandbox's invoices")
+}
+
+#[cfg(not(feature = "sandbox"))]
+pub(crate) fn invoices(
+    _settings: &Settings,
+) -> anyhow::Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    Err(unavailable().into())
+}

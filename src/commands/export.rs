@@ -1,13 +1,26 @@
 //! `export inventory | invoices | shipments | orders | changes | reconciliation`.
 
 use super::reconcile::{self, ReconcileArgs};
-use crate::cli::{ExportFormat, ExportWhat};
+use crate::cli::{DataFormat, ExportCommand, ExportFormat};
 use crate::error::{ConfigError, Exit};
 use crate::export::report::ReportFormat;
 use crate::export::{self, Format, MirrorExport, Output};
 use crate::pull::StreamKind;
 use crate::settings::Settings;
 
+/// What is exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExportWhat {
+    Inventory,
+    Invoices,
+    Shipments,
+    Orders,
+    Changes,
+    Reconciliation,
+}
+
+/// Every export's flags in one place; clap has already refused a flag where it does not
+/// apply, so only what depends on a flag's value is checked here.
 pub(crate) struct ExportArgs {
     pub what: ExportWhat,
     pub out: Option<std::path::PathBuf>,
@@ -21,6 +34,64 @@ pub(crate) struct ExportArgs {
     pub ledger_mapping: Option<std::path::PathBuf>,
     pub as_of: Option<String>,
     pub outstanding: bool,
+}
+
+impl ExportArgs {
+    fn plain(what: ExportWhat, out: Option<std::path::PathBuf>, format: ExportFormat) -> Self {
+        ExportArgs {
+            what,
+            out,
+            format,
+            excel_safe: false,
+            stream: None,
+            run: None,
+            since: None,
+            ledger: None,
+            ledger_mapping: None,
+            as_of: None,
+            outstanding: false,
+        }
+    }
+}
+
+fn data_format(format: DataFormat) -> ExportFormat {
+    match format {
+        DataFormat::Csv => ExportFormat::Csv,
+        DataFormat::Json => ExportFormat::Json,
+    }
+}
+
+impl From<ExportCommand> for ExportArgs {
+    fn from(command: ExportCommand) -> Self {
+        let mirror = |what, a: crate::cli::MirrorExportArgs| ExportArgs {
+            excel_safe: a.excel_safe,
+            ..ExportArgs::plain(what, a.out.out, data_format(a.format))
+        };
+        match command {
+            ExportCommand::Inventory(a) => mirror(ExportWhat::Inventory, a),
+            ExportCommand::Shipments(a) => mirror(ExportWhat::Shipments, a),
+            ExportCommand::Orders(a) => mirror(ExportWhat::Orders, a),
+            ExportCommand::Invoices(a) => ExportArgs {
+                excel_safe: a.excel_safe,
+                outstanding: a.outstanding,
+                as_of: a.as_of,
+                ..ExportArgs::plain(ExportWhat::Invoices, a.out.out, a.format)
+            },
+            ExportCommand::Changes(a) => ExportArgs {
+                excel_safe: a.excel_safe,
+                stream: a.stream,
+                run: a.run,
+                since: a.since,
+                ..ExportArgs::plain(ExportWhat::Changes, a.out.out, data_format(a.format))
+            },
+            ExportCommand::Reconciliation(a) => ExportArgs {
+                ledger: Some(a.ledger),
+                ledger_mapping: a.ledger_mapping,
+                as_of: a.as_of,
+                ..ExportArgs::plain(ExportWhat::Reconciliation, a.out.out, a.format)
+            },
+        }
+    }
 }
 
 pub(crate) fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
@@ -40,7 +111,7 @@ pub(crate) fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit>
 fn write(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
     let reconciliation = args.what == ExportWhat::Reconciliation;
     let aging = args.what == ExportWhat::Invoices && args.outstanding;
-    check_flags(&args, reconciliation, aging)?;
+    check_flags(&args)?;
     if reconciliation || aging {
         report(settings, args, aging)
     } else {
@@ -48,26 +119,11 @@ fn write(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
     }
 }
 
-/// Each flag applies only where it means something.
-fn check_flags(args: &ExportArgs, reconciliation: bool, aging: bool) -> Result<(), ConfigError> {
+/// What clap cannot see: a flag that applies to one format only.
+fn check_flags(args: &ExportArgs) -> Result<(), ConfigError> {
     if args.excel_safe && args.format != ExportFormat::Csv {
         return Err(ConfigError::new(
             "--excel-safe applies to CSV output only: JSON lines stay exact for programs, and xlsx holds text as text",
-        ));
-    }
-    if args.outstanding && args.what != ExportWhat::Invoices {
-        return Err(ConfigError::new(
-            "--outstanding applies to `export invoices` only",
-        ));
-    }
-    if !reconciliation && (args.ledger.is_some() || args.ledger_mapping.is_some()) {
-        return Err(ConfigError::new(
-            "--ledger and --ledger-mapping apply to `export reconciliation` only",
-        ));
-    }
-    if !reconciliation && !aging && args.as_of.is_some() {
-        return Err(ConfigError::new(
-            "--as-of applies to `export reconciliation` and `export invoices --outstanding` only",
         ));
     }
     Ok(())
@@ -119,12 +175,6 @@ fn data(settings: &Settings, args: ExportArgs) -> anyhow::Result<Exit> {
             .into())
         }
     };
-    let filters_given = args.stream.is_some() || args.run.is_some() || args.since.is_some();
-    if filters_given && args.what != ExportWhat::Changes {
-        return Err(
-            ConfigError::new("--stream, --run and --since apply to `export changes` only").into(),
-        );
-    }
     let mirror = match args.what {
         ExportWhat::Inventory => Some(MirrorExport::Inventory),
         ExportWhat::Invoices => Some(MirrorExport::Invoices),

@@ -52,6 +52,7 @@ where
     }
     let run = ctx.store.begin_run(job, args, now_unix())?;
     let before = ctx.wire_counts();
+    let limited_before = ctx.rate_limited();
     let mut result = body(run).await;
     if let (Ok(done), Some(before), Some(after)) = (&mut result, before, ctx.wire_counts()) {
         // Jobs that do not count their own requests (pushes) get the client's counts.
@@ -60,6 +61,10 @@ where
             done.stats.retries = after.1 - before.1;
             done.stats.token_refreshes = after.2 - before.2;
         }
+    }
+    if let (Ok(done), Some(before), Some(after)) = (&mut result, limited_before, ctx.rate_limited())
+    {
+        done.stats.rate_limited = after - before;
     }
     match &result {
         Ok(done) => ctx

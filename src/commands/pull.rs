@@ -1,7 +1,6 @@
 //! `pull STREAM [--full]` and `backfill STREAM --since DATE [--until DATE]`.
 
 use chrono::NaiveDate;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::Context;
 use super::job::{run_job, JobDone};
@@ -86,18 +85,7 @@ pub(crate) async fn pull_recorded(
     } else {
         format!("pull {}", stream.name())
     };
-    let bar = progress.then(|| {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} rows  {per_sec}  eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(job.clone());
-        std::sync::Arc::new(bar) as std::sync::Arc<dyn crate::progress::Progress>
-    });
+    let bar = progress.then(|| super::bar::Bar::new(&job, "rows").observer());
     let mut outcome = None;
     let slot = &mut outcome;
     let job_name = job.as_str();
@@ -132,10 +120,13 @@ fn summary(job: &str, o: &PullOutcome) {
         (true, true) => "consistent after re-check",
         (true, false) => "still shifting after the last pass",
     };
+    let (since, until) = o.mode.bounds();
     tracing::info!(
         job,
         run = o.run,
-        mode = %o.mode.describe(),
+        mode = o.mode.kind(),
+        since,
+        until,
         rows_read = s.rows_read,
         created = s.created,
         updated = s.updated,

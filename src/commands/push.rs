@@ -18,18 +18,31 @@ pub(crate) struct PushArgs {
     pub dry_run: bool,
 }
 
-pub(crate) async fn run(settings: &Settings, args: PushArgs) -> anyhow::Result<Exit> {
+pub(crate) async fn run(
+    settings: &Settings,
+    args: PushArgs,
+    progress: bool,
+) -> anyhow::Result<Exit> {
     // The mapping and the file list are checked before anything is opened.
     let Some((mapping, files)) = prepare(settings, &args)? else {
         return Ok(Exit::Ok);
     };
     let ctx = Context::open(settings).await?;
-    let result = run_in(&ctx, settings, args.kind, &mapping, &files, args.dry_run).await;
+    let result = run_in(
+        &ctx,
+        settings,
+        args.kind,
+        &mapping,
+        &files,
+        args.dry_run,
+        progress,
+    )
+    .await;
     ctx.close().await?;
     result
 }
 
-/// `push` in an open context (the daemon's): prepare, then run.
+/// `push` in an open context (the daemon's, which draws no bars): prepare, then run.
 pub(crate) async fn run_args_in(
     ctx: &Context,
     settings: &Settings,
@@ -38,7 +51,16 @@ pub(crate) async fn run_args_in(
     match prepare(settings, &args)? {
         None => Ok(Exit::Ok),
         Some((mapping, files)) => {
-            run_in(ctx, settings, args.kind, &mapping, &files, args.dry_run).await
+            run_in(
+                ctx,
+                settings,
+                args.kind,
+                &mapping,
+                &files,
+                args.dry_run,
+                false,
+            )
+            .await
         }
     }
 }
@@ -74,9 +96,19 @@ pub(crate) fn prepare(
         .or_else(|| job_settings.mapping.clone())
         .ok_or_else(|| {
             ConfigError::new(format!(
-                "no mapping for {name}: pass --mapping FILE or set push.{name}.mapping"
+                "no mapping for {name}: pass --mapping FILE or set push.{name}.mapping \
+                 (`ahead-sync init` sets up a folder with the shipped mappings, an inbox and \
+                 sample files)"
             ))
         })?;
+    if !mapping_path.exists() {
+        return Err(ConfigError::new(format!(
+            "the mapping {} for {name} does not exist: pass --mapping FILE, fix \
+             push.{name}.mapping, or run `ahead-sync init` to write the shipped mappings",
+            mapping_path.display()
+        ))
+        .into());
+    }
     let mapping = Mapping::load(&mapping_path).map_err(ConfigError::caused_by)?;
     if mapping.kind != Target::Order(kind) {
         return Err(ConfigError::new(format!(
@@ -102,7 +134,8 @@ pub(crate) fn prepare(
     } else {
         let inbox = job_settings.inbox.clone().ok_or_else(|| {
             ConfigError::new(format!(
-                "no files given and no inbox: name files, or set push.{name}.inbox"
+                "no files given and no inbox: name files, or set push.{name}.inbox \
+                 (`ahead-sync init` sets up a folder with one)"
             ))
         })?;
         push::inbox_files(&inbox)?
@@ -128,6 +161,7 @@ pub(crate) async fn run_in(
     mapping: &Mapping,
     files: &[InputFile],
     dry_run: bool,
+    progress: bool,
 ) -> anyhow::Result<Exit> {
     let (_, _, name) = kind_settings(settings, kind);
     let concurrency = settings.api.concurrency;
@@ -153,13 +187,15 @@ pub(crate) async fn run_in(
     let job = format!("push {name}");
     let described: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
     let job_ref = job.as_str();
+    let bar = progress.then(|| super::bar::Bar::new(&job, "orders"));
+    let observer = bar.as_ref().map(super::bar::Bar::observer);
     let done = run_job(
         ctx,
         settings,
         &job,
         &described.join(" "),
         |run| async move {
-            let report = push::push(
+            let report = push::push_observed(
                 ctx.client(),
                 &ctx.store,
                 run,
@@ -170,10 +206,22 @@ pub(crate) async fn run_in(
                     concurrency,
                     settle: settings.push_settle,
                 },
+                observer,
             )
             .await?;
+            if let Some(bar) = bar {
+                crate::progress::Progress::finish(&*bar);
+            }
             for r in &report.rejections {
-                tracing::warn!(rejection = %r, "Row rejected.");
+                tracing::warn!(
+                    file = %r.file,
+                    line = r.line,
+                    segment = r.segment,
+                    order = r.order.as_deref(),
+                    field = r.field.as_deref(),
+                    reason = %r.reason,
+                    "Row rejected."
+                );
             }
             tracing::info!(
                 job = job_ref,
@@ -212,4 +260,42 @@ fn exit_of(report: &PushReport) -> Exit {
     } else {
         Exit::Ok
     }
+}
+
+/// `push requeue FILE…`: each fixed rejected file back into its inbox (under the push job's
+/// lock, so no push is settling it meanwhile), its stale report removed.
+pub(crate) fn requeue(settings: &Settings, files: &[PathBuf]) -> anyhow::Result<Exit> {
+    let mut inboxes = Vec::new();
+    let mut locks = Vec::new();
+    for kind in [CliKind::PurchaseOrders, CliKind::FulfillmentOrders] {
+        let (_, job, name) = kind_settings(settings, kind);
+        if let Some(inbox) = &job.inbox {
+            inboxes.push(inbox.clone());
+            locks.push(crate::lock::acquire(
+                &crate::lock::lock_dir(&settings.store_path),
+                &format!("push {name}"),
+            )?);
+        }
+    }
+    if inboxes.is_empty() {
+        return Err(ConfigError::new(
+            "no inbox is configured (push.purchase_orders.inbox, push.fulfillment_orders.inbox): \
+             there is nothing to requeue into",
+        )
+        .into());
+    }
+    for file in files {
+        let done = push::requeue(file, &inboxes)?;
+        match &done.removed_report {
+            Some(report) => println!(
+                "requeued {} -> {} (removed {})",
+                file.display(),
+                done.target.display(),
+                report.display()
+            ),
+            None => println!("requeued {} -> {}", file.display(), done.target.display()),
+        }
+    }
+    println!("The next `ahead-sync sync` (or push) takes them once settled (push.settle_secs).");
+    Ok(Exit::Ok)
 }

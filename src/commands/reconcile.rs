@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use chrono::NaiveDate;
 use serde_json::Value;
 
@@ -36,16 +37,25 @@ pub(crate) fn as_of(text: Option<&str>) -> Result<NaiveDate, ConfigError> {
     }
 }
 
-pub(crate) fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::Result<Exit> {
+/// The AP ledger's mapping: `--ledger-mapping`, else `reconciliation.ledger_mapping`; it must
+/// exist and be a mapping of `kind = "ap_ledger"`.
+fn ledger_mapping(settings: &Settings, args: &ReconcileArgs) -> anyhow::Result<Mapping> {
     let mapping_path = args
         .ledger_mapping
         .clone()
         .unwrap_or_else(|| settings.reconciliation.ledger_mapping.clone());
-    let mapping = Mapping::load(&mapping_path).map_err(|e| {
-        ConfigError::new(format!(
-            "{e} (the ledger mapping: --ledger-mapping or reconciliation.ledger_mapping)"
+    if !mapping_path.exists() {
+        return Err(ConfigError::new(format!(
+            "the ledger mapping {} does not exist: pass --ledger-mapping FILE, set \
+             reconciliation.ledger_mapping, or run `ahead-sync init` to write the shipped \
+             mappings (mappings/ap_ledger.csv.toml reads the layout of the sample ledger)",
+            mapping_path.display()
         ))
-    })?;
+        .into());
+    }
+    let mapping = Mapping::load(&mapping_path)
+        .map_err(ConfigError::caused_by)
+        .context("the ledger mapping (--ledger-mapping or reconciliation.ledger_mapping)")?;
     if mapping.kind != Target::ApLedger {
         return Err(ConfigError::new(format!(
             "mapping {} is for {}s, not an AP ledger: it needs kind = \"ap_ledger\"",
@@ -54,6 +64,11 @@ pub(crate) fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> an
         ))
         .into());
     }
+    Ok(mapping)
+}
+
+pub(crate) fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> anyhow::Result<Exit> {
+    let mapping = ledger_mapping(settings, &args)?;
     let shown = args.ledger.display().to_string();
     let bytes = std::fs::read(&args.ledger)
         .map_err(|e| ConfigError::new(format!("--ledger: cannot read {shown}: {e}")))?;
@@ -113,25 +128,7 @@ pub(crate) fn run_reconciliation(settings: &Settings, args: ReconcileArgs) -> an
 
     let report = reconcile::reconcile(&invoices, &ledger, &rejected, args.as_of);
     info.settled_lines = Some(report.settled_lines);
-    for row in &report.rows {
-        match row.status {
-            Status::DuplicateInErp => tracing::warn!(
-                file = %shown,
-                line = row.erp_line.unwrap_or(0),
-                invoice = %row.invoice_number,
-                "Duplicate ledger line: the invoice is on an earlier line too; this one is not counted."
-            ),
-            Status::CurrencyMismatch => tracing::warn!(
-                file = %shown,
-                line = row.erp_line.unwrap_or(0),
-                invoice = %row.invoice_number,
-                ahead_currency = %row.currency,
-                erp_currency = row.erp_currency.as_deref().unwrap_or(""),
-                "Currency mismatch: AHEAD and the ledger bill the invoice in different currencies; its amounts are in no total."
-            ),
-            _ => {}
-        }
-    }
+    warn_rows(&report, &shown);
     let mut out = Output::open(args.out.as_deref())?;
     report::write_reconciliation(&report, &info, args.format, out.writer())?;
     out.finish()?;
@@ -216,6 +213,29 @@ fn mirror_invoices(store: &Store) -> anyhow::Result<Vec<Invoice>> {
         Ok(())
     })??;
     Ok(invoices)
+}
+
+/// A warning for each ledger line the totals leave out for a reason the reader must see.
+fn warn_rows(report: &reconcile::Report, shown: &str) {
+    for row in &report.rows {
+        match row.status {
+            Status::DuplicateInErp => tracing::warn!(
+                file = shown,
+                line = row.erp_line.unwrap_or(0),
+                invoice = %row.invoice_number,
+                "Duplicate ledger line: the invoice is on an earlier line too; this one is not counted."
+            ),
+            Status::CurrencyMismatch => tracing::warn!(
+                file = shown,
+                line = row.erp_line.unwrap_or(0),
+                invoice = %row.invoice_number,
+                ahead_currency = %row.currency,
+                erp_currency = row.erp_currency.as_deref().unwrap_or(""),
+                "Currency mismatch: AHEAD and the ledger bill the invoice in different currencies; its amounts are in no total."
+            ),
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `sandbox`: serve the embedded AHEAD sandbox on its own.
+//! `sandbox`: serve the embedded AHEAD sandbox on its own; `sandbox advance`: move its clock.
 
 use crate::cli::SandboxArgs;
 use crate::error::{ConfigError, Exit};
@@ -41,4 +41,34 @@ pub(crate) async fn run(_args: SandboxArgs) -> anyhow::Result<Exit> {
         "this ahead-sync was built without the embedded sandbox (the `sandbox` feature)",
     )
     .into())
+}
+
+/// `sandbox advance --hours N`: the embedded sandbox (the one `api.base_url = "sandbox"`
+/// starts, whose world is kept beside the store) lives N hours on at once.
+pub(crate) fn advance(settings: &crate::settings::Settings, hours: u32) -> anyhow::Result<Exit> {
+    if settings.api.base_url != crate::settings::BaseUrl::Sandbox {
+        return Err(ConfigError::new(
+            "sandbox advance moves the embedded sandbox's clock, but api.base_url is not \"sandbox\"",
+        )
+        .into());
+    }
+    let by = std::time::Duration::from_secs(u64::from(hours) * 3600);
+    let done = super::embedded::advance(settings, by)?;
+    let happened: Vec<String> = done
+        .activity
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(what, n)| format!("{n} {what}"))
+        .collect();
+    println!(
+        "The sandbox's clock moved {hours} h forward, to {}. Meanwhile at AHEAD: {}.",
+        done.now.format("%Y-%m-%d %H:%M UTC"),
+        if happened.is_empty() {
+            "nothing".to_string()
+        } else {
+            happened.join(", ")
+        }
+    );
+    println!("Next: ahead-sync sync (it pulls what changed), then ahead-sync status.");
+    Ok(Exit::Ok)
 }

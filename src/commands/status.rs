@@ -194,20 +194,31 @@ fn print_text(r: &Value) {
     for j in r["jobs"].as_array().into_iter().flatten() {
         let last = &j["last_run"];
         let s = &last["stats"];
+        let job = j["job"].as_str().unwrap_or("");
+        // A push creates, updates or leaves orders as they are; only a pull removes records.
+        let rows = if job.starts_with("push ") {
+            format!(
+                "orders {} created {} updated {} unchanged {} rejected {}",
+                s["rows_read"], s["created"], s["updated"], s["unchanged"], s["rejected"]
+            )
+        } else {
+            format!(
+                "read {} created {} updated {} removed {} rejected {}",
+                s["rows_read"], s["created"], s["updated"], s["removed"], s["rejected"]
+            )
+        };
         println!(
-            "{:<28} {:<8} {:<22} {:<22} {} / read {} created {} updated {} removed {} rejected {}{}",
-            j["job"].as_str().unwrap_or(""),
+            "{:<28} {:<8} {:<22} {:<22} {} / {rows}{}",
+            job,
             last["run"].to_string(),
             last["started_at"].as_str().unwrap_or(""),
             j["last_success"]["started_at"].as_str().unwrap_or("never"),
             last["outcome"].as_str().unwrap_or(""),
-            s["rows_read"],
-            s["created"],
-            s["updated"],
-            s["removed"],
-            s["rejected"],
             match j["rejected_rows_waiting"].as_u64() {
-                Some(n) if n > 0 => format!(" ({n} rejected rows waiting: `ahead-sync export changes --run {}`)", last["run"]),
+                Some(n) if n > 0 => format!(
+                    " ({n} rejected rows waiting: `ahead-sync export changes --run {}`)",
+                    last["run"]
+                ),
                 _ => String::new(),
             },
         );

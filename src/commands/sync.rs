@@ -59,7 +59,7 @@ const JOB: &str = "sync";
 async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
     let started = std::time::Instant::now();
     let mut outcome = Exit::Ok;
-    let mut jobs = Vec::new();
+    let mut jobs = JobExits::default();
     // Set by a job whose error means every later one would fail the same way.
     let mut stop = false;
     for kind in [OrderKind::PurchaseOrders, OrderKind::FulfillmentOrders] {
@@ -75,16 +75,12 @@ async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
         let exit = match push::prepare(settings, &args) {
             Ok(None) => Exit::Ok,
             Ok(Some((mapping, files))) => settle(
-                push::run_in(ctx, settings, kind, &mapping, &files, false).await,
+                push::run_in(ctx, settings, kind, &mapping, &files, false, progress).await,
                 &mut stop,
             ),
             Err(e) => settle(Err(e), &mut stop),
         };
-        jobs.push(format!(
-            "push {}={}",
-            crate::kinds::OrderKind::from(kind).stream().name(),
-            exit as u8
-        ));
+        jobs.set_push(kind, exit);
         outcome = worst(outcome, exit);
         if stop {
             break;
@@ -101,7 +97,7 @@ async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
                 ),
                 Err(e) => settle(Err(e.into()), &mut stop),
             };
-            jobs.push(format!("pull {}={}", stream.name(), exit as u8));
+            jobs.set_pull(stream, exit);
             outcome = worst(outcome, exit);
             if stop {
                 break;
@@ -115,7 +111,8 @@ async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
                 super::outbox::run_one_in(ctx, settings, ob).await,
                 &mut stop,
             );
-            jobs.push(format!("outbox {}={}", ob.name, exit as u8));
+            tracing::info!(job = "sync", outbox = %ob.name, exit = exit as u8, "Outbox done.");
+            jobs.set_outbox(exit);
             outcome = worst(outcome, exit);
         }
     }
@@ -125,14 +122,66 @@ async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
             "Sync stopped early: AHEAD refused the credentials or could not be reached, so every other job would fail the same way."
         );
     }
+    // One field per job: a log shipper reads `pull_inventory` as a number, not out of a list.
+    // A job that did not run (a push without an inbox, the jobs after a stop) has no field.
     tracing::info!(
         job = "sync",
         exit = outcome as u8,
-        jobs = %jobs.join(" "),
+        push_purchase_orders = jobs.push_purchase_orders,
+        push_fulfillment_orders = jobs.push_fulfillment_orders,
+        pull_inventory = jobs.pull_inventory,
+        pull_invoices = jobs.pull_invoices,
+        pull_shipments = jobs.pull_shipments,
+        pull_purchase_orders = jobs.pull_purchase_orders,
+        pull_fulfillment_orders = jobs.pull_fulfillment_orders,
+        outboxes = jobs.outboxes,
+        outbox = jobs.outbox.map(|e| e as u8),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "Sync finished."
     );
     outcome
+}
+
+/// The exit code of each job of a sync that ran.
+#[derive(Default)]
+struct JobExits {
+    push_purchase_orders: Option<u8>,
+    push_fulfillment_orders: Option<u8>,
+    pull_inventory: Option<u8>,
+    pull_invoices: Option<u8>,
+    pull_shipments: Option<u8>,
+    pull_purchase_orders: Option<u8>,
+    pull_fulfillment_orders: Option<u8>,
+    /// Outboxes run (each also has a line of its own, naming it).
+    outboxes: u64,
+    /// The worst exit of the outboxes run.
+    outbox: Option<Exit>,
+}
+
+impl JobExits {
+    fn set_push(&mut self, kind: OrderKind, exit: Exit) {
+        let slot = match kind {
+            OrderKind::PurchaseOrders => &mut self.push_purchase_orders,
+            OrderKind::FulfillmentOrders => &mut self.push_fulfillment_orders,
+        };
+        *slot = Some(exit as u8);
+    }
+
+    fn set_outbox(&mut self, exit: Exit) {
+        self.outboxes += 1;
+        self.outbox = Some(self.outbox.map_or(exit, |so_far| worst(so_far, exit)));
+    }
+
+    fn set_pull(&mut self, stream: StreamKind, exit: Exit) {
+        let slot = match stream {
+            StreamKind::Inventory => &mut self.pull_inventory,
+            StreamKind::Invoices => &mut self.pull_invoices,
+            StreamKind::Shipments => &mut self.pull_shipments,
+            StreamKind::PurchaseOrders => &mut self.pull_purchase_orders,
+            StreamKind::FulfillmentOrders => &mut self.pull_fulfillment_orders,
+        };
+        *slot = Some(exit as u8);
+    }
 }
 
 /// A job's exit code; its error was already recorded and logged by the job itself, except the
@@ -144,11 +193,32 @@ fn settle(result: anyhow::Result<Exit>, stop: &mut bool) -> Exit {
         Err(e) => {
             *stop |= stops_sync(&e);
             let exit = exit_for(&e);
-            if matches!(exit, Exit::Locked | Exit::Usage) {
-                tracing::warn!(error = %format!("{e:#}"), "Job skipped.");
+            match exit {
+                // Another run of the job is doing the work: nothing is wrong.
+                Exit::Locked => log_skipped(&e),
+                Exit::Usage => tracing::warn!(error = %format!("{e:#}"), "Job skipped."),
+                _ => {}
             }
             exit
         }
+    }
+}
+
+/// A job skipped because another run holds its lock, at INFO: the holder by its pid, or, when
+/// it is this very process (another job of the same daemon), said so.
+pub(crate) fn log_skipped(e: &anyhow::Error) {
+    match e.chain().find_map(|c| c.downcast_ref::<lock::LockError>()) {
+        Some(held @ lock::LockError::Held { job, holder }) => {
+            if held.held_here() {
+                tracing::info!(
+                    job = %job,
+                    "Job skipped: another job of this process is running it."
+                );
+            } else {
+                tracing::info!(job = %job, holder = %holder, "Job skipped: another run holds its lock.");
+            }
+        }
+        _ => tracing::info!(error = %format!("{e:#}"), "Job skipped."),
     }
 }
 

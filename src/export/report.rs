@@ -11,14 +11,9 @@
 //!   counts and dates are never text, so they stay exactly as they are.
 //! - JSON lines: one object per line with a `section` field: `report` (the facts) first, then
 //!   `detail` rows, then `totals_by_status` / `totals_by_aging` rows. Money is an exact string.
-//! - xlsx: the detail on the first sheet (frozen header, autofilter); the facts and totals on a
-//!   second sheet, `Totals`, each totals table followed by a grand total per currency. Money
-//!   cells are numbers formatted `#,##0.00` (up to 4 places shown), dates are dates, the pull
-//!   time a date-time, and text is written as a string cell, which a spreadsheet never runs as a
-//!   formula. Both sheets print landscape, fitted to one page wide.
-//!
-//! Days since the due date become two columns in every format: days past due (never negative)
-//! and days until due (only while not past due).
+//! - xlsx: the detail on the first sheet; the facts and totals on a second sheet, `Totals`.
+//!   Money cells are numbers formatted `#,##0.00` (up to 4 places shown), dates are dates, and
+//!   text is written as a string cell, which a spreadsheet never runs as a formula.
 //!
 //! Money is `Decimal` until the last moment; only the xlsx writer turns it into the spreadsheet's
 //! own number type, cell by cell, after every sum has been made.
@@ -74,8 +69,8 @@ enum Cell {
     Money(Decimal),
     Integer(i64),
     Date(NaiveDate),
-    /// A moment: its RFC 3339 text (CSV, JSON) and the instant (a date-time cell in xlsx).
-    Moment(String, chrono::DateTime<chrono::Utc>),
+    /// A moment, in UTC: RFC 3339 as text, a date-time in a workbook.
+    Time(chrono::DateTime<chrono::Utc>),
 }
 
 fn text(s: impl Into<String>) -> Cell {
@@ -132,6 +127,15 @@ const TOTALS_BY_STATUS: &[Col] = &[
     col("difference", "Difference (AHEAD - ERP)"),
 ];
 
+const GRAND_TOTALS: &[Col] = &[
+    col("total", "Grand total"),
+    col("currency", "Currency"),
+    col("count", "Invoices"),
+    col("ahead_balance", "AHEAD Balance Due"),
+    col("erp_balance", "ERP Open Balance"),
+    col("difference", "Difference (AHEAD - ERP)"),
+];
+
 const TOTALS_BY_AGING: &[Col] = &[
     col("aging", "Totals by aging"),
     col("currency", "Currency"),
@@ -157,6 +161,13 @@ const OUTSTANDING: &[Col] = &[
     col("balance_due", "Balance Due"),
 ];
 
+const OUTSTANDING_GRAND_TOTALS: &[Col] = &[
+    col("total", "Grand total"),
+    col("currency", "Currency"),
+    col("count", "Invoices"),
+    col("balance_due", "Balance Due"),
+];
+
 const OUTSTANDING_TOTALS: &[Col] = &[
     col("aging", "Totals by aging"),
     col("currency", "Currency"),
@@ -164,8 +175,8 @@ const OUTSTANDING_TOTALS: &[Col] = &[
     col("balance_due", "Balance Due"),
 ];
 
-/// Days past due (never negative) and days until due (only while not past due), from the
-/// signed days since the due date.
+/// Days past due, never negative, and days until due, for an invoice not yet due: `as_of -
+/// due date` split in two columns, so that neither reads as a negative count.
 fn due_cells(days: Option<i64>) -> [Cell; 2] {
     match days {
         None => [Cell::Empty, Cell::Empty],
@@ -221,7 +232,7 @@ fn info_rows(info: &ReportInfo) -> Vec<(&'static str, &'static str, Cell)> {
             "Mirror pulled at",
             match &info.mirror_pulled_at {
                 Some(t) => match chrono::DateTime::parse_from_rfc3339(t) {
-                    Ok(at) => Cell::Moment(t.clone(), at.to_utc()),
+                    Ok(at) => Cell::Time(at.with_timezone(&chrono::Utc)),
                     Err(_) => text(t.clone()),
                 },
                 None => text("never"),
@@ -272,6 +283,11 @@ pub(crate) fn write_reconciliation(
                 cols: TOTALS_BY_AGING,
                 rows: report.by_aging.iter().map(total_row).collect(),
             },
+            Table {
+                section: "grand_totals",
+                cols: GRAND_TOTALS,
+                rows: report.grand_totals.iter().map(total_row).collect(),
+            },
         ],
     };
     write(&doc, format, out)
@@ -313,23 +329,57 @@ pub(crate) fn write_outstanding(
                 })
                 .collect(),
         },
-        totals: vec![Table {
-            section: "totals_by_aging",
-            cols: OUTSTANDING_TOTALS,
-            rows: totals
-                .iter()
-                .map(|t| {
-                    vec![
-                        text(t.group),
-                        text(t.currency.clone()),
-                        Cell::Integer(t.count as i64),
-                        opt(t.ahead_balance, Cell::Money),
-                    ]
-                })
-                .collect(),
-        }],
+        totals: vec![
+            Table {
+                section: "totals_by_aging",
+                cols: OUTSTANDING_TOTALS,
+                rows: totals
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            text(t.group),
+                            text(t.currency.clone()),
+                            Cell::Integer(t.count as i64),
+                            opt(t.ahead_balance, Cell::Money),
+                        ]
+                    })
+                    .collect(),
+            },
+            Table {
+                section: "grand_totals",
+                cols: OUTSTANDING_GRAND_TOTALS,
+                rows: grand_totals(totals)
+                    .into_iter()
+                    .map(|(currency, count, balance)| {
+                        vec![
+                            text("all"),
+                            text(currency),
+                            Cell::Integer(count as i64),
+                            Cell::Money(balance),
+                        ]
+                    })
+                    .collect(),
+            },
+        ],
     };
     write(&doc, format, out)
+}
+
+/// The aging totals summed per currency (never across currencies), exactly.
+fn grand_totals(by_aging: &[Total]) -> Vec<(String, u64, Decimal)> {
+    let mut out: Vec<(String, u64, Decimal)> = Vec::new();
+    for t in by_aging {
+        let balance = t.ahead_balance.unwrap_or_default();
+        match out.iter_mut().find(|(c, _, _)| *c == t.currency) {
+            Some((_, count, sum)) => {
+                *count += t.count;
+                *sum += balance;
+            }
+            None => out.push((t.currency.clone(), t.count, balance)),
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 fn write(doc: &Document, format: ReportFormat, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -363,7 +413,7 @@ fn cell_text(cell: &Cell) -> String {
         Cell::Money(d) => money_text(*d),
         Cell::Integer(n) => n.to_string(),
         Cell::Date(d) => d.format("%Y-%m-%d").to_string(),
-        Cell::Moment(t, _) => t.clone(),
+        Cell::Time(t) => crate::time::rfc3339(*t),
     }
 }
 
@@ -456,7 +506,7 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
     let bold = Format::new().set_bold();
     let money = Format::new().set_num_format("#,##0.00##;-#,##0.00##");
     let date = Format::new().set_num_format("yyyy-mm-dd");
-    let moment = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss \"UTC\"");
+    let time = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss \"UTC\"");
     let put = |sheet: &mut Worksheet, row: u32, col: u16, cell: &Cell| -> anyhow::Result<()> {
         match cell {
             Cell::Empty => {}
@@ -478,9 +528,9 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
                 let dt = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)?;
                 sheet.write_datetime_with_format(row, col, &dt, &date)?;
             }
-            Cell::Moment(_, at) => {
-                let dt = ExcelDateTime::from_timestamp(at.timestamp())?;
-                sheet.write_datetime_with_format(row, col, &dt, &moment)?;
+            Cell::Time(t) => {
+                let dt = ExcelDateTime::from_timestamp(t.timestamp())?;
+                sheet.write_datetime_with_format(row, col, &dt, &time)?;
             }
         }
         Ok(())
@@ -498,12 +548,14 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
         }
         Ok(r)
     };
-    // Landscape, as wide as one page, the header row on every page.
-    let print_setup = |sheet: &mut Worksheet, repeat_header: bool| -> anyhow::Result<()> {
+
+    // Printed in landscape, as wide as the page (as many pages long as it takes), the
+    // header row on every page.
+    let print = |sheet: &mut Worksheet, header_row: Option<u32>| -> anyhow::Result<()> {
         sheet.set_landscape();
         sheet.set_print_fit_to_pages(1, 0);
-        if repeat_header {
-            sheet.set_repeat_rows(0, 0)?;
+        if let Some(row) = header_row {
+            sheet.set_repeat_rows(row, row)?;
         }
         Ok(())
     };
@@ -514,13 +566,16 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
         sheet.set_name(doc.sheet)?;
         let end = table(sheet, 0, &doc.detail)?;
         sheet.set_freeze_panes(1, 0)?;
-        sheet.autofilter(0, 0, end.max(2) - 1, doc.detail.cols.len() as u16 - 1)?;
-        print_setup(sheet, true)?;
+        // Filter buttons on the header row, over every row (a header alone when empty).
+        let last_col = doc.detail.cols.len().saturating_sub(1) as u16;
+        sheet.autofilter(0, 0, end.saturating_sub(1), last_col)?;
+        print(sheet, Some(0))?;
         sheet.autofit();
     }
     {
         let sheet = workbook.add_worksheet();
         sheet.set_name("Totals")?;
+        print(sheet, None)?;
         sheet.write_string_with_format(0, 0, "Report", &bold)?;
         let mut r = 1;
         for (_, title, value) in &doc.info {
@@ -530,53 +585,10 @@ fn xlsx(doc: &Document) -> anyhow::Result<Vec<u8>> {
         }
         for t in &doc.totals {
             r = table(sheet, r + 1, t)?;
-            for row in grand_totals(t) {
-                for (c, cell) in row.iter().enumerate() {
-                    match cell {
-                        Cell::Text(s) => {
-                            sheet.write_string_with_format(r, c as u16, s, &bold)?;
-                        }
-                        other => put(sheet, r, c as u16, other)?,
-                    }
-                }
-                r += 1;
-            }
         }
-        print_setup(sheet, false)?;
         sheet.autofit();
     }
     Ok(workbook.save_to_buffer()?)
-}
-
-/// A totals table's grand totals: one `Total` row per currency (its second column) under the
-/// groups, summing every count and money column exactly; a money column that is empty in every
-/// group stays empty.
-fn grand_totals(t: &Table) -> Vec<Vec<Cell>> {
-    let mut by_currency: Vec<(String, Vec<Cell>)> = Vec::new();
-    for row in &t.rows {
-        let currency = cell_text(&row[1]);
-        let at = match by_currency.iter().position(|(c, _)| *c == currency) {
-            Some(at) => at,
-            None => {
-                let mut total = vec![Cell::Empty; row.len()];
-                total[0] = text("Total");
-                total[1] = row[1].clone();
-                by_currency.push((currency, total));
-                by_currency.len() - 1
-            }
-        };
-        let total = &mut by_currency[at].1;
-        for (sum, cell) in total.iter_mut().zip(row).skip(2) {
-            *sum = match (&*sum, cell) {
-                (Cell::Empty, Cell::Integer(n)) => Cell::Integer(*n),
-                (Cell::Integer(a), Cell::Integer(n)) => Cell::Integer(a + n),
-                (Cell::Empty, Cell::Money(d)) => Cell::Money(*d),
-                (Cell::Money(a), Cell::Money(d)) => Cell::Money(a + d),
-                (sum, _) => sum.clone(),
-            };
-        }
-    }
-    by_currency.into_iter().map(|(_, row)| row).collect()
 }
 
 #[cfg(test)]
@@ -585,8 +597,8 @@ mod tests {
     use std::str::FromStr;
 
     /// A credit note whose PO number is a formula: the CSV neutralises the text and leaves
-    /// the money (negative), the days (0 past due, 5 until due) and the dates as they are;
-    /// JSON lines keep the text exactly.
+    /// the money (negative), the days until due and the dates as they are; JSON lines
+    /// keep the text exactly.
     #[test]
     fn the_csv_neutralises_formula_text_and_keeps_numbers() {
         let d = |s: &str| Decimal::from_str(s).unwrap();
@@ -618,76 +630,13 @@ mod tests {
             "'-CN-1,\"'=HYPERLINK(\"\"https://x.example\"\")\",USD,2026-11-01,2026-12-05,0,5,current,'@open,-12.50,0.00,-12.50"
         );
         assert!(csv.contains("\ncurrent,USD,1,-12.50\n"), "{csv}");
+        assert!(csv.contains("\nall,USD,1,-12.50\n"), "{csv}");
         let json = write(ReportFormat::JsonLines);
         assert!(
             json.contains(r#""purchase_order_number":"=HYPERLINK(\"https://x.example\")""#),
             "{json}"
         );
         assert!(json.contains(r#""invoice_number":"-CN-1""#), "{json}");
-    }
-
-    #[test]
-    fn days_past_due_are_never_negative_and_days_until_due_only_before() {
-        assert_eq!(due_cells(Some(12)), [Cell::Integer(12), Cell::Empty]);
-        assert_eq!(due_cells(Some(0)), [Cell::Integer(0), Cell::Integer(0)]);
-        assert_eq!(due_cells(Some(-5)), [Cell::Integer(0), Cell::Integer(5)]);
-        assert_eq!(due_cells(None), [Cell::Empty, Cell::Empty]);
-    }
-
-    #[test]
-    fn grand_totals_sum_each_currency_exactly() {
-        let d = |s: &str| Cell::Money(Decimal::from_str(s).unwrap());
-        let t = Table {
-            section: "totals_by_status",
-            cols: TOTALS_BY_STATUS,
-            rows: vec![
-                vec![
-                    text("matched"),
-                    text("USD"),
-                    Cell::Integer(2),
-                    d("0.10"),
-                    d("0.10"),
-                    d("0"),
-                ],
-                vec![
-                    text("matched"),
-                    text("EUR"),
-                    Cell::Integer(1),
-                    d("5"),
-                    Cell::Empty,
-                    Cell::Empty,
-                ],
-                vec![
-                    text("amount_mismatch"),
-                    text("USD"),
-                    Cell::Integer(3),
-                    d("0.20"),
-                    d("1.20"),
-                    d("-1.00"),
-                ],
-            ],
-        };
-        assert_eq!(
-            grand_totals(&t),
-            vec![
-                vec![
-                    text("Total"),
-                    text("USD"),
-                    Cell::Integer(5),
-                    d("0.30"),
-                    d("1.30"),
-                    d("-1.00")
-                ],
-                vec![
-                    text("Total"),
-                    text("EUR"),
-                    Cell::Integer(1),
-                    d("5"),
-                    Cell::Empty,
-                    Cell::Empty
-                ],
-            ]
-        );
     }
 
     #[test]

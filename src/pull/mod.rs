@@ -73,7 +73,27 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub(crate) fn describe(&self) -> String {
+    /// The kind of pass, one word for a log field: `full`, `incremental`, `outstanding_set`,
+    /// `window`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental { .. } => "incremental",
+            Mode::WholeSet => "outstanding_set",
+            Mode::Window { .. } => "window",
+        }
+    }
+
+    /// Where an incremental pass or a window starts, and where a window ends.
+    pub fn bounds(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Mode::Incremental { since } => (Some(since.as_str()), None),
+            Mode::Window { since, until } => (Some(since.as_str()), until.as_deref()),
+            Mode::Full | Mode::WholeSet => (None, None),
+        }
+    }
+
+    pub fn describe(&self) -> String {
         match self {
             Mode::Full => "full".into(),
             Mode::Incremental { since } => format!("incremental since {since}"),

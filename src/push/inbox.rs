@@ -148,3 +148,91 @@ pub(crate) fn settle_file(path: &Path, rejections: &[Rejection]) -> anyhow::Resu
     tracing::info!(file = %path.display(), to = %target.display(), "Inbox file settled.");
     Ok(failed)
 }
+
+/// Why a rejected file could not be put back into its inbox.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequeueError {
+    #[error("{file} is not in the failed/ folder of {inboxes}: only a rejected inbox file can be requeued")]
+    NotFailed { file: String, inboxes: String },
+    #[error("{file} is a rejection report: requeue the file it is about ({order_file})")]
+    ErrorsReport { file: String, order_file: String },
+    #[error("{target} is in the inbox already: push or move it first")]
+    Exists { target: String },
+    #[error("cannot requeue {file}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What `requeue` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Requeued {
+    /// Where the file is now: in its inbox, under the same name.
+    pub target: PathBuf,
+    /// The stale `NAME.errors.csv` that was removed beside it, if there was one.
+    pub removed_report: Option<PathBuf>,
+}
+
+/// Put a rejected file (`INBOX/failed/NAME`, fixed by a person) back into `INBOX`, one of
+/// `inboxes`, for the next push to take, and remove its stale `NAME.errors.csv`. Rejected rows
+/// of an order already created are not sent again unless they changed: the push ledger decides.
+pub(crate) fn requeue(file: &Path, inboxes: &[PathBuf]) -> Result<Requeued, RequeueError> {
+    let shown = file.display().to_string();
+    let io = |source| RequeueError::Io {
+        file: shown.clone(),
+        source,
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let Some(order_file) = name.strip_suffix(".errors.csv") {
+        return Err(RequeueError::ErrorsReport {
+            file: shown,
+            order_file: order_file.to_string(),
+        });
+    }
+    let folder = file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let folder = std::fs::canonicalize(folder).map_err(io)?;
+    let inbox = inboxes
+        .iter()
+        .find(|inbox| {
+            std::fs::canonicalize(inbox.join("failed")).is_ok_and(|failed| failed == folder)
+        })
+        .ok_or_else(|| RequeueError::NotFailed {
+            file: shown.clone(),
+            inboxes: inboxes
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or "),
+        })?;
+    if !file.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file",
+        )));
+    }
+    let target = inbox.join(&name);
+    if target.exists() {
+        return Err(RequeueError::Exists {
+            target: target.display().to_string(),
+        });
+    }
+    std::fs::rename(file, &target).map_err(io)?;
+    let report = folder.join(format!("{name}.errors.csv"));
+    let removed_report = match std::fs::remove_file(&report) {
+        Ok(()) => Some(file.with_file_name(format!("{name}.errors.csv"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(e)),
+    };
+    Ok(Requeued {
+        target,
+        removed_report,
+    })
+}

@@ -26,7 +26,7 @@ use crate::mapping::{read_orders, Mapping, MappingError, Rejection, SourceOrder}
 use crate::store::{Change, ChangeKind, LedgerState, LedgerWrite, PageWrite, RunStats, Store};
 use crate::time::now_unix;
 pub use inbox::take;
-pub(crate) use inbox::{inbox_files, settle_file, Taken};
+pub(crate) use inbox::{inbox_files, requeue, settle_file, RequeueError, Taken};
 pub use send::ledger_write;
 use send::Outgoing;
 pub(crate) use send::{Outcome, SendError};
@@ -81,6 +81,20 @@ pub async fn push(
     files: &[InputFile],
     options: &PushOptions,
 ) -> anyhow::Result<PushReport> {
+    push_observed(client, store, run, mapping, files, options, None).await
+}
+
+/// `push`, reporting to `progress` the orders it sends, of all those read so far (files are
+/// read one at a time, so the total grows as they are).
+pub async fn push_observed(
+    client: &ApiClient,
+    store: &Store,
+    run: i64,
+    mapping: &Mapping,
+    files: &[InputFile],
+    options: &PushOptions,
+    progress: crate::progress::Observer,
+) -> anyhow::Result<PushReport> {
     let kind = mapping.order_kind()?;
     let job = Push {
         client,
@@ -89,6 +103,8 @@ pub async fn push(
         mapping,
         kind,
         options: *options,
+        progress: if options.dry_run { None } else { progress },
+        total: std::sync::atomic::AtomicU64::new(0),
     };
     let mut report = PushReport::default();
     for file in files {
@@ -113,6 +129,10 @@ struct Push<'a> {
     /// The kind of order the mapping produces.
     kind: OrderKind,
     options: PushOptions,
+    /// Told of every order sent (not in a dry run).
+    progress: crate::progress::Observer,
+    /// Orders read so far, the total `progress` is given.
+    total: std::sync::atomic::AtomicU64,
 }
 
 impl Push<'_> {
@@ -172,14 +192,25 @@ impl Push<'_> {
         };
         let (orders, unknown) = check_items(self.client, orders).await?;
         rejections.extend(unknown);
+        if let Some(progress) = &self.progress {
+            let read = orders.len() as u64;
+            let total = self
+                .total
+                .fetch_add(read, std::sync::atomic::Ordering::Relaxed)
+                + read;
+            progress.set_total(total);
+        }
         let outcomes = send_batches(
-            self.client,
-            self.store,
-            self.kind,
-            &name,
+            Batches {
+                client: self.client,
+                store: self.store,
+                kind: self.kind,
+                file: &name,
+                dry_run: self.options.dry_run,
+                concurrency: self.options.concurrency,
+                progress: self.progress.as_deref(),
+            },
             orders,
-            self.options.dry_run,
-            self.options.concurrency,
         )
         .await?;
         let mut present: HashSet<String> =
@@ -274,15 +305,31 @@ impl Push<'_> {
 /// of a push.
 const BATCH: usize = 256;
 
-async fn send_batches(
-    client: &ApiClient,
-    store: &Store,
+/// What every batch of one file's orders is sent with.
+struct Batches<'a> {
+    client: &'a ApiClient,
+    store: &'a Store,
     kind: OrderKind,
-    file: &str,
-    orders: Vec<SourceOrder>,
+    file: &'a str,
     dry_run: bool,
     concurrency: usize,
+    /// Told of each order sent.
+    progress: Option<&'a dyn crate::progress::Progress>,
+}
+
+async fn send_batches(
+    batches: Batches<'_>,
+    orders: Vec<SourceOrder>,
 ) -> anyhow::Result<Vec<(SourceOrder, Result<Outcome, SendError>)>> {
+    let Batches {
+        client,
+        store,
+        kind,
+        file,
+        dry_run,
+        concurrency,
+        progress,
+    } = batches;
     let mut outcomes = Vec::with_capacity(orders.len());
     let mut orders = orders.into_iter().peekable();
     while orders.peek().is_some() {
@@ -319,6 +366,9 @@ async fn send_batches(
                 let marked = send::needs_post(entry);
                 async move {
                     let result = send::send(client, store, kind, file, &order, entry, marked).await;
+                    if let Some(progress) = progress {
+                        progress.advance(1);
+                    }
                     (order, result)
                 }
             }))

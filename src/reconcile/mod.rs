@@ -272,6 +272,8 @@ pub(crate) struct Report {
     pub rows: Vec<Row>,
     pub by_status: Vec<Total>,
     pub by_aging: Vec<Total>,
+    /// Per currency, every row counted in the money totals (group `all`): the grand totals.
+    pub grand_totals: Vec<Total>,
     /// Ledger lines left out because their open balance is zero.
     pub settled_lines: u64,
 }
@@ -335,10 +337,12 @@ pub(crate) fn reconcile(
         |r| r.aging.filter(|_| r.status.counted()).map(Aging::as_str),
         Aging::ALL.map(Aging::as_str),
     );
+    let grand_totals = totals(&rows, |r| r.status.counted().then_some("all"), ["all"]);
     Report {
         rows,
         by_status,
         by_aging,
+        grand_totals,
         settled_lines,
     }
 }

@@ -32,6 +32,7 @@ pub(crate) use mirror::{Stored, StoredHash, Watermark, WatermarkMove};
 pub(crate) use outbox::{ControlMove, FileStart, OutboxChange, OutboxFile, X12Controls};
 pub(crate) use runs::RunRecord;
 pub use runs::RunStats;
+pub(crate) use runs::RunTotals;
 pub(crate) use tokens::StoredToken;
 pub use webhooks::{EventBacklog, NewEvent, QUARANTINED};
 

@@ -26,6 +26,8 @@ pub struct RunStats {
     pub rows_written: u64,
     /// A pull that read its stream's whole set (which is how removals are seen).
     pub full: bool,
+    /// Of the retries, answers 429 (rate limited).
+    pub rate_limited: u64,
     /// Outboxes: files written into the outbox folder.
     #[serde(skip_serializing_if = "is_zero")]
     pub files_written: u64,
@@ -36,6 +38,28 @@ pub struct RunStats {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// The runs of one job with one outcome in the history, and what they did in sum: what
+/// `/metrics` serves, read from the store so that every process's runs count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTotals {
+    pub job: String,
+    /// `ok`, `rejected`, `failed`, ... or `running` for a run not ended (or interrupted).
+    pub outcome: String,
+    pub runs: u64,
+    pub rows_read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub removed: u64,
+    pub closed: u64,
+    pub rejected: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    /// Outboxes: files delivered, and the changes they carry.
+    pub files_written: u64,
+    pub changes_delivered: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +154,47 @@ impl Store {
             out.extend(self.run(id)?);
         }
         Ok(out)
+    }
+
+    /// Every job and outcome in the run history, with its runs' counters summed.
+    pub fn run_totals(&self) -> Result<Vec<RunTotals>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT job, coalesce(outcome, 'running'), count(*),
+                        total(json_extract(stats, '$.rows_read')),
+                        total(json_extract(stats, '$.created')),
+                        total(json_extract(stats, '$.updated')),
+                        total(json_extract(stats, '$.removed')),
+                        total(json_extract(stats, '$.closed')),
+                        total(json_extract(stats, '$.rejected')),
+                        total(json_extract(stats, '$.requests')),
+                        total(json_extract(stats, '$.retries')),
+                        total(json_extract(stats, '$.rate_limited')),
+                        total(json_extract(stats, '$.files_written')),
+                        total(json_extract(stats, '$.changes_delivered'))
+                 FROM runs GROUP BY 1, 2 ORDER BY 1, 2",
+            )?;
+            let n = |r: &rusqlite::Row<'_>, i: usize| r.get::<_, f64>(i).map(|v| v as u64);
+            let rows = stmt.query_map([], |r| {
+                Ok(RunTotals {
+                    job: r.get(0)?,
+                    outcome: r.get(1)?,
+                    runs: r.get::<_, i64>(2)? as u64,
+                    rows_read: n(r, 3)?,
+                    created: n(r, 4)?,
+                    updated: n(r, 5)?,
+                    removed: n(r, 6)?,
+                    closed: n(r, 7)?,
+                    rejected: n(r, 8)?,
+                    requests: n(r, 9)?,
+                    retries: n(r, 10)?,
+                    rate_limited: n(r, 11)?,
+                    files_written: n(r, 12)?,
+                    changes_delivered: n(r, 13)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     /// Per job: its last run and its last successful run (outcome `ok` or `rejected`).

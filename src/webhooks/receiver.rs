@@ -127,9 +127,14 @@ pub async fn serve(
         tally: tally.clone(),
         writer: tx,
     };
+    let metrics_store = store.clone();
     let app = Router::new()
         .route(&config.path, post(deliver))
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || crate::metrics::answer(metrics_store.clone())),
+        )
         .with_state(shared);
     let (max_connections, fd_limit) = connections::connection_cap(config.max_connections);
     if max_connections < config.max_connections {

@@ -63,7 +63,8 @@ async fn a_log_value_with_a_space_is_quoted() {
     .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(" mode=\"outstanding set\" "), "{stderr}");
+    assert!(stderr.contains(" job=\"pull invoices\" "), "{stderr}");
+    assert!(stderr.contains(" mode=outstanding_set "), "{stderr}");
     assert!(
         stderr.contains(" drift=none "),
         "plain values stay bare: {stderr}"

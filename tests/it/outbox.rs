@@ -313,7 +313,11 @@ async fn sync_delivers_every_change_once_and_a_rerun_writes_nothing() {
     ));
     let out = run(&h, &config, &["sync"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("outbox ship_856=0"), "{}", text(&out));
+    assert!(
+        text(&out).contains("Outbox done. job=sync outbox=ship_856 exit=0"),
+        "{}",
+        text(&out)
+    );
     let s = store(&h);
     let changes = deliverable(&s, "shipments");
     assert!(
@@ -743,7 +747,8 @@ async fn a_mapping_error_is_exit_2_naming_file_and_key_before_anything_is_writte
     let out = run(&h, &config, &["sync"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("outbox good=0") && text(&out).contains("outbox bad=2"),
+        text(&out).contains("job=sync outbox=good exit=0")
+            && text(&out).contains("job=sync outbox=bad exit=2"),
         "{}",
         text(&out)
     );

@@ -150,6 +150,11 @@ impl Harness {
 
 /// The binary, run in `dir` with no AHEAD_SYNC__ variables inherited.
 pub fn cmd(dir: &Path, args: &[&str]) -> Output {
+    cmd_env(dir, args, &[])
+}
+
+/// The binary, run in `dir` with only the given AHEAD_SYNC__ variables.
+pub fn cmd_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ahead-sync"));
     command.current_dir(dir).args(args).arg("--no-progress");
     for (key, _) in std::env::vars() {
@@ -157,6 +162,7 @@ pub fn cmd(dir: &Path, args: &[&str]) -> Output {
             command.env_remove(key);
         }
     }
+    command.envs(env.iter().copied());
     command.output().expect("the binary runs")
 }
 

@@ -219,12 +219,12 @@ fn stream_and_order_names_take_either_spelling() {
                 ..
             },
             Command::Push {
-                kind: OrderKind::PurchaseOrders,
+                kind: Some(OrderKind::PurchaseOrders),
                 dry_run: true,
                 ..
             },
             Command::Push {
-                kind: OrderKind::FulfillmentOrders,
+                kind: Some(OrderKind::FulfillmentOrders),
                 ..
             },
         ]
