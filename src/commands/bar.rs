@@ -1,4 +1,5 @@
-//! The progress bar a person sees on a terminal, for pulls (rows) and pushes (orders).
+//! The progress bar a person sees on a terminal, for pulls (rows), pushes (orders) and outboxes
+//! (changes).
 //!
 //! A bar appears only once its job knows it has work (a total above zero), so a job with
 //! nothing to do, or one that fails before its first page, leaves no `0/0` behind; and it

@@ -70,7 +70,7 @@ pub(crate) async fn run(
         }
         Command::Export { what } => export::run(&load()?, export::ExportArgs::from(what)),
         Command::Webhooks { action } => webhooks::run(&load()?, action).await,
-        Command::Outbox(args) => outbox::run(&load()?, args).await,
+        Command::Outbox(args) => outbox::run(&load()?, args, progress).await,
         Command::Sync => sync::run(&load()?, progress).await,
         Command::Status { json } => status::run(&load()?, json),
         Command::Sandbox(cmd) => match cmd.action {

@@ -12,7 +12,12 @@ use crate::outbox::{OutMapping, SpecError};
 use crate::settings::{OutboxSettings, Settings};
 use crate::store::RunStats;
 
-pub(crate) async fn run(settings: &Settings, args: OutboxArgs) -> anyhow::Result<Exit> {
+/// `progress`: draw a bar of changes delivered (on a terminal).
+pub(crate) async fn run(
+    settings: &Settings,
+    args: OutboxArgs,
+    progress: bool,
+) -> anyhow::Result<Exit> {
     if let Some(OutboxAction::Replay { name, run }) = args.action {
         return replay(settings, &name, run).await;
     }
@@ -24,7 +29,7 @@ pub(crate) async fn run(settings: &Settings, args: OutboxArgs) -> anyhow::Result
         let outcome = if args.dry_run {
             dry_run(&ctx, ob, mapping)?
         } else {
-            deliver_job(&ctx, settings, ob, mapping).await?
+            deliver_job(&ctx, settings, ob, mapping, progress).await?
         };
         exit = worst(exit, outcome);
     }
@@ -41,7 +46,7 @@ pub(crate) async fn run_in(
     let compiled = compile(&selected)?;
     let mut exit = Exit::Ok;
     for (ob, mapping) in selected.iter().zip(&compiled) {
-        exit = worst(exit, deliver_job(ctx, settings, ob, mapping).await?);
+        exit = worst(exit, deliver_job(ctx, settings, ob, mapping, false).await?);
     }
     Ok(exit)
 }
@@ -51,9 +56,10 @@ pub(crate) async fn run_one_in(
     ctx: &Context,
     settings: &Settings,
     ob: &OutboxSettings,
+    progress: bool,
 ) -> anyhow::Result<Exit> {
     let mapping = compile(std::slice::from_ref(&ob))?.remove(0);
-    deliver_job(ctx, settings, ob, &mapping).await
+    deliver_job(ctx, settings, ob, &mapping, progress).await
 }
 
 /// The outboxes named (default: all), or a usage error naming what is configured.
@@ -134,15 +140,22 @@ async fn deliver_job(
     settings: &Settings,
     ob: &OutboxSettings,
     mapping: &OutMapping,
+    progress: bool,
 ) -> anyhow::Result<Exit> {
     let job = job_name(ob);
+    let bar = progress.then(|| super::bar::Bar::new(&job, "changes"));
     let done = run_job(ctx, settings, &job, "", |run| async move {
         let outbox = Outbox {
             settings: ob,
             mapping,
             store: &ctx.store,
+            progress: bar.as_deref().map(|b| b as &dyn crate::progress::Progress),
         };
-        let d = outbox.deliver(run, Selection::Pending, None, false)?;
+        let d = outbox.deliver(run, Selection::Pending, None, false);
+        if let Some(bar) = &bar {
+            crate::progress::Progress::finish(&**bar);
+        }
+        let d = d?;
         Ok(report(ob, run, &d, ctx))
     })
     .await?;
@@ -192,6 +205,7 @@ fn dry_run(ctx: &Context, ob: &OutboxSettings, mapping: &OutMapping) -> anyhow::
         settings: ob,
         mapping,
         store: &ctx.store,
+        progress: None,
     };
     let d = outbox.deliver(0, Selection::Pending, None, true)?;
     if let Some(open) = ctx.store.outbox_open_file(&ob.name)? {
@@ -269,6 +283,7 @@ async fn replay(settings: &Settings, name: &str, replayed: i64) -> anyhow::Resul
                 settings: ob,
                 mapping,
                 store: &ctx.store,
+                progress: None,
             };
             let d = outbox.deliver(run, selection, Some(replayed), false)?;
             tracing::info!(

@@ -108,7 +108,7 @@ async fn run_jobs(ctx: &Context, settings: &Settings, progress: bool) -> Exit {
         // After the pulls, so that what they recorded goes out in the same sync.
         for ob in &settings.outboxes {
             let exit = settle(
-                super::outbox::run_one_in(ctx, settings, ob).await,
+                super::outbox::run_one_in(ctx, settings, ob, progress).await,
                 &mut stop,
             );
             tracing::info!(job = "sync", outbox = %ob.name, exit = exit as u8, "Outbox done.");

@@ -15,6 +15,7 @@
 //! took the file after the rename (commit). No range is ever rendered twice once recorded, so
 //! no change reaches the ERP twice, and the cursor never passes a change that is in no file.
 
+use crate::progress::Progress;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,8 @@ pub(crate) struct Outbox<'a> {
     pub(crate) settings: &'a OutboxSettings,
     pub(crate) mapping: &'a OutMapping,
     pub(crate) store: &'a Store,
+    /// Told the changes to deliver, then each batch as it is delivered.
+    pub(crate) progress: Option<&'a dyn Progress>,
 }
 
 /// What a batch is read from: the changes after the cursor, or those a replay repeats.
@@ -145,6 +148,13 @@ impl Outbox<'_> {
             _ => Vec::new(),
         };
         ranges.reverse();
+        if let (Some(progress), Selection::Pending) = (self.progress, &selection) {
+            let pending = self
+                .store
+                .outbox_pending(stream, after, None, kinds)
+                .map_err(self.store_err())?;
+            progress.set_total(pending);
+        }
         loop {
             let batch: Vec<OutboxChange> = match &selection {
                 Selection::Pending => self.store.outbox_changes(stream, after, kinds, max),
@@ -178,6 +188,9 @@ impl Outbox<'_> {
             };
             out.read += batch.len() as u64;
             self.one_file(run, &batch, first, last, replay, dry_run, &mut out)?;
+            if let Some(progress) = self.progress {
+                progress.advance(batch.len() as u64);
+            }
             after = last;
         }
         Ok(out)

@@ -100,3 +100,21 @@ fn a_sync_leaves_no_empty_bar() {
     assert!(drawn.contains("pull inventory ["), "{drawn}");
     assert!(!drawn.contains(" 0/0 "), "{drawn}");
 }
+
+#[test]
+fn an_outbox_draws_its_bar_of_changes_and_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    assert!(crate::util::cmd(work, &["init"]).status.success());
+    // Pull first (no terminal), so that the outboxes init configured have changes waiting.
+    let out = crate::util::cmd(work, &["pull", "inventory"]);
+    assert!(out.status.success(), "{}", crate::util::text(&out));
+    let Some(drawn) = on_a_terminal(work, "outbox inventory_csv") else {
+        return;
+    };
+    assert!(drawn.contains("outbox inventory_csv ["), "{drawn}");
+    assert!(drawn.contains(" changes  "), "{drawn}");
+    assert!(!drawn.contains(" 0/0 "), "{drawn}");
+    let last = drawn.rfind("outbox inventory_csv [").unwrap();
+    assert!(drawn[last..].contains("\u{1b}[2K"), "{:?}", &drawn[last..]);
+}
