@@ -592,80 +592,23 @@ fn x12_target(
             ))
         }
     };
-    let element = one_char(
+    let (element, segment, component, isa11) = x12_separators(
         name,
-        "element_separator",
-        t.element_separator.as_deref(),
-        '*',
+        [
+            t.element_separator.as_deref(),
+            t.segment_terminator.as_deref(),
+            t.component_separator.as_deref(),
+            t.repetition_separator.as_deref(),
+        ],
+        &version,
+        [
+            &sender_id,
+            &receiver_id,
+            &application_sender,
+            &application_receiver,
+        ],
     )?;
-    let segment = one_char(
-        name,
-        "segment_terminator",
-        t.segment_terminator.as_deref(),
-        '~',
-    )?;
-    let component = one_char(
-        name,
-        "component_separator",
-        t.component_separator.as_deref(),
-        '>',
-    )?;
-    let repetition = one_char(
-        name,
-        "repetition_separator",
-        t.repetition_separator.as_deref(),
-        '^',
-    )?;
-    let isa11 = if version[..5] < *"00402" {
-        if t.repetition_separator.is_some() {
-            return Err(invalid(
-                name,
-                "target.repetition_separator",
-                "versions before 00402 have no repetition separator (ISA11 is \"U\")",
-            ));
-        }
-        'U'
-    } else {
-        repetition
-    };
-    let mut seps = vec![element, segment, component];
-    if isa11 != 'U' {
-        seps.push(isa11);
-    }
-    for (i, a) in seps.iter().enumerate() {
-        if seps[i + 1..].contains(a) {
-            return Err(invalid(
-                name,
-                "target",
-                format!("the separators must differ ({a:?} is used twice)"),
-            ));
-        }
-    }
-    for id in [
-        &sender_id,
-        &receiver_id,
-        &application_sender,
-        &application_receiver,
-    ] {
-        if let Some(c) = id.chars().find(|c| seps.contains(c)) {
-            return Err(invalid(
-                name,
-                "target",
-                format!("{id:?} holds the separator {c:?}"),
-            ));
-        }
-    }
-    let set_per_record = match t.set.as_deref() {
-        None | Some("record") => true,
-        Some("file") => false,
-        Some(other) => {
-            return Err(invalid(
-                name,
-                "target.set",
-                format!("{other:?} is not \"record\" or \"file\""),
-            ))
-        }
-    };
+    let set_per_record = set_per_record(name, t.set.as_deref())?;
     if segments.is_empty() {
         return Err(invalid(
             name,
@@ -702,6 +645,69 @@ fn x12_target(
     })
 }
 
+/// The interchange's separators (element, segment terminator, component, ISA11), each
+/// different from the others and found in none of the `ids`.
+fn x12_separators(
+    name: &str,
+    given: [Option<&str>; 4],
+    version: &str,
+    ids: [&str; 4],
+) -> Result<(char, char, char, char), SpecError> {
+    let [element_sep, segment_sep, component_sep, repetition_sep] = given;
+    let element = one_char(name, "element_separator", element_sep, '*')?;
+    let segment = one_char(name, "segment_terminator", segment_sep, '~')?;
+    let component = one_char(name, "component_separator", component_sep, '>')?;
+    let repetition = one_char(name, "repetition_separator", repetition_sep, '^')?;
+    let isa11 = if version[..5] < *"00402" {
+        if repetition_sep.is_some() {
+            return Err(invalid(
+                name,
+                "target.repetition_separator",
+                "versions before 00402 have no repetition separator (ISA11 is \"U\")",
+            ));
+        }
+        'U'
+    } else {
+        repetition
+    };
+    let mut seps = vec![element, segment, component];
+    if isa11 != 'U' {
+        seps.push(isa11);
+    }
+    for (i, a) in seps.iter().enumerate() {
+        if seps[i + 1..].contains(a) {
+            return Err(invalid(
+                name,
+                "target",
+                format!("the separators must differ ({a:?} is used twice)"),
+            ));
+        }
+    }
+    for id in ids {
+        if let Some(c) = id.chars().find(|c| seps.contains(c)) {
+            return Err(invalid(
+                name,
+                "target",
+                format!("{id:?} holds the separator {c:?}"),
+            ));
+        }
+    }
+    Ok((element, segment, component, isa11))
+}
+
+/// `target.set`: a transaction set per record (`"record"`, the default) or one per file.
+fn set_per_record(name: &str, set: Option<&str>) -> Result<bool, SpecError> {
+    match set {
+        None | Some("record") => Ok(true),
+        Some("file") => Ok(false),
+        Some(other) => Err(invalid(
+            name,
+            "target.set",
+            format!("{other:?} is not \"record\" or \"file\""),
+        )),
+    }
+}
+
 /// What a value may read where it stands.
 #[derive(Debug, Clone, Copy)]
 struct Scope {
@@ -724,7 +730,7 @@ fn compile_segments(
     hl_depth: &mut usize,
 ) -> Result<Vec<Segment>, SpecError> {
     let mut out = Vec::new();
-    for (i, s) in raw.into_iter().enumerate() {
+    for (i, mut s) in raw.into_iter().enumerate() {
         let key = format!("{prefix}[{i}]");
         let kinds = [s.id.is_some(), s.hl.is_some(), s.each.is_some()]
             .iter()
@@ -737,145 +743,178 @@ fn compile_segments(
                 "a segment has exactly one of `id`, `hl` or `each`",
             ));
         }
-        if let Some(id) = s.id {
-            if id.len() < 2
-                || id.len() > 3
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            {
-                return Err(invalid(
-                    name,
-                    format!("{key}.id"),
-                    format!("{id:?} is not a segment id (2-3 upper-case letters or digits)"),
-                ));
-            }
-            if ENVELOPE.contains(&id.as_str()) || id == "HL" {
-                return Err(invalid(
-                    name,
-                    format!("{key}.id"),
-                    format!("{id} is written by ahead-sync itself"),
-                ));
-            }
-            if s.segments.is_some() {
-                return Err(invalid(
-                    name,
-                    format!("{key}.segments"),
-                    "only an `each` loop holds segments",
-                ));
-            }
-            let raw_elements = s.elements.filter(|e| !e.is_empty()).ok_or_else(|| {
-                invalid(
-                    name,
-                    format!("{key}.elements"),
-                    "a segment needs its elements",
-                )
-            })?;
-            let mut elements = Vec::new();
-            for (j, e) in raw_elements.into_iter().enumerate() {
-                let ekey = format!("{key}.elements[{j}]");
-                elements.push(match e {
-                    RawElement::Literal(text) => Element::Literal(text),
-                    RawElement::Value(v) => {
-                        if v.name.is_some() {
-                            return Err(invalid(
-                                name,
-                                format!("{ekey}.name"),
-                                "`name` is for CSV columns",
-                            ));
-                        }
-                        Element::Value(Box::new(compile_value(*v, scope, name, &ekey)?))
-                    }
-                });
-            }
-            out.push(Segment::Plain { id, elements });
-        } else if let Some(code) = s.hl {
-            if s.elements.is_some() || s.segments.is_some() {
-                return Err(invalid(
-                    name,
-                    &key,
-                    "an `hl` segment is written whole: no `elements`",
-                ));
-            }
-            if code.is_empty() || code.len() > 2 || !code.chars().all(|c| c.is_ascii_alphanumeric())
-            {
-                return Err(invalid(
-                    name,
-                    format!("{key}.hl"),
-                    format!("{code:?} is not a level code such as \"S\", \"O\", \"I\""),
-                ));
-            }
-            out.push(Segment::Hl {
-                code,
-                depth: *hl_depth,
-            });
-            *hl_depth += 1;
-        } else if let Some(each) = s.each {
-            if s.elements.is_some() {
-                return Err(invalid(
-                    name,
-                    format!("{key}.elements"),
-                    "an `each` loop holds `segments`",
-                ));
-            }
-            let (over, inner) =
-                match each.as_str() {
-                    "lines" if scope.line => {
-                        return Err(invalid(
-                            name,
-                            format!("{key}.each"),
-                            "already inside the lines",
-                        ))
-                    }
-                    "lines" if scope.set_records => {
-                        return Err(invalid(
-                            name,
-                            format!("{key}.each"),
-                            "lines belong to a record: put this loop inside `each = \"records\"`",
-                        ))
-                    }
-                    "lines" if !fields::has_lines(scope.stream) => {
-                        return Err(invalid(
-                            name,
-                            format!("{key}.each"),
-                            format!("{} records have no lines", scope.stream.name()),
-                        ))
-                    }
-                    "lines" => (
-                        Over::Lines,
-                        Scope {
-                            line: true,
-                            ..*scope
-                        },
-                    ),
-                    "records" if scope.set_records => (
-                        Over::Records,
-                        Scope {
-                            set_records: false,
-                            ..*scope
-                        },
-                    ),
-                    "records" => return Err(invalid(
-                        name,
-                        format!("{key}.each"),
-                        "`each = \"records\"` is for target.set = \"file\", outside any other loop",
-                    )),
-                    other => {
-                        return Err(invalid(
-                            name,
-                            format!("{key}.each"),
-                            format!("{other:?} is not \"lines\" or \"records\""),
-                        ))
-                    }
-                };
-            let body = s.segments.filter(|b| !b.is_empty()).ok_or_else(|| {
-                invalid(name, format!("{key}.segments"), "a loop needs its segments")
-            })?;
-            let body = compile_segments(body, &inner, name, &format!("{key}.segments"), hl_depth)?;
-            out.push(Segment::Each { over, body });
-        }
+        let segment = match (s.id.take(), s.hl.take(), s.each.take()) {
+            (Some(id), _, _) => plain_segment(id, s, scope, name, &key)?,
+            (_, Some(code), _) => hl_segment(code, &s, name, &key, hl_depth)?,
+            (_, _, Some(each)) => each_segment(&each, s, scope, name, &key, hl_depth)?,
+            (None, None, None) => unreachable!("exactly one kind, checked above"),
+        };
+        out.push(segment);
     }
     Ok(out)
+}
+
+/// A segment of elements (`id`).
+fn plain_segment(
+    id: String,
+    s: RawSegment,
+    scope: &Scope,
+    name: &str,
+    key: &str,
+) -> Result<Segment, SpecError> {
+    if id.len() < 2
+        || id.len() > 3
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        return Err(invalid(
+            name,
+            format!("{key}.id"),
+            format!("{id:?} is not a segment id (2-3 upper-case letters or digits)"),
+        ));
+    }
+    if ENVELOPE.contains(&id.as_str()) || id == "HL" {
+        return Err(invalid(
+            name,
+            format!("{key}.id"),
+            format!("{id} is written by ahead-sync itself"),
+        ));
+    }
+    if s.segments.is_some() {
+        return Err(invalid(
+            name,
+            format!("{key}.segments"),
+            "only an `each` loop holds segments",
+        ));
+    }
+    let raw_elements = s.elements.filter(|e| !e.is_empty()).ok_or_else(|| {
+        invalid(
+            name,
+            format!("{key}.elements"),
+            "a segment needs its elements",
+        )
+    })?;
+    let mut elements = Vec::new();
+    for (j, e) in raw_elements.into_iter().enumerate() {
+        let ekey = format!("{key}.elements[{j}]");
+        elements.push(match e {
+            RawElement::Literal(text) => Element::Literal(text),
+            RawElement::Value(v) => {
+                if v.name.is_some() {
+                    return Err(invalid(
+                        name,
+                        format!("{ekey}.name"),
+                        "`name` is for CSV columns",
+                    ));
+                }
+                Element::Value(Box::new(compile_value(*v, scope, name, &ekey)?))
+            }
+        });
+    }
+    Ok(Segment::Plain { id, elements })
+}
+
+/// An HL segment (`hl`): its level's code, at the next depth of the hierarchy.
+fn hl_segment(
+    code: String,
+    s: &RawSegment,
+    name: &str,
+    key: &str,
+    hl_depth: &mut usize,
+) -> Result<Segment, SpecError> {
+    if s.elements.is_some() || s.segments.is_some() {
+        return Err(invalid(
+            name,
+            key,
+            "an `hl` segment is written whole: no `elements`",
+        ));
+    }
+    if code.is_empty() || code.len() > 2 || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(invalid(
+            name,
+            format!("{key}.hl"),
+            format!("{code:?} is not a level code such as \"S\", \"O\", \"I\""),
+        ));
+    }
+    let depth = *hl_depth;
+    *hl_depth += 1;
+    Ok(Segment::Hl { code, depth })
+}
+
+/// A loop (`each`) over a record's lines or a file's records, holding segments.
+fn each_segment(
+    each: &str,
+    s: RawSegment,
+    scope: &Scope,
+    name: &str,
+    key: &str,
+    hl_depth: &mut usize,
+) -> Result<Segment, SpecError> {
+    if s.elements.is_some() {
+        return Err(invalid(
+            name,
+            format!("{key}.elements"),
+            "an `each` loop holds `segments`",
+        ));
+    }
+    let (over, inner) = match each {
+        "lines" if scope.line => {
+            return Err(invalid(
+                name,
+                format!("{key}.each"),
+                "already inside the lines",
+            ))
+        }
+        "lines" if scope.set_records => {
+            return Err(invalid(
+                name,
+                format!("{key}.each"),
+                "lines belong to a record: put this loop inside `each = \"records\"`",
+            ))
+        }
+        "lines" if !fields::has_lines(scope.stream) => {
+            return Err(invalid(
+                name,
+                format!("{key}.each"),
+                format!("{} records have no lines", scope.stream.name()),
+            ))
+        }
+        "lines" => (
+            Over::Lines,
+            Scope {
+                line: true,
+                ..*scope
+            },
+        ),
+        "records" if scope.set_records => (
+            Over::Records,
+            Scope {
+                set_records: false,
+                ..*scope
+            },
+        ),
+        "records" => {
+            return Err(invalid(
+                name,
+                format!("{key}.each"),
+                "`each = \"records\"` is for target.set = \"file\", outside any other loop",
+            ))
+        }
+        other => {
+            return Err(invalid(
+                name,
+                format!("{key}.each"),
+                format!("{other:?} is not \"lines\" or \"records\""),
+            ))
+        }
+    };
+    let body = s
+        .segments
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| invalid(name, format!("{key}.segments"), "a loop needs its segments"))?;
+    let body = compile_segments(body, &inner, name, &format!("{key}.segments"), hl_depth)?;
+    Ok(Segment::Each { over, body })
 }
 
 fn compile_value(
