@@ -222,113 +222,162 @@ pub(crate) fn write(
     let mut problems = Vec::new();
     let mut written = vec![false; records.len()];
     let mut sets: Vec<SetBuilder> = Vec::new();
-    let empty: [Record<'_>; 0] = [];
     if t.set_per_record {
-        for (i, record) in records.iter().enumerate() {
-            let record = match record {
-                Ok(r) => r,
-                Err(p) => {
-                    problems.push((i, p.clone()));
-                    continue;
-                }
-            };
-            let mut set = SetBuilder::new();
-            let mut mine = Vec::new();
-            let at = At {
-                record: Some(record),
-                record_index: sets.len() + 1,
-                line: None,
-                set_records: &empty,
-                records_written: 0,
-                hl_written: 0,
-                batch,
-            };
-            body(t, &t.body, &mut set, at, &empty, &mut mine);
-            if mine.is_empty() {
-                set.records_written = 1;
-                written[i] = true;
-                sets.push(set);
-            } else {
-                problems.extend(mine.into_iter().map(|(_, p)| (i, p)));
-            }
-        }
+        set_per_record(t, records, batch, &mut sets, &mut written, &mut problems);
     } else {
-        let mut readable = Vec::new();
-        let mut positions = Vec::new();
-        for (i, record) in records.iter().enumerate() {
-            match record {
-                Ok(r) => {
-                    readable.push(Record {
-                        change: r.change,
-                        body: r.body.clone(),
-                    });
-                    positions.push(i);
-                }
-                Err(p) => problems.push((i, p.clone())),
-            }
-        }
-        let render_set = |readable: &[Record<'_>]| {
-            let mut set = SetBuilder::new();
-            let mut raw = Vec::new();
-            let at = At {
-                record: None,
-                record_index: 0,
-                line: None,
-                set_records: readable,
-                records_written: 0,
-                hl_written: 0,
-                batch,
-            };
-            body(t, &t.body, &mut set, at, readable, &mut raw);
-            (set, raw)
+        set_per_file(t, records, batch, &mut sets, &mut written, &mut problems);
+    }
+    if sets.is_empty() {
+        return Interchange {
+            bytes: Vec::new(),
+            written,
+            problems,
+            controls: from,
         };
-        let (mut set, mut raw) = render_set(&readable);
-        if raw.iter().any(|(seq, _)| seq.is_some()) {
-            // Records left out: the set's counts and sums (CTT) must be those of the records
-            // it holds, so it is rendered again from those alone; their problems stay.
-            let failed: std::collections::HashSet<i64> =
-                raw.iter().filter_map(|(seq, _)| *seq).collect();
-            let kept: Vec<Record<'_>> = readable
-                .iter()
-                .filter(|r| !failed.contains(&r.change.seq))
-                .map(|r| Record {
-                    change: r.change,
-                    body: r.body.clone(),
-                })
-                .collect();
-            let (again, again_raw) = render_set(&kept);
-            set = again;
-            raw.retain(|(seq, _)| seq.is_some());
-            raw.extend(again_raw);
-        }
-        // A problem inside the records loop leaves its record out; one outside it (a summary
-        // segment) stops the whole set, and so every record of it.
-        let mut failed_seqs = std::collections::HashSet::new();
-        for (seq, p) in raw {
-            match seq {
-                Some(seq) => {
-                    if let Some(k) = readable.iter().position(|r| r.change.seq == seq) {
-                        failed_seqs.insert(seq);
-                        problems.push((positions[k], p));
-                    }
-                }
-                None => {
-                    for (k, r) in readable.iter().enumerate() {
-                        failed_seqs.insert(r.change.seq);
-                        problems.push((positions[k], p.clone()));
-                    }
-                }
+    }
+    let (bytes, controls) = envelope(t, sets, from, stamp);
+    Interchange {
+        bytes,
+        written,
+        problems,
+        controls,
+    }
+}
+
+/// One transaction set per record: a record with a problem is left out, with its problems.
+fn set_per_record(
+    t: &X12Target,
+    records: &[Result<Record<'_>, Problem>],
+    batch: Batch<'_>,
+    sets: &mut Vec<SetBuilder>,
+    written: &mut [bool],
+    problems: &mut Vec<(usize, Problem)>,
+) {
+    let empty: [Record<'_>; 0] = [];
+    for (i, record) in records.iter().enumerate() {
+        let record = match record {
+            Ok(r) => r,
+            Err(p) => {
+                problems.push((i, p.clone()));
+                continue;
             }
-        }
-        for (k, r) in readable.iter().enumerate() {
-            if !failed_seqs.contains(&r.change.seq) {
-                written[positions[k]] = true;
-            }
-        }
-        if written.iter().any(|w| *w) {
+        };
+        let mut set = SetBuilder::new();
+        let mut mine = Vec::new();
+        let at = At {
+            record: Some(record),
+            record_index: sets.len() + 1,
+            line: None,
+            set_records: &empty,
+            records_written: 0,
+            hl_written: 0,
+            batch,
+        };
+        body(t, &t.body, &mut set, at, &empty, &mut mine);
+        if mine.is_empty() {
+            set.records_written = 1;
+            written[i] = true;
             sets.push(set);
+        } else {
+            problems.extend(mine.into_iter().map(|(_, p)| (i, p)));
         }
     }
+}
+
+/// One transaction set holding every record of the file.
+fn set_per_file(
+    t: &X12Target,
+    records: &[Result<Record<'_>, Problem>],
+    batch: Batch<'_>,
+    sets: &mut Vec<SetBuilder>,
+    written: &mut [bool],
+    problems: &mut Vec<(usize, Problem)>,
+) {
+    let mut readable = Vec::new();
+    let mut positions = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        match record {
+            Ok(r) => {
+                readable.push(Record {
+                    change: r.change,
+                    body: r.body.clone(),
+                });
+                positions.push(i);
+            }
+            Err(p) => problems.push((i, p.clone())),
+        }
+    }
+    let render_set = |readable: &[Record<'_>]| {
+        let mut set = SetBuilder::new();
+        let mut raw = Vec::new();
+        let at = At {
+            record: None,
+            record_index: 0,
+            line: None,
+            set_records: readable,
+            records_written: 0,
+            hl_written: 0,
+            batch,
+        };
+        body(t, &t.body, &mut set, at, readable, &mut raw);
+        (set, raw)
+    };
+    let (mut set, mut raw) = render_set(&readable);
+    if raw.iter().any(|(seq, _)| seq.is_some()) {
+        // Records left out: the set's counts and sums (CTT) must be those of the records
+        // it holds, so it is rendered again from those alone; their problems stay.
+        let failed: std::collections::HashSet<i64> =
+            raw.iter().filter_map(|(seq, _)| *seq).collect();
+        let kept: Vec<Record<'_>> = readable
+            .iter()
+            .filter(|r| !failed.contains(&r.change.seq))
+            .map(|r| Record {
+                change: r.change,
+                body: r.body.clone(),
+            })
+            .collect();
+        let (again, again_raw) = render_set(&kept);
+        set = again;
+        raw.retain(|(seq, _)| seq.is_some());
+        raw.extend(again_raw);
+    }
+    // A problem inside the records loop leaves its record out; one outside it (a summary
+    // segment) stops the whole set, and so every record of it.
+    let mut failed_seqs = std::collections::HashSet::new();
+    for (seq, p) in raw {
+        match seq {
+            Some(seq) => {
+                if let Some(k) = readable.iter().position(|r| r.change.seq == seq) {
+                    failed_seqs.insert(seq);
+                    problems.push((positions[k], p));
+                }
+            }
+            None => {
+                for (k, r) in readable.iter().enumerate() {
+                    failed_seqs.insert(r.change.seq);
+                    problems.push((positions[k], p.clone()));
+                }
+            }
+        }
+    }
+    for (k, r) in readable.iter().enumerate() {
+        if !failed_seqs.contains(&r.change.seq) {
+            written[positions[k]] = true;
+        }
+    }
+    if written.iter().any(|w| *w) {
+        sets.push(set);
+    }
+}
+
+/// The interchange around `sets`: ISA, GS, each ST...SE with its control number, GE, IEA;
+/// with the control numbers it used last.
+fn envelope(
+    t: &X12Target,
+    sets: Vec<SetBuilder>,
+    from: X12Controls,
+    stamp: DateTime<Utc>,
+) -> (Vec<u8>, X12Controls) {
     let interchange = next(from.interchange);
     let mut set_control = from.transaction_set;
     let mut out = String::new();
@@ -344,14 +393,6 @@ pub(crate) fn write(
             out.push('\n');
         }
     };
-    if sets.is_empty() {
-        return Interchange {
-            bytes: Vec::new(),
-            written,
-            problems,
-            controls: from,
-        };
-    }
     let isa = [
         "00".to_string(),
         " ".repeat(10),
@@ -414,13 +455,11 @@ pub(crate) fn write(
         "IEA",
         &["1".to_string(), format!("{interchange:09}")],
     );
-    Interchange {
-        bytes: out.into_bytes(),
-        written,
-        problems,
-        controls: X12Controls {
+    (
+        out.into_bytes(),
+        X12Controls {
             interchange,
             transaction_set: set_control,
         },
-    }
+    )
 }
