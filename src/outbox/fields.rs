@@ -172,8 +172,16 @@ pub(crate) enum Path {
     Change(String),
 }
 
+/// A name that is not a field of its stream's records; says what they have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name:?} is not a field of {} records; they have: {}", stream.name(), known(*stream).join(", "))]
+pub(crate) struct UnknownField {
+    pub(crate) name: String,
+    pub(crate) stream: StreamKind,
+}
+
 /// Resolve a field name for a stream, or list what the stream has.
-pub(crate) fn resolve(stream: StreamKind, name: &str) -> Result<FieldRef, String> {
+pub(crate) fn resolve(stream: StreamKind, name: &str) -> Result<FieldRef, UnknownField> {
     let found = |kind, level, path| FieldRef {
         name: name.to_string(),
         kind,
@@ -203,11 +211,10 @@ pub(crate) fn resolve(stream: StreamKind, name: &str) -> Result<FieldRef, String
     {
         return Ok(found(*kind, Level::Record, Path::Key(name.to_string())));
     }
-    Err(format!(
-        "{name:?} is not a field of {} records; they have: {}",
-        stream.name(),
-        known(stream).join(", ")
-    ))
+    Err(UnknownField {
+        name: name.to_string(),
+        stream,
+    })
 }
 
 /// Every field name a mapping of the stream may read.
@@ -244,7 +251,8 @@ mod tests {
             Path::Change("seq".into())
         );
         let e = resolve(StreamKind::Inventory, "ship_to.city").unwrap_err();
-        assert!(e.contains("quantity_available"), "{e}");
+        assert_eq!(e.name, "ship_to.city");
+        assert!(e.to_string().contains("quantity_available"), "{e}");
         assert!(resolve(StreamKind::Inventory, "lines[].quantity").is_err());
         assert!(resolve(StreamKind::Shipments, "tracking").is_err());
         assert!(has_lines(StreamKind::Invoices) && !has_lines(StreamKind::Inventory));

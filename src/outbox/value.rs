@@ -78,8 +78,17 @@ fn problem(spec: &ValueSpec, reason: impl Into<String>) -> Problem {
     }
 }
 
+/// Why a record's field cannot be read as a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unreadable {
+    #[error("is an object, not a value")]
+    Object,
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+}
+
 /// A JSON value as text (`None` for null or absent).
-fn text_of(value: Option<&Value>, join: &str) -> Result<Option<String>, String> {
+fn text_of(value: Option<&Value>, join: &str) -> Result<Option<String>, Unreadable> {
     Ok(match value {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -95,11 +104,11 @@ fn text_of(value: Option<&Value>, join: &str) -> Result<Option<String>, String> 
             }
             Some(parts.join(join))
         }
-        Some(Value::Object(_)) => return Err("is an object, not a value".into()),
+        Some(Value::Object(_)) => return Err(Unreadable::Object),
     })
 }
 
-fn field_value(f: &FieldRef, at: &At<'_, '_>, join: &str) -> Result<Option<String>, String> {
+fn field_value(f: &FieldRef, at: &At<'_, '_>, join: &str) -> Result<Option<String>, Unreadable> {
     let Some(record) = at.record else {
         return Ok(None);
     };
@@ -132,11 +141,11 @@ fn field_value(f: &FieldRef, at: &At<'_, '_>, join: &str) -> Result<Option<Strin
     }
 }
 
-fn sum(f: &FieldRef, at: &At<'_, '_>) -> Result<Decimal, String> {
+fn sum(f: &FieldRef, at: &At<'_, '_>) -> Result<Decimal, Unreadable> {
     let mut total = Decimal::ZERO;
-    let mut add = |v: Option<&Value>| -> Result<(), String> {
+    let mut add = |v: Option<&Value>| -> Result<(), Unreadable> {
         if let Some(t) = text_of(v, "")? {
-            total += Decimal::from_str(&t).map_err(|_| format!("{t:?} is not a number"))?;
+            total += Decimal::from_str(&t).map_err(|_| Unreadable::NotANumber(t.clone()))?;
         }
         Ok(())
     };
@@ -191,7 +200,7 @@ pub(crate) fn render(spec: &ValueSpec, at: &At<'_, '_>) -> Result<String, Proble
         Source::Index(Over::Records) => Some(at.record_index.to_string()),
         Source::Sum(f) => Some(
             sum(f, at)
-                .map_err(|r| problem(spec, r))?
+                .map_err(|r| problem(spec, r.to_string()))?
                 .normalize()
                 .to_string(),
         ),

@@ -129,7 +129,8 @@ pub(super) fn resolve_field(
     k: &str,
 ) -> Result<FieldRef, SpecError> {
     let sub = |k: &str| format!("{key}.{k}");
-    let f = fields::resolve(scope.stream, field).map_err(|m| invalid(name, sub(k), m))?;
+    let f =
+        fields::resolve(scope.stream, field).map_err(|m| invalid(name, sub(k), m.to_string()))?;
     if f.level == Level::Line && !scope.line {
         return Err(invalid(
             name,
@@ -181,30 +182,9 @@ pub(super) fn value_source(
     let mut label = key.to_string();
     let mut kind = Kind::Text;
     let source = if let Some(names) = raw.field.take() {
-        let names = match names {
-            FieldNames::One(n) => vec![n],
-            FieldNames::FirstOf(list) if !list.is_empty() => list,
-            FieldNames::FirstOf(_) => {
-                return Err(invalid(name, sub("field"), "name at least one field"))
-            }
-        };
-        let refs = names
-            .iter()
-            .map(|n| resolve_field(scope, name, key, n, "field"))
-            .collect::<Result<Vec<_>, _>>()?;
-        kind = refs[0].kind;
-        let dates = |k: Kind| matches!(k, Kind::Date | Kind::Timestamp);
-        if refs
-            .iter()
-            .any(|r| r.kind != kind && !(dates(r.kind) && dates(kind)))
-        {
-            return Err(invalid(
-                name,
-                sub("field"),
-                "fields read as one value must have the same type",
-            ));
-        }
-        label = names.join("|");
+        let (refs, first_kind, names) = fields_source(names, scope, name, key)?;
+        kind = first_kind;
+        label = names;
         Source::Fields(refs)
     } else if let Some(v) = raw.value.take() {
         Source::Literal(v)
@@ -243,7 +223,8 @@ pub(super) fn value_source(
             }
         })
     } else if let Some(s) = raw.sum.take() {
-        let f = fields::resolve(scope.stream, &s).map_err(|m| invalid(name, sub("sum"), m))?;
+        let f = fields::resolve(scope.stream, &s)
+            .map_err(|m| invalid(name, sub("sum"), m.to_string()))?;
         if !matches!(f.kind, Kind::Integer | Kind::Money) {
             return Err(invalid(name, sub("sum"), format!("{s} is not a number")));
         }
@@ -280,6 +261,41 @@ pub(super) fn value_source(
         return Err(invalid(name, key, "no source: give a `field` (or `value`, `count`, `index`, `sum`, `batch`, or a `default` for a constant)"));
     };
     Ok((source, kind, label))
+}
+
+/// A `field` source (one name, or a list read first to last): the fields, their kind and the
+/// label problems name.
+fn fields_source(
+    names: FieldNames,
+    scope: &Scope,
+    name: &str,
+    key: &str,
+) -> Result<(Vec<FieldRef>, Kind, String), SpecError> {
+    let sub = |k: &str| format!("{key}.{k}");
+    let names = match names {
+        FieldNames::One(n) => vec![n],
+        FieldNames::FirstOf(list) if !list.is_empty() => list,
+        FieldNames::FirstOf(_) => {
+            return Err(invalid(name, sub("field"), "name at least one field"))
+        }
+    };
+    let refs = names
+        .iter()
+        .map(|n| resolve_field(scope, name, key, n, "field"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kind = refs[0].kind;
+    let dates = |k: Kind| matches!(k, Kind::Date | Kind::Timestamp);
+    if refs
+        .iter()
+        .any(|r| r.kind != kind && !(dates(r.kind) && dates(kind)))
+    {
+        return Err(invalid(
+            name,
+            sub("field"),
+            "fields read as one value must have the same type",
+        ));
+    }
+    Ok((refs, kind, names.join("|")))
 }
 
 /// The type a value is written as: `type`, or what its source reads.
