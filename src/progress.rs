@@ -1,6 +1,6 @@
-//! How a long job says how far it is, without knowing how that is shown. The jobs (`pull`)
-//! report through [`Progress`]; the command layer decides whether a bar is drawn (a terminal,
-//! text logs) and how it looks.
+//! How a long job says how far it is, without knowing how that is shown. The jobs (pulls,
+//! pushes, outboxes) report through [`Progress`]; the command layer decides whether a bar is
+//! drawn (a terminal, text logs) and how it looks (`commands::bar`).
 
 use std::sync::Arc;
 
@@ -16,17 +16,3 @@ pub trait Progress: Send + Sync {
 
 /// A job's progress sink, if anyone is watching.
 pub(crate) type Observer = Option<Arc<dyn Progress>>;
-
-impl Progress for indicatif::ProgressBar {
-    fn set_total(&self, total: u64) {
-        self.set_length(total);
-    }
-
-    fn advance(&self, n: u64) {
-        self.inc(n);
-    }
-
-    fn finish(&self) {
-        self.finish_and_clear();
-    }
-}
