@@ -14,6 +14,7 @@ mod migrations;
 mod mirror;
 mod recon;
 mod runs;
+mod spill;
 mod tokens;
 mod webhooks;
 
@@ -30,6 +31,7 @@ pub use mirror::{Change, ChangeKind, ExportRow, PageWrite, Upsert};
 pub(crate) use mirror::{Stored, StoredHash, Watermark, WatermarkMove};
 pub(crate) use runs::RunRecord;
 pub use runs::RunStats;
+pub use spill::Spill;
 pub(crate) use tokens::StoredToken;
 pub use webhooks::{EventBacklog, NewEvent, QUARANTINED};
 
