@@ -7,7 +7,7 @@ use super::job::{run_job, JobDone};
 use crate::cli::OrderKind as CliKind;
 use crate::error::{ConfigError, Exit};
 use crate::kinds::OrderKind;
-use crate::mapping::{Mapping, Target};
+use crate::mapping::{Mapping, Rejection, Target};
 use crate::push::{self, InputFile, PushReport};
 use crate::settings::{PushJobSettings, Settings};
 
@@ -143,11 +143,9 @@ pub(crate) async fn run_in(
                 concurrency,
                 settle: settings.push_settle,
             },
+            &mut Printed,
         )
         .await?;
-        for line in &report.plan {
-            println!("{line}");
-        }
         return Ok(exit_of(&report));
     }
     let job = format!("push {name}");
@@ -170,11 +168,9 @@ pub(crate) async fn run_in(
                     concurrency,
                     settle: settings.push_settle,
                 },
+                &mut Logged,
             )
             .await?;
-            for r in &report.rejections {
-                tracing::warn!(rejection = %r, "Row rejected.");
-            }
             tracing::info!(
                 job = job_ref,
                 run,
@@ -204,6 +200,28 @@ pub(crate) async fn run_in(
     )
     .await?;
     Ok(done.exit)
+}
+
+/// A dry run prints its plan, a line per order and per rejection, as it goes.
+struct Printed;
+
+impl push::Observer for Printed {
+    fn plan(&mut self, line: &str) {
+        println!("{line}");
+    }
+
+    fn rejection(&mut self, _: &Rejection) {}
+}
+
+/// A push logs each rejected row.
+struct Logged;
+
+impl push::Observer for Logged {
+    fn plan(&mut self, _: &str) {}
+
+    fn rejection(&mut self, r: &Rejection) {
+        tracing::warn!(rejection = %r, "Row rejected.");
+    }
 }
 
 fn exit_of(report: &PushReport) -> Exit {
