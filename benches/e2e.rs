@@ -643,6 +643,7 @@ async fn bench_push(runs: usize, n: usize) {
                     concurrency: 8,
                     settle: Duration::ZERO,
                 },
+                &mut ahead_sync::push::Collected::default(),
             )
             .await
             .unwrap();

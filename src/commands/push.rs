@@ -7,7 +7,7 @@ use super::job::{run_job, JobDone};
 use crate::cli::OrderKind as CliKind;
 use crate::error::{ConfigError, Exit};
 use crate::kinds::OrderKind;
-use crate::mapping::{Mapping, Target};
+use crate::mapping::{Mapping, Rejection, Target};
 use crate::push::{self, InputFile, PushReport};
 use crate::settings::{PushJobSettings, Settings};
 
@@ -177,11 +177,9 @@ pub(crate) async fn run_in(
                 concurrency,
                 settle: settings.push_settle,
             },
+            &mut Printed,
         )
         .await?;
-        for line in &report.plan {
-            println!("{line}");
-        }
         return Ok(exit_of(&report));
     }
     let job = format!("push {name}");
@@ -195,7 +193,7 @@ pub(crate) async fn run_in(
         &job,
         &described.join(" "),
         |run| async move {
-            let report = push::push_observed(
+            let report = push::push(
                 ctx.client(),
                 &ctx.store,
                 run,
@@ -206,22 +204,11 @@ pub(crate) async fn run_in(
                     concurrency,
                     settle: settings.push_settle,
                 },
-                observer,
+                &mut Logged { bar: observer },
             )
             .await?;
             if let Some(bar) = bar {
                 crate::progress::Progress::finish(&*bar);
-            }
-            for r in &report.rejections {
-                tracing::warn!(
-                    file = %r.file,
-                    line = r.line,
-                    segment = r.segment,
-                    order = r.order.as_deref(),
-                    field = r.field.as_deref(),
-                    reason = %r.reason,
-                    "Row rejected."
-                );
             }
             tracing::info!(
                 job = job_ref,
@@ -252,6 +239,42 @@ pub(crate) async fn run_in(
     )
     .await?;
     Ok(done.exit)
+}
+
+/// A dry run prints its plan, a line per order and per rejection, as it goes.
+struct Printed;
+
+impl push::Observer for Printed {
+    fn plan(&mut self, line: &str) {
+        println!("{line}");
+    }
+
+    fn rejection(&mut self, _: &Rejection) {}
+}
+
+/// A push logs each rejected row, and counts orders on its bar if it has one.
+struct Logged {
+    bar: crate::progress::Observer,
+}
+
+impl push::Observer for Logged {
+    fn plan(&mut self, _: &str) {}
+
+    fn rejection(&mut self, r: &Rejection) {
+        tracing::warn!(
+            file = %r.file,
+            line = r.line,
+            segment = r.segment,
+            order = r.order.as_deref(),
+            field = r.field.as_deref(),
+            reason = %r.reason,
+            "Row rejected."
+        );
+    }
+
+    fn progress(&self) -> crate::progress::Observer {
+        self.bar.clone()
+    }
 }
 
 fn exit_of(report: &PushReport) -> Exit {

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+#[cfg(test)]
 use super::spec::{Mapping, SourceFormat};
 use super::x12;
 
@@ -34,42 +35,94 @@ impl fmt::Display for Incomplete {
     }
 }
 
-/// `None` when `bytes` look like a whole file for `mapping`'s source format.
+/// `None` when `bytes` look like a whole file for `mapping`'s source format. (A push learns the
+/// same while it streams the file: [`CsvTail`], [`x12_incomplete`].)
+#[cfg(test)]
 pub(crate) fn incomplete(mapping: &Mapping, bytes: &[u8]) -> Option<Incomplete> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Some(Incomplete::Empty);
-    }
     match &mapping.source {
         SourceFormat::Csv(csv) => {
-            if let Some(line) = open_quote_line(bytes, csv.quote) {
-                Some(Incomplete::OpenQuote { line })
-            } else if !bytes.ends_with(b"\n") {
-                Some(Incomplete::NoLineEnd)
-            } else {
-                None
-            }
+            let mut tail = CsvTail::new(csv.quote);
+            tail.feed(bytes);
+            tail.finish()
         }
-        SourceFormat::X12(_) => x12_unterminated(bytes).then_some(Incomplete::NoTrailer),
+        SourceFormat::X12(_) => x12_incomplete(bytes),
     }
 }
 
-/// The line a quoted field that is never closed opened on, if the CSV ends inside one. An
-/// escaped quote (`""`) toggles twice, so counting quotes is enough.
+/// Whether an X12 file is whole: `None`, or why not.
+pub(crate) fn x12_incomplete(bytes: &[u8]) -> Option<Incomplete> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Some(Incomplete::Empty);
+    }
+    x12_unterminated(bytes).then_some(Incomplete::NoTrailer)
+}
+
+/// The line a quoted field that is never closed opened on, if the CSV ends inside one.
 pub(super) fn open_quote_line(bytes: &[u8], quote: u8) -> Option<usize> {
-    let mut line = 1;
-    let mut opened = None;
-    for &b in bytes {
-        if b == quote {
-            opened = match opened {
-                None => Some(line),
-                Some(_) => None,
-            };
-        } else if b == b'\n' {
-            line += 1;
+    let mut tail = CsvTail::new(quote);
+    tail.feed(bytes);
+    tail.opened
+}
+
+/// What decides whether a CSV is whole, learnt from its bytes as they stream past: whether it
+/// has any content, whether it ends with a line end, and whether it ends inside a quoted field
+/// (an escaped quote, `""`, toggles twice, so counting quotes is enough).
+#[derive(Debug, Clone)]
+pub(crate) struct CsvTail {
+    quote: u8,
+    /// The 1-based line the bytes so far end on.
+    line: usize,
+    /// The line the quoted field still open at the end opened on.
+    pub(crate) opened: Option<usize>,
+    last: Option<u8>,
+    content: bool,
+}
+
+impl CsvTail {
+    pub(crate) fn new(quote: u8) -> Self {
+        CsvTail {
+            quote,
+            line: 1,
+            opened: None,
+            last: None,
+            content: false,
         }
     }
-    opened
+
+    /// The next bytes of the file (after any byte-order mark).
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if !self.content {
+            self.content = !bytes.iter().all(u8::is_ascii_whitespace);
+        }
+        self.last = bytes.last().copied();
+        for i in memchr::memchr2_iter(self.quote, b'\n', bytes) {
+            if bytes[i] == b'\n' {
+                self.line += 1;
+            } else {
+                self.opened = match self.opened {
+                    None => Some(self.line),
+                    Some(_) => None,
+                };
+            }
+        }
+    }
+
+    /// `None` when the bytes fed make a whole CSV.
+    pub(crate) fn finish(&self) -> Option<Incomplete> {
+        if !self.content {
+            Some(Incomplete::Empty)
+        } else if let Some(line) = self.opened {
+            Some(Incomplete::OpenQuote { line })
+        } else if self.last != Some(b'\n') {
+            Some(Incomplete::NoLineEnd)
+        } else {
+            None
+        }
+    }
 }
 
 /// True when the interchange is cut short: its last segment is not a terminated IEA. A file too

@@ -1,18 +1,32 @@
 //! CSV files: one row per order line, grouped into orders by a key column.
 //!
 //! Rows stream through one reused `ByteRecord`; only the mapped cells are looked at. Rows with
-//! the same key belong to one order even when they are not adjacent (orders keep the order in
-//! which their key first appears). Header fields (order fields and `ship_to`) are read from the
-//! first row of the group; a later row that states a different value for one of them is a
-//! problem for the order (a later row that leaves the cell empty agrees).
+//! the same key belong to one order even when they are not adjacent. Header fields (order
+//! fields and `ship_to`) are read from the first row of the group; a later row that states a
+//! different value for one of them is a problem for the order (a later row that leaves the cell
+//! empty agrees).
+//!
+//! A file is read twice, so that memory does not grow with it. The first pass ([`scan`]) learns
+//! whether the file is whole and which keys have rows that are not adjacent (runs of adjacent
+//! rows with the same key are hashed; a hash seen for two runs marks its key "repeated"). The
+//! second ([`read_with`]) hands each run of a key that is not repeated to the grouping code as
+//! soon as the run ends, and sets the rows of repeated keys aside (a [`RowSpill`]); at the end
+//! they come back grouped by key, in the order their keys first appeared, through the same
+//! grouping code. Two keys whose hashes collide both take that slower path; they are still
+//! grouped by their exact bytes, so a collision can never merge two orders.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
 
 use csv::ByteRecord;
 
+use super::complete::{CsvTail, Incomplete};
 use super::convert::{convert, Draft, Place};
 use super::spec::{Column, CsvSource, FieldSource, FieldSpec, Level, Mapping};
-use super::{MappingError, ReadResult, RecordsResult, Rejection, Rejections, SourceRecord};
+use super::{
+    MappingError, OrderSink, ReadResult, RecordsResult, Rejection, Rejections, RowSpill,
+    SourceRecord,
+};
 
 /// An order being read: its draft and the raw text of its header cells on its first row.
 struct Group {
@@ -39,42 +53,84 @@ fn trim(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }
 
-/// Physical line numbers. The csv crate's own `Position::line` miscounts around CRLF and blank
-/// lines, and its byte offset points at the end of the previous record (before its line
-/// terminator and any blank lines), so we step over those and count newlines ourselves,
-/// incrementally: offsets only grow, so the whole file is scanned once.
-struct Lines<'a> {
-    bytes: &'a [u8],
-    counted_to: usize,
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The input as the csv reader sees it (past any byte-order mark), with physical line numbers.
+/// The csv crate's own `Position::line` miscounts around CRLF and blank lines, and its byte
+/// offset points at the end of the previous record (before its line terminator and any blank
+/// lines), so we step over those and count newlines ourselves. The line ends are noted as the
+/// bytes stream past, and forgotten once a record starts beyond them: only those of the bytes
+/// the csv reader has buffered ahead are ever held.
+struct Counted<R> {
+    inner: R,
+    started: bool,
+    /// Bytes handed to the csv reader so far.
+    offset: u64,
+    /// Offsets of the `\r` and `\n` bytes not yet passed (true: `\n`).
+    ends: VecDeque<(u64, bool)>,
     line: usize,
+    /// First pass only: whether the file is whole.
+    tail: Option<CsvTail>,
 }
 
-impl<'a> Lines<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Lines {
-            bytes,
-            counted_to: 0,
+impl<R: Read> Counted<R> {
+    fn new(inner: R, tail: Option<CsvTail>) -> Self {
+        Counted {
+            inner,
+            started: false,
+            offset: 0,
+            ends: VecDeque::new(),
             line: 1,
+            tail,
         }
     }
 
-    /// The line a record starts on, given the reader's byte position for it.
+    /// The line a record starts on, given the reader's byte position for it. Positions only
+    /// grow.
     fn at(&mut self, position: Option<&csv::Position>) -> usize {
-        let mut start = position
-            .map_or(0, |p| p.byte() as usize)
-            .min(self.bytes.len());
-        while start < self.bytes.len() && matches!(self.bytes[start], b'\r' | b'\n') {
-            start += 1;
-        }
-        if start > self.counted_to {
-            let newlines = self.bytes[self.counted_to..start]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count();
-            self.line += newlines;
-            self.counted_to = start;
+        let mut start = position.map_or(0, csv::Position::byte);
+        while let Some(&(offset, newline)) = self.ends.front() {
+            if offset > start {
+                break;
+            }
+            if offset == start {
+                // A line end just before the record: step over it.
+                start += 1;
+            }
+            self.line += usize::from(newline);
+            self.ends.pop_front();
         }
         self.line
+    }
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = self.inner.read(buf)?;
+        if !self.started {
+            self.started = true;
+            while n < BOM.len().min(buf.len()) {
+                let more = self.inner.read(&mut buf[n..])?;
+                if more == 0 {
+                    break;
+                }
+                n += more;
+            }
+            if buf[..n].starts_with(BOM) {
+                buf.copy_within(BOM.len()..n, 0);
+                n -= BOM.len();
+            }
+        }
+        let chunk = &buf[..n];
+        for i in memchr::memchr2_iter(b'\r', b'\n', chunk) {
+            self.ends
+                .push_back((self.offset + i as u64, chunk[i] == b'\n'));
+        }
+        if let Some(tail) = &mut self.tail {
+            tail.feed(chunk);
+        }
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
@@ -128,53 +184,67 @@ fn resolve_column(
 }
 
 /// A CSV file opened for reading: past its byte-order mark and its header row.
-struct Opened<'b> {
-    /// The file's bytes without the byte-order mark (line numbers count from here).
-    bytes: &'b [u8],
-    reader: csv::Reader<&'b [u8]>,
+struct Opened<R> {
+    reader: csv::Reader<Counted<R>>,
     /// The header row's trimmed names (`None`: no header row).
     names: Option<Vec<String>>,
 }
 
-fn unreadable(file: &str, bytes: &[u8], e: csv::Error) -> MappingError {
+/// A csv reader's error: the input could not be read, or (in principle) not parsed.
+fn unreadable<R: Read>(file: &str, lines: &mut Counted<R>, e: csv::Error) -> MappingError {
+    if let csv::ErrorKind::Io(_) = e.kind() {
+        let csv::ErrorKind::Io(source) = e.into_kind() else {
+            unreachable!("the kind was just matched")
+        };
+        return MappingError::Read {
+            file: file.to_string(),
+            source,
+        };
+    }
     MappingError::Unreadable {
         file: file.to_string(),
-        line: e.position().map_or(0, |p| Lines::new(bytes).at(Some(p))),
+        line: e.position().map_or(0, |p| lines.at(Some(p))),
         message: format!("not readable as CSV: {e}"),
     }
 }
 
-/// Open `bytes` as CSV and read the header row, if the source has one.
-fn open<'b>(source: &CsvSource, file: &str, bytes: &'b [u8]) -> Result<Opened<'b>, MappingError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    // The csv reader takes a field still open at the end of the input as complete: a file cut
-    // inside a quoted field would lose the rest of it without a word.
-    if let Some(line) = super::complete::open_quote_line(bytes, source.quote) {
-        return Err(MappingError::Unreadable {
-            file: file.to_string(),
-            line,
-            message: "a quoted field opened on this line is never closed (is the file cut short?)"
-                .to_string(),
-        });
+fn quote_never_closed(file: &str, line: usize) -> MappingError {
+    MappingError::Unreadable {
+        file: file.to_string(),
+        line,
+        message: "a quoted field opened on this line is never closed (is the file cut short?)"
+            .to_string(),
     }
+}
+
+/// Open `input` as CSV and read the header row, if the source has one. With `tail`, the bytes
+/// are watched for whether the file is whole.
+fn open<R: Read>(
+    source: &CsvSource,
+    file: &str,
+    input: R,
+    tail: bool,
+) -> Result<Opened<R>, MappingError> {
+    let counted = Counted::new(input, tail.then(|| CsvTail::new(source.quote)));
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(source.delimiter)
         .quote(source.quote)
         .has_headers(false)
         .flexible(true)
-        .from_reader(bytes);
+        .from_reader(counted);
     let mut names: Option<Vec<String>> = None;
     if source.header {
         let mut record = ByteRecord::new();
-        if !reader
-            .read_byte_record(&mut record)
-            .map_err(|e| unreadable(file, bytes, e))?
-        {
-            return Err(MappingError::Unreadable {
-                file: file.to_string(),
-                line: 1,
-                message: "the file is empty: expected a header row".to_string(),
-            });
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(MappingError::Unreadable {
+                    file: file.to_string(),
+                    line: 1,
+                    message: "the file is empty: expected a header row".to_string(),
+                })
+            }
+            Err(e) => return Err(unreadable(file, reader.get_mut(), e)),
         }
         names = Some(
             record
@@ -183,11 +253,7 @@ fn open<'b>(source: &CsvSource, file: &str, bytes: &'b [u8]) -> Result<Opened<'b
                 .collect(),
         );
     }
-    Ok(Opened {
-        bytes,
-        reader,
-        names,
-    })
+    Ok(Opened { reader, names })
 }
 
 /// A mapped field and the 0-based column it reads (`None`: a constant).
@@ -211,9 +277,30 @@ fn field_columns<'m>(
     Ok(fields)
 }
 
-impl Opened<'_> {
-    /// Hand every data row to `each` with the physical line it starts on; blank rows are
-    /// skipped when the source says so.
+impl<R: Read> Opened<R> {
+    /// The next data row into `record`, with the physical line it starts on; blank rows are
+    /// skipped when the source says so. `None` at the end of the input.
+    fn next_row(
+        &mut self,
+        source: &CsvSource,
+        file: &str,
+        record: &mut ByteRecord,
+    ) -> Result<Option<usize>, MappingError> {
+        loop {
+            match self.reader.read_byte_record(record) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) => return Err(unreadable(file, self.reader.get_mut(), e)),
+            }
+            let line = self.reader.get_mut().at(record.position());
+            if source.skip_blank_lines && record.iter().all(|c| trim(c).is_empty()) {
+                continue;
+            }
+            return Ok(Some(line));
+        }
+    }
+
+    /// Hand every data row to `each` with the physical line it starts on.
     fn each_row(
         mut self,
         source: &CsvSource,
@@ -221,16 +308,7 @@ impl Opened<'_> {
         mut each: impl FnMut(&ByteRecord, usize) -> Result<(), MappingError>,
     ) -> Result<(), MappingError> {
         let mut record = ByteRecord::new();
-        let mut lines = Lines::new(self.bytes);
-        while self
-            .reader
-            .read_byte_record(&mut record)
-            .map_err(|e| unreadable(file, self.bytes, e))?
-        {
-            let line = lines.at(record.position());
-            if source.skip_blank_lines && record.iter().all(|c| trim(c).is_empty()) {
-                continue;
-            }
+        while let Some(line) = self.next_row(source, file, &mut record)? {
             each(&record, line)?;
         }
         Ok(())
@@ -278,49 +356,8 @@ impl Row<'_> {
     }
 }
 
-/// Read an order kind: columns first, then every row into the order its key names, then each
-/// order finished (or rejected whole).
-pub(crate) fn read(
-    mapping: &Mapping,
-    source: &CsvSource,
-    file: &str,
-    bytes: &[u8],
-) -> Result<ReadResult, MappingError> {
-    let opened = open(source, file, bytes)?;
-    let Some(group_by) = &source.group_by else {
-        return Err(MappingError::Invalid {
-            mapping: mapping.name.clone(),
-            key: "source.group_by".to_string(),
-            message: "missing: name the column whose value groups line rows into one order"
-                .to_string(),
-        });
-    };
-    let names = opened.names.as_deref();
-    let key = resolve_column(group_by, "source.group_by", names, mapping, file)?;
-    let (lines, header) = field_columns(mapping, names, file)?
-        .into_iter()
-        .partition(|(spec, _)| spec.api.level == Level::Line);
-    let mut orders = Orders {
-        mapping,
-        file,
-        group_by,
-        key,
-        header,
-        lines,
-        width: opened.names.as_ref().map(Vec::len),
-        rejections: Rejections::new(mapping.on_error),
-        groups: Vec::new(),
-        index: HashMap::new(),
-        orphans: Vec::new(),
-    };
-    opened.each_row(source, file, |record, line| orders.row(record, line))?;
-    orders.finish()
-}
-
-/// The orders of one file, as its rows are read.
-struct Orders<'m, 'f> {
-    mapping: &'m Mapping,
-    file: &'f str,
+/// The columns an order kind reads, resolved against the header row.
+struct Columns<'m> {
     /// The order key's column as the mapping names it (for messages), and its index.
     group_by: &'m Column,
     key: usize,
@@ -330,6 +367,360 @@ struct Orders<'m, 'f> {
     lines: Vec<FieldColumn<'m>>,
     /// The header row's width (`None`: no header row).
     width: Option<usize>,
+}
+
+fn columns<'m>(
+    mapping: &'m Mapping,
+    source: &'m CsvSource,
+    names: Option<&[String]>,
+    file: &str,
+) -> Result<Columns<'m>, MappingError> {
+    let Some(group_by) = &source.group_by else {
+        return Err(MappingError::Invalid {
+            mapping: mapping.name.clone(),
+            key: "source.group_by".to_string(),
+            message: "missing: name the column whose value groups line rows into one order"
+                .to_string(),
+        });
+    };
+    let key = resolve_column(group_by, "source.group_by", names, mapping, file)?;
+    let (lines, header) = field_columns(mapping, names, file)?
+        .into_iter()
+        .partition(|(spec, _)| spec.api.level == Level::Line);
+    Ok(Columns {
+        group_by,
+        key,
+        header,
+        lines,
+        width: names.map(<[String]>::len),
+    })
+}
+
+/// What the first pass learnt about a file, for the second.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CsvPlan {
+    /// Hashes of the keys whose rows are not all adjacent, sorted.
+    repeated: Vec<u64>,
+    /// A digest of the file's runs of rows (their keys' hashes, in order): the second pass
+    /// must see the same runs.
+    digest: u64,
+}
+
+/// The first pass over a file: whether it is whole, and its plan or the whole-file problem
+/// that stops it.
+pub(crate) struct CsvScan {
+    pub(crate) incomplete: Option<Incomplete>,
+    pub(crate) plan: Result<CsvPlan, MappingError>,
+}
+
+fn fold(digest: u64, hash: u64) -> u64 {
+    (digest.rotate_left(23) ^ hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The trimmed order key of a row (empty when it has none).
+fn key_of(record: &ByteRecord, col: usize) -> &[u8] {
+    record.get(col).map(trim).unwrap_or_default()
+}
+
+/// Pass one: stream the file once, noting whether it is whole and the hash of each run of
+/// adjacent rows with the same key; keys with more than one run are "repeated". Holds 8 bytes
+/// a run until the end of the pass, then only the repeated keys' hashes. An error is only a
+/// file that cannot be read; a file that cannot be used is `plan`'s error.
+pub(crate) fn scan<R: Read>(
+    mapping: &Mapping,
+    source: &CsvSource,
+    file: &str,
+    input: R,
+) -> Result<CsvScan, MappingError> {
+    let mut opened = match open(source, file, input, true) {
+        Ok(opened) => opened,
+        Err(e @ MappingError::Read { .. }) => return Err(e),
+        Err(e) => {
+            return Ok(CsvScan {
+                incomplete: Some(Incomplete::Empty),
+                plan: Err(e),
+            })
+        }
+    };
+    let cols = columns(mapping, source, opened.names.as_deref(), file);
+    let mut failed = None;
+    let mut record = ByteRecord::new();
+    let mut runs = Vec::new();
+    let mut previous = Vec::new();
+    let mut digest = 0;
+    loop {
+        match opened.next_row(source, file, &mut record) {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e @ MappingError::Read { .. }) => return Err(e),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        if let Ok(cols) = &cols {
+            let key = key_of(&record, cols.key);
+            if !key.is_empty() && key != previous.as_slice() {
+                previous.clear();
+                previous.extend_from_slice(key);
+                let hash = xxhash_rust::xxh3::xxh3_64(key);
+                runs.push(hash);
+                digest = fold(digest, hash);
+            }
+        }
+    }
+    let tail = opened
+        .reader
+        .get_ref()
+        .tail
+        .clone()
+        .unwrap_or(CsvTail::new(source.quote));
+    let plan = if let Some(line) = tail.opened {
+        // The csv reader takes a field still open at the end of the input as complete: a file
+        // cut inside a quoted field would lose the rest of it without a word.
+        Err(quote_never_closed(file, line))
+    } else if let Some(e) = failed {
+        Err(e)
+    } else {
+        cols.map(|_| CsvPlan {
+            repeated: repeated(runs),
+            digest,
+        })
+    };
+    Ok(CsvScan {
+        incomplete: tail.finish(),
+        plan,
+    })
+}
+
+/// The hashes that occur more than once, sorted.
+fn repeated(mut runs: Vec<u64>) -> Vec<u64> {
+    runs.sort_unstable();
+    let mut out: Vec<u64> = runs
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    out.dedup();
+    out
+}
+
+/// What a streaming read reports besides its orders.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadStats {
+    /// The most orders the reader held open at once: one for a run of adjacent rows, one per
+    /// key sharing a spilled bucket. It does not grow with the file.
+    pub orders_held_peak: usize,
+}
+
+/// Under `fail-file`, the problem that stops the file: today's and the one-pass reader's
+/// choice, the first row with a problem in file order, or if no row has one, the first order
+/// (by its first line) that cannot be finished.
+#[derive(Default)]
+struct FirstProblem {
+    row: Option<Rejection>,
+    order: Option<(usize, Rejection)>,
+}
+
+impl FirstProblem {
+    /// A row's result: a `fail-file` stop is noted, any other error goes on.
+    fn row(&mut self, result: Result<(), MappingError>) -> Result<bool, MappingError> {
+        match result {
+            Ok(()) => Ok(false),
+            Err(MappingError::FailFile { rejection }) => {
+                if self.row.as_ref().is_none_or(|r| rejection.line < r.line) {
+                    self.row = Some(rejection);
+                }
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn order(&mut self, first_line: usize, rejection: Rejection) {
+        if self.order.as_ref().is_none_or(|(l, _)| first_line < *l) {
+            self.order = Some((first_line, rejection));
+        }
+    }
+
+    fn into_result(self) -> Result<(), MappingError> {
+        match self.row.or(self.order.map(|(_, r)| r)) {
+            Some(rejection) => Err(MappingError::FailFile { rejection }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A row as the spill keeps it: its field count, then each field's length and bytes.
+fn encode(record: &ByteRecord, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&(record.len() as u32).to_le_bytes());
+    for field in record {
+        out.extend_from_slice(&(field.len() as u32).to_le_bytes());
+        out.extend_from_slice(field);
+    }
+}
+
+fn decode(mut bytes: &[u8], record: &mut ByteRecord) {
+    fn take<'b>(n: usize, bytes: &mut &'b [u8]) -> &'b [u8] {
+        let (head, rest) = bytes.split_at(n.min(bytes.len()));
+        *bytes = rest;
+        head
+    }
+    let word = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize;
+    record.clear();
+    let count = word(take(4, &mut bytes));
+    for _ in 0..count {
+        let len = word(take(4, &mut bytes));
+        record.push_field(take(len, &mut bytes));
+    }
+}
+
+/// Read an order kind from bytes: both passes, rows of repeated keys kept aside in memory.
+pub(crate) fn read(
+    mapping: &Mapping,
+    source: &CsvSource,
+    file: &str,
+    bytes: &[u8],
+) -> Result<ReadResult, MappingError> {
+    let plan = scan(mapping, source, file, bytes)?.plan?;
+    let mut out = super::Collect::default();
+    let mut spill = super::MemorySpill::default();
+    read_with(mapping, source, file, bytes, &plan, &mut spill, &mut out)?;
+    // In memory, orders keep the order in which their keys first appear (each order's first
+    // line is its own).
+    out.orders.sort_by_key(|o| o.line);
+    Ok(ReadResult {
+        orders: out.orders,
+        rejections: out.rejections,
+    })
+}
+
+/// Pass two: every row into the order its key names. A run of a key that is not repeated is
+/// a whole order (its problems included) and goes to `sink` when the run ends; rows of
+/// repeated keys go to `spill`, and come back at the end grouped by key, in the order their
+/// keys first appear. Orders therefore reach `sink` in the order their keys first appear,
+/// except that orders whose rows are spread through the file come after the others.
+pub(crate) fn read_with<R: Read>(
+    mapping: &Mapping,
+    source: &CsvSource,
+    file: &str,
+    input: R,
+    plan: &CsvPlan,
+    spill: &mut dyn RowSpill,
+    sink: &mut dyn OrderSink,
+) -> Result<ReadStats, MappingError> {
+    let mut opened = open(source, file, input, false)?;
+    let cols = columns(mapping, source, opened.names.as_deref(), file)?;
+    let mut pass = Pass {
+        mapping,
+        file,
+        cols: &cols,
+        stats: ReadStats::default(),
+        first: FirstProblem::default(),
+    };
+    // Per repeated hash, the row number its bucket is known by (its first row's).
+    let mut buckets = vec![u64::MAX; plan.repeated.len()];
+    let mut machine = pass.machine();
+    let mut key = Vec::new();
+    let mut spilling = None;
+    let mut digest = 0;
+    let mut record = ByteRecord::new();
+    let mut encoded = Vec::new();
+    let mut row_number = 0u64;
+    while let Some(line) = opened.next_row(source, file, &mut record)? {
+        let k = key_of(&record, cols.key);
+        if !k.is_empty() && k != key.as_slice() {
+            key.clear();
+            key.extend_from_slice(k);
+            let hash = xxhash_rust::xxh3::xxh3_64(k);
+            digest = fold(digest, hash);
+            let done = std::mem::replace(&mut machine, pass.machine());
+            pass.finish(done, sink)?;
+            spilling = plan.repeated.binary_search(&hash).ok();
+        }
+        match spilling {
+            Some(i) if !k.is_empty() => {
+                if buckets[i] == u64::MAX {
+                    buckets[i] = row_number;
+                }
+                encode(&record, &mut encoded);
+                spill
+                    .put(buckets[i], line, &encoded)
+                    .map_err(|source| MappingError::Spill { source })?;
+            }
+            _ => {
+                if pass.first.row(machine.row(&record, line))? {
+                    // Under fail-file: only a spilled row could still come first.
+                    digest = plan.digest;
+                    break;
+                }
+            }
+        }
+        row_number += 1;
+    }
+    pass.finish(machine, sink)?;
+    if digest != plan.digest {
+        return Err(MappingError::Changed {
+            file: file.to_string(),
+        });
+    }
+    let mut machine = pass.machine();
+    let mut current = None;
+    let mut drained = |bucket: u64, line: usize, row: &[u8]| -> Result<(), MappingError> {
+        decode(row, &mut record);
+        if current != Some(bucket) {
+            current = Some(bucket);
+            let done = std::mem::replace(&mut machine, pass.machine());
+            pass.finish(done, sink)?;
+        }
+        pass.first.row(machine.row(&record, line)).map(drop)
+    };
+    spill.drain(&mut drained)?;
+    pass.finish(machine, sink)?;
+    let stats = pass.stats;
+    pass.first.into_result()?;
+    Ok(stats)
+}
+
+/// What the grouping machines of one read share.
+struct Pass<'a> {
+    mapping: &'a Mapping,
+    file: &'a str,
+    cols: &'a Columns<'a>,
+    stats: ReadStats,
+    first: FirstProblem,
+}
+
+impl<'a> Pass<'a> {
+    fn machine(&self) -> Orders<'a> {
+        Orders {
+            mapping: self.mapping,
+            file: self.file,
+            cols: self.cols,
+            rejections: Rejections::new(self.mapping.on_error),
+            groups: Vec::new(),
+            index: HashMap::new(),
+            orphans: Vec::new(),
+        }
+    }
+
+    /// Finish a machine's orders into `sink`.
+    fn finish(
+        &mut self,
+        machine: Orders<'a>,
+        sink: &mut dyn OrderSink,
+    ) -> Result<(), MappingError> {
+        self.stats.orders_held_peak = self.stats.orders_held_peak.max(machine.groups.len());
+        machine.finish(sink, &mut self.first)
+    }
+}
+
+/// The orders of one run of rows (or of one spilled bucket), as its rows are read.
+struct Orders<'a> {
+    mapping: &'a Mapping,
+    file: &'a str,
+    cols: &'a Columns<'a>,
     rejections: Rejections,
     groups: Vec<Group>,
     /// Order key -> its index in `groups`.
@@ -338,17 +729,17 @@ struct Orders<'m, 'f> {
     orphans: Vec<(Vec<u8>, Rejection)>,
 }
 
-impl Orders<'_, '_> {
+impl Orders<'_> {
     /// One data row: a line of the order its key names, started by this row if it is the
     /// order's first.
     fn row(&mut self, record: &ByteRecord, line: usize) -> Result<(), MappingError> {
-        let key = record.get(self.key).map(trim).unwrap_or_default();
+        let key = record.get(self.cols.key).map(trim).unwrap_or_default();
         let row = Row { record, line, key };
-        if let Some(reason) = row.width_problem(self.width) {
+        if let Some(reason) = row.width_problem(self.cols.width) {
             return self.misshapen(&row, reason);
         }
         if key.is_empty() {
-            let reason = format!("the order key (column {}) is empty", self.group_by);
+            let reason = format!("the order key (column {}) is empty", self.cols.group_by);
             return self.rejections.push(row.reject(self.file, None, reason));
         }
         let g = match self.index.get(key) {
@@ -385,9 +776,9 @@ impl Orders<'_, '_> {
                 segment: None,
             }),
             first_cells: Vec::new(),
-            first_ends: Vec::with_capacity(self.header.len()),
+            first_ends: Vec::with_capacity(self.cols.header.len()),
         };
-        for (spec, col) in &self.header {
+        for (spec, col) in &self.cols.header {
             let raw = row.raw(*col);
             if col.is_some() {
                 group
@@ -413,6 +804,7 @@ impl Orders<'_, '_> {
     fn check_agrees(&mut self, g: usize, row: &Row) -> Result<(), MappingError> {
         let group = &mut self.groups[g];
         let with_column = self
+            .cols
             .header
             .iter()
             .filter_map(|(spec, col)| Some((spec, (*col)?)));
@@ -441,7 +833,7 @@ impl Orders<'_, '_> {
             segment: None,
         };
         let mut line = draft.new_line(self.mapping, place);
-        for (spec, col) in &self.lines {
+        for (spec, col) in &self.cols.lines {
             match convert(spec, row.raw(*col)) {
                 Ok(Some(value)) => {
                     line.values.insert(spec.api.key.to_string(), value);
@@ -458,8 +850,13 @@ impl Orders<'_, '_> {
     }
 
     /// Every row is read: problems that waited for their order join it (or stand alone if it
-    /// never came), and each order is finished or rejected whole.
-    fn finish(self) -> Result<ReadResult, MappingError> {
+    /// never came), and each order is finished into `sink` or rejected whole. Under
+    /// `fail-file` the first order that cannot be finished is noted in `first`.
+    fn finish(
+        self,
+        sink: &mut dyn OrderSink,
+        first: &mut FirstProblem,
+    ) -> Result<(), MappingError> {
         let Orders {
             mapping,
             file,
@@ -472,24 +869,31 @@ impl Orders<'_, '_> {
         for (key, r) in orphans {
             match index.get(&key) {
                 Some(&g) => groups[g].draft.problems.push(r),
-                None => rejections.list.push(r),
+                None => sink.rejection(r)?,
             }
         }
-        let mut orders = Vec::with_capacity(groups.len());
+        for r in std::mem::take(&mut rejections.list) {
+            sink.rejection(r)?;
+        }
         for group in groups {
+            let first_line = group.draft.place.line;
             match group.draft.finish(mapping, file) {
-                Ok(order) => orders.push(order),
+                Ok(order) => sink.order(order)?,
                 Err(problems) => {
                     for p in problems {
-                        rejections.push(p)?;
+                        match rejections.check(p) {
+                            Ok(r) => sink.rejection(r)?,
+                            Err(MappingError::FailFile { rejection }) => {
+                                first.order(first_line, rejection);
+                                return Ok(());
+                            }
+                            Err(e) => return Err(e),
+                        }
                     }
                 }
             }
         }
-        Ok(ReadResult {
-            orders,
-            rejections: rejections.list,
-        })
+        Ok(())
     }
 }
 
@@ -502,7 +906,11 @@ pub(crate) fn read_records(
     file: &str,
     bytes: &[u8],
 ) -> Result<RecordsResult, MappingError> {
-    let opened = open(source, file, bytes)?;
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+    if let Some(line) = super::complete::open_quote_line(bytes, source.quote) {
+        return Err(quote_never_closed(file, line));
+    }
+    let opened = open(source, file, bytes, false)?;
     let width = opened.names.as_ref().map(Vec::len);
     let fields = field_columns(mapping, opened.names.as_deref(), file)?;
     let key_col = fields
@@ -632,7 +1040,7 @@ mod tests {
         let result = read_orders(&mapping(""), "f.csv", csv.as_bytes()).unwrap();
         assert_eq!(result.orders[0].lines, [2, 5]);
         assert_eq!(result.rejections[0].line, 9);
-        let mut lines = Lines::new(b"a\n\nb");
+        let mut lines = Counted::new(&b"a\n\nb"[..], None);
         assert_eq!(lines.at(None), 1);
     }
 

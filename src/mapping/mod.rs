@@ -24,9 +24,10 @@ use std::fmt;
 
 use thiserror::Error;
 
-pub(crate) use complete::incomplete;
+pub(crate) use complete::{x12_incomplete, Incomplete};
 pub(crate) use convert::hash_json;
 pub use convert::SourceOrder;
+pub use csv_source::ReadStats;
 pub use spec::{Mapping, OnError};
 pub(crate) use spec::{SourceFormat, Target};
 
@@ -125,6 +126,22 @@ pub enum MappingError {
     },
     #[error("{rejection} (on_error = \"fail-file\": the whole file is rejected, no order from it is sent)")]
     FailFile { rejection: Rejection },
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file} changed between the two passes over it; it is read again by the next run")]
+    Changed { file: String },
+    #[error("cannot set rows aside while grouping them into orders: {source}")]
+    Spill {
+        #[source]
+        source: SpillError,
+    },
+    /// The consumer of a streaming read stopped taking orders.
+    #[error("the push stopped taking orders")]
+    Stopped,
 }
 
 impl MappingError {
@@ -155,6 +172,75 @@ pub fn read_orders(
     }
 }
 
+/// What the first pass over a file to push learnt: for a CSV whether it is whole (an X12
+/// file's trailer is checked from the file's last bytes instead, see
+/// [`complete::x12_incomplete`]), and the plan for the second pass, or the whole-file problem
+/// (a missing column, a file that cannot be split into rows or segments) that stops the file
+/// before any of its orders is sent.
+pub(crate) struct Scan {
+    pub(crate) incomplete: Option<Incomplete>,
+    pub(crate) plan: Result<ReadPlan, MappingError>,
+}
+
+/// How the second pass reads a file.
+#[derive(Debug, Clone)]
+pub(crate) enum ReadPlan {
+    Csv(csv_source::CsvPlan),
+    X12,
+}
+
+/// Pass one over a file to push (see [`stream_orders`]). An error is a file that cannot be
+/// read at all (I/O).
+pub(crate) fn scan_orders<R: std::io::Read>(
+    mapping: &Mapping,
+    file_name: &str,
+    input: R,
+) -> Result<Scan, MappingError> {
+    mapping.order_kind()?;
+    Ok(match &mapping.source {
+        SourceFormat::Csv(source) => {
+            let scan = csv_source::scan(mapping, source, file_name, input)?;
+            Scan {
+                incomplete: scan.incomplete,
+                plan: scan.plan.map(ReadPlan::Csv),
+            }
+        }
+        SourceFormat::X12(_) => Scan {
+            incomplete: None,
+            plan: x12::scan(file_name, input)?.map(|()| ReadPlan::X12),
+        },
+    })
+}
+
+/// Pass two: read the orders of a file into `sink` as they are completed, holding only the
+/// order being read (CSV: rows of orders whose rows are not adjacent wait in `spill` until
+/// the end). The same orders and rejections as [`read_orders`], except that orders whose rows
+/// are spread through a CSV file come after the others rather than where they first appear.
+/// [`MappingError::Changed`]: the file is not the one `plan` was made from.
+pub(crate) fn stream_orders<R: std::io::Read>(
+    mapping: &Mapping,
+    file_name: &str,
+    input: R,
+    plan: &ReadPlan,
+    spill: &mut dyn RowSpill,
+    sink: &mut dyn OrderSink,
+) -> Result<ReadStats, MappingError> {
+    match (&mapping.source, plan) {
+        (SourceFormat::Csv(source), ReadPlan::Csv(plan)) => {
+            csv_source::read_with(mapping, source, file_name, input, plan, spill, sink)
+        }
+        (SourceFormat::X12(source), ReadPlan::X12) => {
+            x12::read_with(mapping, source, file_name, input, sink)?;
+            Ok(ReadStats {
+                orders_held_peak: usize::from(true),
+            })
+        }
+        _ => Err(MappingError::Changed {
+            file: file_name.to_string(),
+        }),
+    }
+}
+
 /// Read every record in `bytes` (the content of the file named `file_name`) through a mapping
 /// of a record kind (`ap_ledger`): one record per row, no grouping.
 ///
@@ -178,6 +264,70 @@ pub(crate) fn read_records(
                 mapping.kind.as_str()
             ),
         }),
+    }
+}
+
+/// Where a streaming read puts what it finds, as it finds it.
+pub(crate) trait OrderSink {
+    fn order(&mut self, order: SourceOrder) -> Result<(), MappingError>;
+    fn rejection(&mut self, rejection: Rejection) -> Result<(), MappingError>;
+}
+
+/// Orders and rejections kept in memory (for [`read_orders`] on bytes).
+#[derive(Debug, Default)]
+pub(crate) struct Collect {
+    pub(crate) orders: Vec<SourceOrder>,
+    pub(crate) rejections: Vec<Rejection>,
+}
+
+impl OrderSink for Collect {
+    fn order(&mut self, order: SourceOrder) -> Result<(), MappingError> {
+        self.orders.push(order);
+        Ok(())
+    }
+
+    fn rejection(&mut self, rejection: Rejection) -> Result<(), MappingError> {
+        self.rejections.push(rejection);
+        Ok(())
+    }
+}
+
+/// Why a [`RowSpill`] failed.
+pub type SpillError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a [`RowSpill`] hands each row back to: its bucket, line and encoded row.
+pub(crate) type SpilledRow<'f> = dyn FnMut(u64, usize, &[u8]) -> Result<(), MappingError> + 'f;
+
+/// Where the CSV reader sets aside the rows of orders whose rows are spread through a file,
+/// until the file has been read. The reader stays pure: the caller decides where the rows go
+/// (memory for bytes already in memory, a temporary file for a push).
+pub(crate) trait RowSpill {
+    /// Keep `row` (an encoded CSV row starting on `line`) in `bucket`.
+    fn put(&mut self, bucket: u64, line: usize, row: &[u8]) -> Result<(), SpillError>;
+    /// Every row kept, by bucket, and within a bucket in the order they were put; an error
+    /// from `each` ends the drain and is returned.
+    fn drain(&mut self, each: &mut SpilledRow<'_>) -> Result<(), MappingError>;
+}
+
+/// A [`RowSpill`] in memory.
+#[derive(Debug, Default)]
+pub(crate) struct MemorySpill {
+    rows: Vec<(u64, usize, Vec<u8>)>,
+}
+
+impl RowSpill for MemorySpill {
+    fn put(&mut self, bucket: u64, line: usize, row: &[u8]) -> Result<(), SpillError> {
+        self.rows.push((bucket, line, row.to_vec()));
+        Ok(())
+    }
+
+    fn drain(&mut self, each: &mut SpilledRow<'_>) -> Result<(), MappingError> {
+        // Stable: rows of a bucket keep the order they were put in.
+        self.rows.sort_by_key(|(bucket, _, _)| *bucket);
+        for (bucket, line, row) in std::mem::take(&mut self.rows) {
+            each(bucket, line, &row)?;
+        }
+        Ok(())
     }
 }
 

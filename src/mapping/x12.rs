@@ -14,7 +14,7 @@ use thiserror::Error;
 
 use super::convert::{convert, Draft, Place};
 use super::spec::{FieldSource, FieldSpec, Level, Mapping, X12Ref, X12Source};
-use super::{MappingError, ReadResult, Rejection, Rejections};
+use super::{MappingError, OrderSink, ReadResult, Rejection, Rejections};
 
 /// The separators of one interchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,69 +115,211 @@ pub(crate) fn read_isa(bytes: &[u8]) -> Result<Separators, IsaError> {
     })
 }
 
-/// Split an X12 file into segments.
-pub(crate) fn tokenize(bytes: &[u8]) -> Result<Vec<Segment<'_>>, TokenError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut out = Vec::with_capacity(bytes.len() / 24);
-    let mut pos = 0;
-    let mut line = 1;
-    let mut separators: Option<Separators> = None;
-    loop {
-        while pos < bytes.len() && matches!(bytes[pos], b'\r' | b'\n' | b' ' | b'\t') {
-            if bytes[pos] == b'\n' {
-                line += 1;
+/// A segment read from a stream: its bytes are its own.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedSegment {
+    pub ordinal: usize,
+    pub line: usize,
+    raw: Vec<u8>,
+    pub separators: Separators,
+}
+
+impl OwnedSegment {
+    /// The segment split into its elements, borrowing its bytes.
+    pub(crate) fn view(&self) -> Segment<'_> {
+        Segment {
+            ordinal: self.ordinal,
+            line: self.line,
+            elements: self.raw.split(|&b| b == self.separators.element).collect(),
+            separators: self.separators,
+        }
+    }
+
+    fn id(&self) -> &[u8] {
+        self.raw
+            .split(|&b| b == self.separators.element)
+            .next()
+            .unwrap_or_default()
+    }
+}
+
+/// Why the next segment could not be read.
+#[derive(Debug)]
+pub(crate) enum NextError {
+    Token(TokenError),
+    Io(std::io::Error),
+}
+
+/// Segments, one at a time, from any reader: only the segment being read is buffered (plus
+/// what one read brings in), so a file of any size streams through in bounded memory.
+pub(crate) struct Segments<R> {
+    input: R,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    started: bool,
+    line: usize,
+    ordinal: usize,
+    separators: Option<Separators>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl<R: std::io::Read> Segments<R> {
+    pub(crate) fn new(input: R) -> Self {
+        Segments {
+            input,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+            started: false,
+            line: 1,
+            ordinal: 0,
+            separators: None,
+        }
+    }
+
+    /// Make at least `want` bytes from `pos` available, unless the input ends first.
+    fn fill(&mut self, want: usize) -> std::io::Result<()> {
+        while !self.eof && self.buf.len() - self.pos < want {
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
             }
-            pos += 1;
+            let len = self.buf.len();
+            self.buf.resize(len + CHUNK.max(want), 0);
+            let n = loop {
+                match self.input.read(&mut self.buf[len..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            let n = n.inspect_err(|_| self.buf.truncate(len))?;
+            self.buf.truncate(len + n);
+            self.eof = n == 0;
         }
-        if pos >= bytes.len() {
-            break;
+        Ok(())
+    }
+
+    fn error(&self, line: usize, segment: usize, message: String) -> NextError {
+        NextError::Token(TokenError {
+            line,
+            segment,
+            message,
+        })
+    }
+
+    /// The next segment, `None` at the end of the input.
+    pub(crate) fn next_segment(&mut self) -> Result<Option<OwnedSegment>, NextError> {
+        if !self.started {
+            self.started = true;
+            self.fill(3).map_err(NextError::Io)?;
+            if self.buf[self.pos..].starts_with(b"\xEF\xBB\xBF") {
+                self.pos += 3;
+            }
         }
-        let rest = &bytes[pos..];
-        if rest.starts_with(b"ISA") && rest.get(3).is_some_and(|b| !b.is_ascii_alphanumeric()) {
-            separators = Some(read_isa(rest).map_err(|e| TokenError {
-                line,
-                segment: out.len() + 1,
-                message: e.to_string(),
-            })?);
+        loop {
+            loop {
+                while self.pos < self.buf.len()
+                    && matches!(self.buf[self.pos], b'\r' | b'\n' | b' ' | b'\t')
+                {
+                    if self.buf[self.pos] == b'\n' {
+                        self.line += 1;
+                    }
+                    self.pos += 1;
+                }
+                if self.pos < self.buf.len() || self.eof {
+                    break;
+                }
+                self.fill(1).map_err(NextError::Io)?;
+            }
+            if self.pos >= self.buf.len() {
+                return Ok(None);
+            }
+            self.fill(4).map_err(NextError::Io)?;
+            let rest = &self.buf[self.pos..];
+            if rest.starts_with(b"ISA") && rest.get(3).is_some_and(|b| !b.is_ascii_alphanumeric()) {
+                // An ISA header is 106 bytes; allow for generous padding.
+                self.fill(4096).map_err(NextError::Io)?;
+                let seps = read_isa(&self.buf[self.pos..])
+                    .map_err(|e| self.error(self.line, self.ordinal + 1, e.to_string()))?;
+                self.separators = Some(seps);
+            }
+            let Some(seps) = self.separators else {
+                let message =
+                    "not an X12 interchange: the file must start with an ISA segment".to_string();
+                return Err(self.error(self.line, 1, message));
+            };
+            let mut scanned = 0;
+            let len = loop {
+                let rest = &self.buf[self.pos + scanned..];
+                if let Some(i) = memchr::memchr(seps.segment, rest) {
+                    break scanned + i;
+                }
+                if self.eof {
+                    break self.buf.len() - self.pos;
+                }
+                scanned = self.buf.len() - self.pos;
+                self.fill(scanned + CHUNK).map_err(NextError::Io)?;
+            };
+            let mut raw = &self.buf[self.pos..self.pos + len];
+            let start_line = self.line;
+            self.line += memchr::memchr_iter(b'\n', raw).count();
+            self.pos = (self.pos + len + 1).min(self.buf.len());
+            if seps.segment == b'\n' {
+                self.line += 1;
+                raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            }
+            if raw.is_empty() {
+                continue;
+            }
+            self.ordinal += 1;
+            return Ok(Some(OwnedSegment {
+                ordinal: self.ordinal,
+                line: start_line,
+                raw: raw.to_vec(),
+                separators: seps,
+            }));
         }
-        let Some(seps) = separators else {
-            return Err(TokenError {
-                line,
-                segment: 1,
-                message: "not an X12 interchange: the file must start with an ISA segment"
-                    .to_string(),
-            });
-        };
-        let len = rest
-            .iter()
-            .position(|&b| b == seps.segment)
-            .unwrap_or(rest.len());
-        let mut raw = &rest[..len];
-        let start_line = line;
-        line += raw.iter().filter(|&&b| b == b'\n').count();
-        pos += len + 1;
-        if seps.segment == b'\n' {
-            line += 1;
-            raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    }
+}
+
+#[cfg(test)]
+impl OwnedSegment {
+    fn id_text(&self) -> String {
+        self.view().id_text()
+    }
+
+    fn element(&self, n: usize) -> Option<&[u8]> {
+        self.raw.split(|&b| b == self.separators.element).nth(n)
+    }
+}
+
+/// Split an X12 file into segments.
+#[cfg(test)]
+pub(crate) fn tokenize(bytes: &[u8]) -> Result<Vec<OwnedSegment>, TokenError> {
+    let mut segments = Segments::new(bytes);
+    let mut out = Vec::new();
+    loop {
+        match segments.next_segment() {
+            Ok(Some(s)) => out.push(s),
+            Ok(None) => break,
+            Err(NextError::Token(e)) => return Err(e),
+            Err(NextError::Io(e)) => unreachable!("reading bytes: {e}"),
         }
-        if raw.is_empty() {
-            continue;
-        }
-        out.push(Segment {
-            ordinal: out.len() + 1,
-            line: start_line,
-            elements: raw.split(|&b| b == seps.element).collect(),
-            separators: seps,
-        });
     }
     if out.is_empty() {
-        return Err(TokenError {
-            line: 1,
-            segment: 1,
-            message: "the file is empty: expected an X12 interchange (ISA ... IEA)".to_string(),
-        });
+        return Err(empty_file());
     }
     Ok(out)
+}
+
+fn empty_file() -> TokenError {
+    TokenError {
+        line: 1,
+        segment: 1,
+        message: "the file is empty: expected an X12 interchange (ISA ... IEA)".to_string(),
+    }
 }
 
 /// Find the value a reference points at among `segments`, with the segment it came from.
@@ -221,36 +363,143 @@ pub(crate) fn read(
     file: &str,
     bytes: &[u8],
 ) -> Result<ReadResult, MappingError> {
-    let segments = tokenize(bytes).map_err(|e| MappingError::Unreadable {
+    let mut out = super::Collect::default();
+    read_with(mapping, source, file, bytes, &mut out)?;
+    Ok(ReadResult {
+        orders: out.orders,
+        rejections: out.rejections,
+    })
+}
+
+fn next_error(file: &str, e: NextError) -> MappingError {
+    match e {
+        NextError::Token(e) => MappingError::Unreadable {
+            file: file.to_string(),
+            line: e.line,
+            message: format!("segment {}: {}", e.segment, e.message),
+        },
+        NextError::Io(source) => MappingError::Read {
+            file: file.to_string(),
+            source,
+        },
+    }
+}
+
+fn no_iea(file: &str, last: (usize, usize)) -> MappingError {
+    MappingError::Unreadable {
         file: file.to_string(),
-        line: e.line,
-        message: format!("segment {}: {}", e.segment, e.message),
-    })?;
+        line: last.0,
+        message: format!(
+            "segment {}: the interchange has no IEA trailer (is the file still being written or truncated?)",
+            last.1
+        ),
+    }
+}
+
+/// Pass one of a push: whether the file splits into segments and closes its interchange, so
+/// that a file that cannot be read is rejected before any order from it is sent. Only an I/O
+/// error is an error; a file that cannot be used is the inner error.
+pub(crate) fn scan<R: std::io::Read>(
+    file: &str,
+    input: R,
+) -> Result<Result<(), MappingError>, MappingError> {
+    let mut segments = Segments::new(input);
+    let mut open_interchange = false;
+    let mut last = None;
+    loop {
+        match segments.next_segment() {
+            Ok(Some(s)) => {
+                match s.id() {
+                    b"ISA" => open_interchange = true,
+                    b"IEA" => open_interchange = false,
+                    _ => {}
+                }
+                last = Some((s.line, s.ordinal));
+            }
+            Ok(None) => break,
+            Err(NextError::Io(source)) => {
+                return Err(MappingError::Read {
+                    file: file.to_string(),
+                    source,
+                })
+            }
+            Err(e) => return Ok(Err(next_error(file, e))),
+        }
+    }
+    Ok(match last {
+        None => Err(next_error(file, NextError::Token(empty_file()))),
+        Some(last) if open_interchange => Err(no_iea(file, last)),
+        Some(_) => Ok(()),
+    })
+}
+
+/// Read every transaction set of an X12 stream into `sink`, one at a time: only the open
+/// transaction set is held.
+pub(crate) fn read_with<R: std::io::Read>(
+    mapping: &Mapping,
+    source: &X12Source,
+    file: &str,
+    input: R,
+    sink: &mut dyn OrderSink,
+) -> Result<(), MappingError> {
+    let mut segments = Segments::new(input);
     let mut reader = Reader {
         mapping,
         source,
         file,
-        orders: Vec::new(),
+        sink,
         rejections: Rejections::new(mapping.on_error),
     };
-    let open_interchange = reader.envelopes(&segments)?;
-    if open_interchange {
-        let last = segments
-            .last()
-            .expect("tokenize returns at least one segment");
-        return Err(MappingError::Unreadable {
-            file: file.to_string(),
-            line: last.line,
-            message: format!(
-                "segment {}: the interchange has no IEA trailer (is the file still being written or truncated?)",
-                last.ordinal
-            ),
-        });
+    let mut open: Vec<OwnedSegment> = Vec::new();
+    let mut in_set = false;
+    let mut open_interchange = false;
+    let mut last = None;
+    while let Some(segment) = segments.next_segment().map_err(|e| next_error(file, e))? {
+        last = Some((segment.line, segment.ordinal));
+        let id = segment.id().to_vec();
+        let closes_set = matches!(&id[..], b"ISA" | b"GS" | b"ST" | b"SE" | b"GE" | b"IEA");
+        if !closes_set {
+            if in_set {
+                open.push(segment);
+            } else {
+                reader.stray(&segment.view(), "outside any transaction set (ST ... SE)")?;
+            }
+            continue;
+        }
+        if in_set {
+            in_set = false;
+            let closed = id == b"SE";
+            if closed {
+                open.push(segment.clone());
+            }
+            let views: Vec<Segment> = open.iter().map(OwnedSegment::view).collect();
+            reader.transaction(&views, closed)?;
+            drop(views);
+            open.clear();
+            if closed {
+                continue;
+            }
+        }
+        match &id[..] {
+            b"ISA" => open_interchange = true,
+            b"IEA" => open_interchange = false,
+            b"ST" => {
+                in_set = true;
+                open.push(segment);
+            }
+            b"SE" => reader.stray(&segment.view(), "without a matching ST")?,
+            _ => {}
+        }
     }
-    Ok(ReadResult {
-        orders: reader.orders,
-        rejections: reader.rejections.list,
-    })
+    if in_set {
+        let views: Vec<Segment> = open.iter().map(OwnedSegment::view).collect();
+        reader.transaction(&views, false)?;
+    }
+    match last {
+        None => Err(next_error(file, NextError::Token(empty_file()))),
+        Some(last) if open_interchange => Err(no_iea(file, last)),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Where a segment is, for rejections.
@@ -297,58 +546,22 @@ struct Reader<'m, 'f> {
     mapping: &'m Mapping,
     source: &'m X12Source,
     file: &'f str,
-    orders: Vec<super::SourceOrder>,
+    sink: &'f mut dyn OrderSink,
     rejections: Rejections,
 }
 
 impl Reader<'_, '_> {
-    /// Walk the envelopes: every ST ... SE is one transaction set, cut short by the next
-    /// envelope segment if its SE is missing; segments outside any set are stray. Returns
-    /// whether the last interchange is still open (no IEA).
-    fn envelopes(&mut self, segments: &[Segment]) -> Result<bool, MappingError> {
-        let mut open_st: Option<usize> = None;
-        let mut open_interchange = false;
-        for (i, segment) in segments.iter().enumerate() {
-            let id = segment.id();
-            let closes_set = matches!(id, b"ISA" | b"GS" | b"ST" | b"SE" | b"GE" | b"IEA");
-            if !closes_set {
-                if open_st.is_none() {
-                    self.stray(segment, "outside any transaction set (ST ... SE)")?;
-                }
-                continue;
-            }
-            if let Some(start) = open_st.take() {
-                let se = (id == b"SE").then_some(i);
-                let end = se.map_or(i, |se| se + 1);
-                self.transaction(&segments[start..end], se.is_some())?;
-                if se.is_some() {
-                    continue;
-                }
-            }
-            match id {
-                b"ISA" => open_interchange = true,
-                b"IEA" => open_interchange = false,
-                b"ST" => open_st = Some(i),
-                b"SE" => self.stray(segment, "without a matching ST")?,
-                _ => {}
-            }
-        }
-        if let Some(start) = open_st {
-            self.transaction(&segments[start..], false)?;
-        }
-        Ok(open_interchange)
-    }
-
     /// A segment outside the envelope it belongs in: reported, and otherwise ignored.
     fn stray(&mut self, s: &Segment, why: &str) -> Result<(), MappingError> {
-        self.rejections.push(Rejection {
+        let r = self.rejections.check(Rejection {
             file: self.file.to_string(),
             line: s.line,
             segment: Some(s.ordinal),
             order: None,
             field: None,
             reason: format!("{} segment {why}; ignored", s.id_text()),
-        })
+        })?;
+        self.sink.rejection(r)
     }
 
     /// A problem with the order being read (under `fail-file`, with the whole file).
@@ -388,10 +601,11 @@ impl Reader<'_, '_> {
             self.read_line(&mut draft, segs)?;
         }
         match draft.finish(self.mapping, self.file) {
-            Ok(order) => self.orders.push(order),
+            Ok(order) => self.sink.order(order)?,
             Err(problems) => {
                 for p in problems {
-                    self.rejections.push(p)?;
+                    let r = self.rejections.check(p)?;
+                    self.sink.rejection(r)?;
                 }
             }
         }
@@ -567,7 +781,8 @@ mod tests {
     fn references_resolve_in_loops() {
         let text = format!("{ISA}N1*BT*Bill~N3*1 Bill St~N1*ST*Ship~N2*Co~N3*9 Ship St*Fl 2~DTM*002*20260101~DTM*010*20261120~SLN*1*A>B~");
         let segments = tokenize(text.as_bytes()).unwrap();
-        let refs: Vec<&Segment> = segments.iter().collect();
+        let views: Vec<Segment> = segments.iter().map(OwnedSegment::view).collect();
+        let refs: Vec<&Segment> = views.iter().collect();
         let get = |r: &str| {
             let r = crate::mapping::spec::parse_ref(r).unwrap();
             resolve(&r, &refs)

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 
+use super::rejected::FileRejections;
 use super::InputFile;
-use crate::mapping::{Mapping, Rejection};
 
 /// Files waiting in `inbox`, oldest name first (sub-folders such as `done/` are not read).
 /// Symbolic links are listed too, so that the push refuses them by name instead of following them.
@@ -34,6 +34,11 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// The length the file had: a push reads no further.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
     fn of(meta: &std::fs::Metadata) -> Seen {
         Seen {
             len: meta.len(),
@@ -50,27 +55,25 @@ impl Seen {
 /// Whether an input file can be pushed now.
 #[derive(Debug)]
 pub enum Taken {
-    /// Its content, and (for an inbox file) how it looked when read.
-    Ready(Vec<u8>, Option<Seen>),
+    /// Yes: for an inbox file, how it looked when taken (it is read up to that length, and
+    /// must still look so once it has been read).
+    Ready(Option<Seen>),
     /// Not yet: the ERP may still be writing it. It stays for a later run.
     Wait(String),
     /// Never: it is rejected as a whole, with this reason.
     Refused(String),
 }
 
-/// Read `file` if it may be pushed. A named file is read as it is. An inbox file is taken only
-/// when complete and stable (product.md): a regular file, not a symbolic link; unchanged for
-/// `settle`; unchanged while it was read; and whole for its format (`mapping::incomplete`).
-pub fn take(file: &InputFile, mapping: &Mapping, settle: Duration) -> anyhow::Result<Taken> {
+/// Whether `file` may be pushed. A named file is read as it is. An inbox file is taken only
+/// when it is a regular file, not a symbolic link, and unchanged for `settle`; the push then
+/// checks that it is whole for its format and unchanged while it was read (product.md).
+pub fn take(file: &InputFile, settle: Duration) -> anyhow::Result<Taken> {
     let path = &file.path;
-    let cannot_read = || format!("cannot read {}", path.display());
     if !file.from_inbox {
-        return Ok(Taken::Ready(
-            std::fs::read(path).with_context(cannot_read)?,
-            None,
-        ));
+        return Ok(Taken::Ready(None));
     }
-    let before = std::fs::symlink_metadata(path).with_context(cannot_read)?;
+    let before = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     if before.file_type().is_symlink() {
         return Ok(Taken::Refused(
             "it is a symbolic link: inbox files must be regular files, and links are not followed"
@@ -89,22 +92,12 @@ pub fn take(file: &InputFile, mapping: &Mapping, settle: Duration) -> anyhow::Re
             settle.as_secs()
         )));
     }
-    let bytes = std::fs::read(path).with_context(cannot_read)?;
-    let seen = Seen::of(&before);
-    if bytes.len() as u64 != seen.len || !seen.unchanged(path) {
-        return Ok(Taken::Wait("it changed while it was read".into()));
-    }
-    if let Some(why) = crate::mapping::incomplete(mapping, &bytes) {
-        return Ok(Taken::Wait(format!(
-            "{why}: the ERP may still be writing it"
-        )));
-    }
-    Ok(Taken::Ready(bytes, Some(seen)))
+    Ok(Taken::Ready(Some(Seen::of(&before))))
 }
 
 /// Move a pushed inbox file to `done/` (no rejections) or `failed/` (with `NAME.errors.csv`
 /// beside it). Returns true when it went to `failed/`.
-pub(crate) fn settle_file(path: &Path, rejections: &[Rejection]) -> anyhow::Result<bool> {
+pub(crate) fn settle_file(path: &Path, rejections: &mut FileRejections) -> anyhow::Result<bool> {
     let folder = path.parent().unwrap_or(Path::new("."));
     let failed = !rejections.is_empty();
     let target_dir = folder.join(if failed { "failed" } else { "done" });
@@ -131,7 +124,7 @@ pub(crate) fn settle_file(path: &Path, rejections: &[Rejection]) -> anyhow::Resu
         let mut w = csv::Writer::from_path(&errors)
             .with_context(|| format!("cannot write {}", errors.display()))?;
         w.write_record(["file", "line", "segment", "order", "field", "reason"])?;
-        for r in rejections {
+        rejections.for_each(|r| {
             w.write_record([
                 r.file.as_str(),
                 &r.line.to_string(),
@@ -140,7 +133,8 @@ pub(crate) fn settle_file(path: &Path, rejections: &[Rejection]) -> anyhow::Resu
                 r.field.as_deref().unwrap_or(""),
                 r.reason.as_str(),
             ])?;
-        }
+            Ok(())
+        })?;
         w.flush()?;
     }
     std::fs::rename(path, &target)

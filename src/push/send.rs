@@ -1,7 +1,5 @@
 //! Sending one order according to the ledger: create once, update on change, never duplicate.
 
-use std::collections::HashSet;
-
 use serde_json::{Map, Value};
 
 use super::resource_of;
@@ -359,11 +357,11 @@ pub(super) async fn cancel_removed(
     store: &Store,
     kind: OrderKind,
     file: &str,
-    present: &HashSet<String>,
+    present: impl Fn(&str) -> bool,
 ) -> anyhow::Result<u64> {
     let mut cancelled = 0;
     for entry in store.ledger_for_file(kind.as_str(), file)? {
-        if entry.state != LedgerState::Sent || present.contains(&entry.number) {
+        if entry.state != LedgerState::Sent || present(&entry.number) {
             continue;
         }
         let Some(id) = entry.ahead_id else { continue };

@@ -15,6 +15,7 @@ mod mirror;
 mod outbox;
 mod recon;
 mod runs;
+mod spill;
 mod tokens;
 mod webhooks;
 
@@ -33,6 +34,7 @@ pub(crate) use outbox::{ControlMove, FileStart, OutboxChange, OutboxFile, X12Con
 pub(crate) use runs::RunRecord;
 pub use runs::RunStats;
 pub(crate) use runs::RunTotals;
+pub use spill::Spill;
 pub(crate) use tokens::StoredToken;
 pub use webhooks::{EventBacklog, NewEvent, QUARANTINED};
 

@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ahead_sync::kinds::OrderKind;
-use ahead_sync::mapping::Mapping;
-use ahead_sync::push::{self, InputFile, PushReport};
-use ahead_sync::store::Store;
+use ahead_sync::mapping::{Mapping, Rejection};
+use ahead_sync::push::{self, Collected, InputFile, PushReport};
+use ahead_sync::store::{RunStats, Store};
 
 use crate::util::{cmd_async, text, Harness};
 
@@ -26,7 +26,34 @@ fn fixture(h: &Harness, name: &str, edit: impl Fn(String) -> String) -> PathBuf 
     path
 }
 
-async fn push_files(h: &Harness, map: &Mapping, files: &[PathBuf]) -> PushReport {
+/// A push's report with everything its observer was told.
+struct Pushed {
+    stats: RunStats,
+    cancelled: u64,
+    plan: Vec<String>,
+    rejections: Vec<Rejection>,
+    report: PushReport,
+}
+
+async fn push_files(h: &Harness, map: &Mapping, files: &[PathBuf]) -> Pushed {
+    let mut seen = Collected::default();
+    let report = push_with(h, map, files, false, &mut seen).await;
+    Pushed {
+        stats: report.stats.clone(),
+        cancelled: report.cancelled,
+        plan: seen.plan,
+        rejections: seen.rejections,
+        report,
+    }
+}
+
+async fn push_with(
+    h: &Harness,
+    map: &Mapping,
+    files: &[PathBuf],
+    dry_run: bool,
+    observer: &mut dyn push::Observer,
+) -> PushReport {
     let run = h.store.begin_run("push", "", 0).unwrap();
     let inputs: Vec<InputFile> = files
         .iter()
@@ -42,10 +69,11 @@ async fn push_files(h: &Harness, map: &Mapping, files: &[PathBuf]) -> PushReport
         map,
         &inputs,
         &push::PushOptions {
-            dry_run: false,
+            dry_run,
             concurrency: 4,
             settle: std::time::Duration::ZERO,
         },
+        observer,
     )
     .await
     .unwrap()
@@ -612,5 +640,293 @@ async fn orders_dropped_from_a_file_are_cancelled_only_when_the_mapping_asks() {
             .state
             .as_str(),
         "cancelled"
+    );
+}
+
+const PO_HEADER: &str = "PO Number,Order Date,Vendor,Ship To Name,Ship To Company,Ship To Address 1,Ship To Address 2,Ship To City,Ship To State,Ship To Zip,Ship To Country,Requested Ship Date,Line,Item,Quantity,Unit Cost,Memo\n";
+
+/// A CSV being written, counting its physical lines (the header is line 1).
+struct CsvFile {
+    text: String,
+    lines: usize,
+}
+
+impl CsvFile {
+    fn new() -> Self {
+        CsvFile {
+            text: PO_HEADER.to_string(),
+            lines: 1,
+        }
+    }
+
+    /// Append one row; returns its line.
+    fn row(
+        &mut self,
+        po: &str,
+        date: &str,
+        city: &str,
+        line: usize,
+        item: &str,
+        qty: &str,
+    ) -> usize {
+        self.text.push_str(&format!(
+            "{po},{date},AHEAD,Dock,Acme,1 Way,,{city},NV,89501,US,11/20/2026,{line},{item},{qty},\"1,099.00\",\n"
+        ));
+        self.lines += 1;
+        self.lines
+    }
+}
+
+/// 1,000 orders of three rows each, every order's rows far apart (a block of first rows, then
+/// of second rows, then of third rows), with 300 orders of adjacent rows between the blocks,
+/// and four bad rows. Returns the file and the rejections it must give: (order, line, field).
+fn interleaved() -> (String, Vec<(String, usize, String)>) {
+    let mut f = CsvFile::new();
+    let mut bad = Vec::new();
+    let items = ["PSU-800W", "SRV-1U-X10", "RAIL-KIT-1U"];
+    let adjacent = |f: &mut CsvFile, range: std::ops::Range<usize>, bad: &mut Vec<_>| {
+        for a in range {
+            let po = format!("PO-A{a:04}");
+            let date = if a == 5 { "13/45/2026" } else { "11/02/2026" };
+            let first = f.row(&po, date, "Reno", 1, "PSU-800W", "1");
+            f.row(&po, "", "", 2, "RAIL-KIT-1U", "2");
+            if a == 5 {
+                bad.push((po, first, "order_date".to_string()));
+            }
+        }
+    };
+    for line in 1..=3 {
+        for s in 0..1000 {
+            let po = format!("PO-S{s:04}");
+            let (mut city, mut item, mut qty) = ("Reno", items[line - 1], (s % 7 + 1).to_string());
+            if s == 7 && line == 3 {
+                city = "Elsewhere";
+            }
+            if s == 11 && line == 2 {
+                qty = "x".to_string();
+            }
+            if s == 13 && line == 3 {
+                item = "NO-SUCH-ITEM";
+            }
+            let at = f.row(&po, "11/02/2026", city, line, item, &qty);
+            match (s, line) {
+                (7, 3) => bad.push((po, at, "ship_to.city".to_string())),
+                (11, 2) => bad.push((po, at, "lines[].quantity".to_string())),
+                (13, 3) => bad.push((po, at, "lines[2].item_number".to_string())),
+                _ => {}
+            }
+        }
+        adjacent(&mut f, (line - 1) * 100..line * 100, &mut bad);
+    }
+    bad.sort_by_key(|(_, line, _)| *line);
+    (f.text, bad)
+}
+
+#[tokio::test]
+async fn orders_whose_rows_are_spread_through_a_large_file_go_out_whole_and_once() {
+    let h = Harness::new().await;
+    let map = mapping("purchase_orders.csv.toml");
+    let (text, bad) = interleaved();
+    let file = h.dir.path().join("spread.csv");
+    std::fs::write(&file, text).unwrap();
+    let said = |p: &Pushed| {
+        p.rejections
+            .iter()
+            .map(|r| {
+                (
+                    r.order.clone().unwrap_or_default(),
+                    r.line,
+                    r.field.clone().unwrap_or_default(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // A dry run plans every order and every rejection, and sends nothing.
+    let mut dry = Collected::default();
+    let report = push_with(&h, &map, std::slice::from_ref(&file), true, &mut dry).await;
+    assert_eq!(report.stats.created, 1296, "{:?}", dry.rejections);
+    assert_eq!(
+        dry.plan
+            .iter()
+            .filter(|l| l.starts_with("would create"))
+            .count(),
+        1296
+    );
+    assert_eq!(
+        dry.plan
+            .iter()
+            .filter(|l| l.starts_with("would reject"))
+            .count(),
+        4
+    );
+    assert_eq!(
+        h.sandbox.control().requests_to("POST /v2/purchase_orders"),
+        0
+    );
+
+    let pushed = push_files(&h, &map, std::slice::from_ref(&file)).await;
+    assert_eq!(pushed.stats.created, 1296, "{:?}", pushed.rejections);
+    assert_eq!(said(&pushed), bad, "the same rejections, in line order");
+    // 1,300 orders went through the reader, never more than a batch of them at once.
+    assert!(
+        (1..=257).contains(&pushed.report.orders_held_peak),
+        "{}",
+        pushed.report.orders_held_peak
+    );
+    let c = h.sandbox.control().counters();
+    assert_eq!(c.creates_by_number.len(), 1296);
+    assert!(c.creates_by_number.values().all(|n| *n == 1));
+    for (s, quantities) in [(0, [1, 1, 1]), (999, [6, 6, 6]), (500, [4, 4, 4])] {
+        let po = h
+            .sandbox
+            .control()
+            .get_order("purchase_orders", &format!("PO-S{s:04}"))
+            .unwrap();
+        let lines = po["lines"].as_array().unwrap();
+        let got: Vec<i64> = lines
+            .iter()
+            .map(|l| l["quantity"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, quantities, "PO-S{s:04}: {po:?}");
+        assert_eq!(lines[2]["item_number"], "RAIL-KIT-1U");
+    }
+    for held_back in ["PO-S0007", "PO-S0011", "PO-S0013", "PO-A0005"] {
+        assert_eq!(c.creates_by_number.get(held_back), None, "{held_back}");
+    }
+
+    let before = writes(&h);
+    let again = push_files(&h, &map, &[file]).await;
+    assert_eq!(again.stats.unchanged, 1296);
+    assert_eq!(said(&again), bad);
+    assert_eq!(writes(&h), before, "a re-push writes nothing");
+}
+
+#[tokio::test]
+async fn under_fail_file_a_bad_row_anywhere_sends_nothing_and_the_first_bad_row_is_named() {
+    let h = Harness::new().await;
+    let text = std::fs::read_to_string(repo("mappings/purchase_orders.csv.toml")).unwrap();
+    assert!(text.contains("on_error = \"skip-row\""));
+    let strict = Mapping::parse(
+        &text.replace("on_error = \"skip-row\"", "on_error = \"fail-file\""),
+        "strict",
+    )
+    .unwrap();
+    // 600 orders of two rows far apart, then 600 of adjacent rows. The first bad row is a
+    // second row of a spread order; a later bad row is in an adjacent order near the end,
+    // which the reader meets first (the spread rows are grouped after the others).
+    let mut f = CsvFile::new();
+    let mut first_bad = 0;
+    for line in 1..=2 {
+        for s in 0..600 {
+            let qty = if (s, line) == (300, 2) { "x" } else { "1" };
+            let at = f.row(
+                &format!("PO-F{s:04}"),
+                "11/02/2026",
+                "Reno",
+                line,
+                "PSU-800W",
+                qty,
+            );
+            if qty == "x" {
+                first_bad = at;
+            }
+        }
+    }
+    for a in 0..600 {
+        let date = if a == 590 { "13/45/2026" } else { "11/02/2026" };
+        let po = format!("PO-G{a:04}");
+        f.row(&po, date, "Reno", 1, "PSU-800W", "1");
+        f.row(&po, "", "", 2, "RAIL-KIT-1U", "1");
+    }
+    let file = h.dir.path().join("strict.csv");
+    std::fs::write(&file, &f.text).unwrap();
+    let pushed = push_files(&h, &strict, std::slice::from_ref(&file)).await;
+    assert_eq!(
+        h.sandbox.control().requests_to("POST /v2/purchase_orders"),
+        0,
+        "{:?}",
+        pushed.plan
+    );
+    assert_eq!(
+        (pushed.stats.created, pushed.stats.rejected),
+        (0, 1),
+        "{:?}",
+        pushed.rejections
+    );
+    let r = &pushed.rejections[0];
+    assert_eq!(
+        (r.line, r.field.as_deref()),
+        (first_bad, Some("lines[].quantity")),
+        "{r}"
+    );
+    assert_eq!(r.order.as_deref(), Some("PO-F0300"));
+
+    // Without the bad rows, every order goes.
+    let good = f
+        .text
+        .replace(",2,PSU-800W,x,", ",2,PSU-800W,1,")
+        .replace("13/45/2026", "11/02/2026");
+    std::fs::write(&file, good).unwrap();
+    let pushed = push_files(&h, &strict, &[file]).await;
+    assert_eq!(
+        (pushed.stats.created, pushed.stats.rejected),
+        (1200, 0),
+        "{:?}",
+        pushed.rejections
+    );
+}
+
+#[tokio::test]
+async fn a_large_x12_file_streams_one_transaction_set_at_a_time() {
+    let h = Harness::new().await;
+    let map = mapping("purchase_orders.x12.toml");
+    let mut x = String::from("ISA*00*          *00*          *ZZ*ACMECORP       *ZZ*AHEADSYS       *261102*1200*U*00401*000000101*0*P*>~\nGS*PO*ACMECORP*AHEADSYS*20261102*1200*101*X*004010~\n");
+    for i in 0..700 {
+        x.push_str(&format!(
+            "ST*850*{i:04}~\nBEG*00*SA*PO-X{i:05}**20261102~\nDTM*010*20261120~\nN1*ST*Receiving Dock~\nN3*100 Main St*Suite 200~\nN4*Minneapolis*MN*55401*US~\nPO1*1*{}*EA*2150.00**VP*SRV-1U-X10~\nPO1*2*4*EA*45.50**VP*RAIL-KIT-1U~\nCTT*2~\nSE*10*{i:04}~\n",
+            i % 5 + 1
+        ));
+    }
+    x.push_str("GE*700*101~\nIEA*1*000000101~\n");
+    let file = h.dir.path().join("big.x12");
+    std::fs::write(&file, &x).unwrap();
+    let pushed = push_files(&h, &map, std::slice::from_ref(&file)).await;
+    assert_eq!(
+        (pushed.stats.created, pushed.stats.rejected),
+        (700, 0),
+        "{:?}",
+        pushed.rejections
+    );
+    assert!(
+        (1..=257).contains(&pushed.report.orders_held_peak),
+        "{}",
+        pushed.report.orders_held_peak
+    );
+    let po = h
+        .sandbox
+        .control()
+        .get_order("purchase_orders", "PO-X00699")
+        .unwrap();
+    assert_eq!(po["lines"][0]["quantity"], 5);
+
+    // The same file without its IEA is rejected whole before any order is sent.
+    let cut = h.dir.path().join("cut.x12");
+    std::fs::write(
+        &cut,
+        x.replace("PO-X", "PO-Y").replace("IEA*1*000000101~\n", ""),
+    )
+    .unwrap();
+    let posts = h.sandbox.control().requests_to("POST /v2/purchase_orders");
+    let pushed = push_files(&h, &map, &[cut]).await;
+    assert_eq!(
+        h.sandbox.control().requests_to("POST /v2/purchase_orders"),
+        posts
+    );
+    assert_eq!(pushed.stats.rejected, 1);
+    assert!(
+        pushed.rejections[0].reason.contains("no IEA"),
+        "{:?}",
+        pushed.rejections
     );
 }
