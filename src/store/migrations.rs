@@ -151,6 +151,13 @@ const MIGRATIONS: &[&str] = &[
         transaction_set  INTEGER NOT NULL           -- last ST02 used
     );
     "#,
+    // 10: the records a page creates share one change log row (store::created): it covers the
+    // `span` seqs ending at its own and packs their ids and keys in `records`, so a record's
+    // first sighting costs one row, its snapshot. Every older row covers one seq.
+    r#"
+    ALTER TABLE changes ADD COLUMN span INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE changes ADD COLUMN records BLOB;
+    "#,
 ];
 
 /// The version a fully migrated file has.

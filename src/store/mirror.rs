@@ -4,6 +4,7 @@
 
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
+use super::created::{self, Span};
 use super::{Store, StoreError};
 
 /// What the store holds for one record, enough to decide whether it changed.
@@ -64,6 +65,17 @@ pub struct Change {
 }
 
 impl Change {
+    /// The record's id when this change can share a packed row with the created records
+    /// around it (a creation that says nothing more).
+    fn packable(&self) -> Option<i64> {
+        let bare = self.kind == ChangeKind::Created
+            && self.fields.is_empty()
+            && self.before.is_none()
+            && self.after.is_none()
+            && self.detail.is_empty();
+        self.record_id.filter(|_| bare)
+    }
+
     /// A change that names no fields (created, removed, rejected).
     pub fn whole(kind: ChangeKind, record_id: Option<i64>, key: String, detail: String) -> Change {
         Change {
@@ -126,6 +138,55 @@ pub struct ExportRow {
     pub before: Option<String>,
     pub after: Option<String>,
     pub detail: String,
+}
+
+/// Append `changes` to the log in order; each run of two or more bare creations becomes one
+/// packed row covering as many seqs (`created`).
+fn write_changes(
+    tx: &rusqlite::Transaction<'_>,
+    stream: &str,
+    run: i64,
+    at: &str,
+    changes: &[Change],
+) -> rusqlite::Result<()> {
+    let mut one = tx.prepare_cached(
+        "INSERT INTO changes (run, at, stream, record_id, key, change, fields, before, after, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    // Its seq is the last it covers, so SQLite goes on numbering after it (and pruning, which
+    // keeps the newest row, never lets a seq be handed out twice).
+    let mut packed = tx.prepare_cached(
+        "INSERT INTO changes (seq, run, at, stream, key, change, span, records)
+         VALUES ((SELECT coalesce(max(seq), 0) FROM changes) + ?1, ?2, ?3, ?4, '', 'created', ?1, ?5)",
+    )?;
+    let mut rest = changes;
+    while let Some(c) = rest.first() {
+        let bare = rest.iter().take_while(|c| c.packable().is_some()).count();
+        if bare >= 2 {
+            let records = created::pack(
+                rest[..bare]
+                    .iter()
+                    .filter_map(|c| Some((c.packable()?, c.key.as_str()))),
+            );
+            packed.execute(params![bare as i64, run, at, stream, records])?;
+            rest = &rest[bare..];
+            continue;
+        }
+        one.execute(params![
+            run,
+            at,
+            stream,
+            c.record_id,
+            c.key,
+            c.kind.as_str(),
+            c.fields,
+            c.before,
+            c.after,
+            c.detail
+        ])?;
+        rest = &rest[1..];
+    }
+    Ok(())
 }
 
 /// Stored records read for a page, with the newest `updated_at` among them.
@@ -278,24 +339,7 @@ impl Store {
                 for id in &page.removals {
                     remove.execute(params![stream, id])?;
                 }
-                let mut change = tx.prepare_cached(
-                    "INSERT INTO changes (run, at, stream, record_id, key, change, fields, before, after, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )?;
-                for c in &page.changes {
-                    change.execute(params![
-                        run,
-                        at,
-                        stream,
-                        c.record_id,
-                        c.key,
-                        c.kind.as_str(),
-                        c.fields,
-                        c.before,
-                        c.after,
-                        c.detail
-                    ])?;
-                }
+                write_changes(&tx, stream, run, at, &page.changes)?;
                 if let Some(w) = &page.watermark {
                     // Written only if it changes: a pull that found nothing new writes no row.
                     tx.prepare_cached(
@@ -314,6 +358,7 @@ impl Store {
         })
     }
 
+    /// The watermark of a stream, if a pull committed one.
     pub fn watermark(&self, stream: &str) -> Result<Option<Watermark>, StoreError> {
         self.with(|conn| {
             conn.query_row(
@@ -395,12 +440,42 @@ impl Store {
     ) -> Result<anyhow::Result<()>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT seq, run, at, stream, record_id, key, change, fields, before, after, detail FROM changes
+                "SELECT seq, run, at, stream, record_id, key, change, fields, before, after, detail,
+                        span, records FROM changes
                  WHERE (?1 IS NULL OR stream = ?1) AND (?2 IS NULL OR run = ?2) AND (?3 IS NULL OR at >= ?3)
                  ORDER BY seq",
             )?;
             let mut rows = stmt.query(params![stream, run, since])?;
+            let mut failed = None;
             while let Some(r) = rows.next()? {
+                let span = Span {
+                    last: r.get(0)?,
+                    span: r.get(11)?,
+                    records: r.get_ref(12)?.as_blob_or_null()?,
+                };
+                let packed = span.each_after(i64::MIN, |seq, id, key| {
+                    let row = ExportRow {
+                        seq,
+                        run: r.get(1)?,
+                        at: r.get(2)?,
+                        stream: r.get(3)?,
+                        record_id: Some(id),
+                        key: key.to_string(),
+                        change: ChangeKind::Created.as_str().to_string(),
+                        fields: String::new(),
+                        before: None,
+                        after: None,
+                        detail: String::new(),
+                    };
+                    failed = f(row).err();
+                    Ok(failed.is_none())
+                })?;
+                if let Some(e) = failed {
+                    return Ok(Err(e));
+                }
+                if packed {
+                    continue;
+                }
                 let row = ExportRow {
                     seq: r.get(0)?,
                     run: r.get(1)?,
@@ -426,5 +501,168 @@ impl Store {
     /// use it to prove a no-change pull writes nothing.
     pub fn total_changes(&self) -> u64 {
         self.conn().total_changes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(id: i64) -> Change {
+        Change::whole(
+            ChangeKind::Created,
+            Some(id),
+            format!("K{id}"),
+            String::new(),
+        )
+    }
+
+    /// Runs 4 and 5: three creations, an update, a creation with a detail, two creations;
+    /// then a lone creation.
+    fn mixed_log() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let updated = Change {
+            fields: "qty".into(),
+            before: Some(r#"{"qty":1}"#.into()),
+            after: Some(r#"{"qty":2}"#.into()),
+            ..Change::whole(ChangeKind::Updated, Some(9), "K9".into(), String::new())
+        };
+        // A creation with a detail keeps a row of its own, and so does a lone one.
+        let noted = Change::whole(ChangeKind::Created, Some(7), "K7".into(), "webhook".into());
+        let page = PageWrite {
+            changes: vec![
+                created(3),
+                created(1),
+                created(2),
+                updated,
+                noted,
+                created(20),
+                created(21),
+            ],
+            ..PageWrite::default()
+        };
+        store
+            .write_page("inventory", 4, "2026-12-01T00:00:00Z", &page)
+            .unwrap();
+        let lone = PageWrite {
+            changes: vec![created(30)],
+            ..PageWrite::default()
+        };
+        store
+            .write_page("inventory", 5, "2026-12-01T01:00:00Z", &lone)
+            .unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn created_records_share_rows_and_read_back_one_by_one_in_order() {
+        let (_dir, store) = mixed_log();
+        let rows: i64 = store
+            .with(|c| c.query_row("SELECT count(*) FROM changes", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(
+            rows, 5,
+            "two packed rows, the update, the noted creation, the lone one"
+        );
+
+        let mut listed = Vec::new();
+        store
+            .for_each_change(Some("inventory"), None, None, |r| {
+                listed.push((r.seq, r.run, r.record_id, r.key, r.change, r.detail));
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        let want = |seq, run, id: i64, change: &str, detail: &str| {
+            (
+                seq,
+                run,
+                Some(id),
+                format!("K{id}"),
+                change.to_string(),
+                detail.to_string(),
+            )
+        };
+        assert_eq!(
+            listed,
+            [
+                want(1, 4, 3, "created", ""),
+                want(2, 4, 1, "created", ""),
+                want(3, 4, 2, "created", ""),
+                want(4, 4, 9, "updated", ""),
+                want(5, 4, 7, "created", "webhook"),
+                want(6, 4, 20, "created", ""),
+                want(7, 4, 21, "created", ""),
+                want(8, 5, 30, "created", ""),
+            ]
+        );
+        // Filtered by run, the packed rows come whole or not at all.
+        let mut of_run = 0;
+        store
+            .for_each_change(None, Some(5), None, |_| {
+                of_run += 1;
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(of_run, 1);
+        // The visitor's error stops the visit mid-row and comes back as it was.
+        let mut seen = 0;
+        let stopped = store
+            .for_each_change(None, None, None, |_| {
+                seen += 1;
+                anyhow::ensure!(seen < 2, "enough");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(stopped.unwrap_err().to_string(), "enough");
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn outboxes_read_from_inside_a_packed_row_and_seqs_go_on_after_it() {
+        let (_dir, store) = mixed_log();
+        let kinds = ["created", "updated"];
+        let from_two: Vec<i64> = store
+            .outbox_changes("inventory", 1, &kinds, 3)
+            .unwrap()
+            .iter()
+            .map(|c| c.seq)
+            .collect();
+        assert_eq!(from_two, [2, 3, 4]);
+        assert_eq!(
+            store.outbox_pending("inventory", 1, None, &kinds).unwrap(),
+            7
+        );
+        assert_eq!(
+            store
+                .outbox_pending("inventory", 2, Some(6), &kinds)
+                .unwrap(),
+            4
+        );
+        assert_eq!(
+            store
+                .outbox_pending("inventory", 0, None, &["updated"])
+                .unwrap(),
+            1
+        );
+        // The next ordinary row is numbered after every seq a packed row covers.
+        let later = PageWrite {
+            changes: vec![Change::whole(
+                ChangeKind::Removed,
+                Some(1),
+                "K1".into(),
+                String::new(),
+            )],
+            ..PageWrite::default()
+        };
+        store
+            .write_page("inventory", 6, "2026-12-01T02:00:00Z", &later)
+            .unwrap();
+        let last: i64 = store
+            .with(|c| c.query_row("SELECT max(seq) FROM changes", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(last, 9);
     }
 }

@@ -6,6 +6,7 @@
 //! WAL lets readers in other processes (`status`, exports) proceed while a job writes.
 
 mod checkpoint;
+mod created;
 mod fingerprint;
 mod identity;
 mod kv;

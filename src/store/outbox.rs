@@ -9,6 +9,7 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::created::Span;
 use super::{Change, Store, StoreError};
 
 /// One change log entry on its way to an outbox, with the record as the mirror holds it.
@@ -83,19 +84,58 @@ pub struct OutboxState {
     pub changes: i64,
 }
 
-const CHANGE_COLUMNS: &str = "c.seq, c.run, c.at, c.record_id, c.key, c.change, c.fields, s.body";
+const CHANGE_COLUMNS: &str =
+    "c.seq, c.run, c.at, c.record_id, c.key, c.change, c.fields, s.body, c.span, c.records";
 
-fn change_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxChange> {
-    Ok(OutboxChange {
-        seq: r.get(0)?,
-        run: r.get(1)?,
-        at: r.get(2)?,
-        record_id: r.get(3)?,
-        key: r.get(4)?,
-        change: r.get(5)?,
-        fields: r.get(6)?,
-        body: r.get(7)?,
-    })
+/// Up to `limit` changes after `after` from the rows `query` selects (`CHANGE_COLUMNS`, in
+/// seq order): a packed row of created records gives one change per record after `after`,
+/// each with its snapshot's JSON.
+fn collect_changes(
+    conn: &rusqlite::Connection,
+    stream: &str,
+    after: i64,
+    limit: usize,
+    mut rows: rusqlite::Rows<'_>,
+) -> rusqlite::Result<Vec<OutboxChange>> {
+    let mut body =
+        conn.prepare_cached("SELECT body FROM snapshots WHERE stream = ?1 AND id = ?2")?;
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let Some(r) = rows.next()? else { break };
+        let span = Span {
+            last: r.get(0)?,
+            span: r.get(8)?,
+            records: r.get_ref(9)?.as_blob_or_null()?,
+        };
+        let packed = span.each_after(after, |seq, id, key| {
+            out.push(OutboxChange {
+                seq,
+                run: r.get(1)?,
+                at: r.get(2)?,
+                record_id: Some(id),
+                key: key.to_string(),
+                change: r.get(5)?,
+                fields: String::new(),
+                body: body
+                    .query_row(params![stream, id], |b| b.get(0))
+                    .optional()?,
+            });
+            Ok(out.len() < limit)
+        })?;
+        if !packed {
+            out.push(OutboxChange {
+                seq: span.last,
+                run: r.get(1)?,
+                at: r.get(2)?,
+                record_id: r.get(3)?,
+                key: r.get(4)?,
+                change: r.get(5)?,
+                fields: r.get(6)?,
+                body: r.get(7)?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxFile> {
@@ -152,11 +192,8 @@ impl Store {
                    AND c.change IN (SELECT value FROM json_each(?3))
                  ORDER BY c.seq LIMIT ?4"
             ))?;
-            let rows = stmt.query_map(
-                params![after, stream, kinds_json(kinds), limit as i64],
-                change_row,
-            )?;
-            rows.collect()
+            let rows = stmt.query(params![after, stream, kinds_json(kinds), limit as i64])?;
+            collect_changes(conn, stream, after, limit, rows)
         })
     }
 
@@ -177,11 +214,8 @@ impl Store {
                    AND c.change IN (SELECT value FROM json_each(?4))
                  ORDER BY c.seq LIMIT ?5"
             ))?;
-            let rows = stmt.query_map(
-                params![run, after, stream, kinds_json(kinds), limit as i64],
-                change_row,
-            )?;
-            rows.collect()
+            let rows = stmt.query(params![run, after, stream, kinds_json(kinds), limit as i64])?;
+            collect_changes(conn, stream, after, limit, rows)
         })
     }
 
@@ -195,8 +229,9 @@ impl Store {
     ) -> Result<u64, StoreError> {
         self.with(|conn| {
             conn.query_row(
-                "SELECT count(*) FROM changes
-                 WHERE seq > ?1 AND seq <= ?2 AND stream = ?3
+                // A row covers the seqs (seq - span, seq]; counted is what lies in (after, up_to].
+                "SELECT coalesce(sum(min(seq, ?2) - max(seq - span, ?1)), 0) FROM changes
+                 WHERE seq > ?1 AND seq - span < ?2 AND stream = ?3
                    AND change IN (SELECT value FROM json_each(?4))",
                 params![after, up_to.unwrap_or(i64::MAX), stream, kinds_json(kinds)],
                 |r| r.get::<_, i64>(0),
