@@ -349,7 +349,6 @@ async fn bench_pull(runs: usize, items: usize) {
             });
             write.upserts.push(Upsert {
                 id: *id,
-                key: format!("#{id}"),
                 hash: fingerprint(&body),
                 updated_at: "2026-11-27T00:00:00Z".into(),
                 state: String::new(),
@@ -415,12 +414,11 @@ fn first_pull_write(rows: &[Box<RawValue>]) -> PageWrite {
         write.changes.push(Change::whole(
             ChangeKind::Created,
             Some(head.id),
-            key.clone(),
+            key,
             String::new(),
         ));
         write.upserts.push(Upsert {
             id: head.id,
-            key,
             hash: fingerprint(raw.get()),
             updated_at: head.updated_at.as_deref().unwrap_or("").to_string(),
             state: String::new(),

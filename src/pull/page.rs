@@ -141,6 +141,8 @@ pub(super) struct PassState {
     pub candidates: Vec<StoredHash>,
     /// Newest `updated_at` seen.
     pub max_updated: Option<String>,
+    /// Whether the stream's newest stored `updated_at` was counted yet.
+    newest_read: bool,
     pub first_total: Option<u64>,
     /// Evidence that the pages shifted under the pass.
     pub drift: Vec<String>,
@@ -165,6 +167,7 @@ impl PassState {
             range_start: None,
             candidates: Vec::new(),
             max_updated: None,
+            newest_read: false,
             first_total: None,
             drift: Vec::new(),
             stats: RunStats::default(),
@@ -297,11 +300,14 @@ impl PassState {
             // stored bodies, which the diff needs, come in the same read.
             _ => store.stored_for(name, ids, !self.whole_set)?,
         };
-        // Every stored `updated_at` read here came from the server earlier (a pull or a
-        // webhook), so it may move the watermark like the rows of this page; for unchanged rows
-        // it is their own `updated_at`, without parsing them.
-        if let Some(u) = stored.max_updated_at.take() {
-            self.saw_updated_at(&u);
+        // Every stored `updated_at` came from the server earlier (a pull or a webhook), so it
+        // may move the watermark like the rows of this page; for unchanged rows it is their own
+        // `updated_at`, without parsing them. The store keeps the newest of each stream.
+        if !self.newest_read {
+            self.newest_read = true;
+            if let Some(u) = store.newest_updated_at(name)? {
+                self.saw_updated_at(&u);
+            }
         }
         stored.rows.sort_unstable_by_key(|s| s.id);
         Ok(stored.rows)
@@ -370,7 +376,6 @@ impl PassState {
         }
         Upsert {
             id: meta.id,
-            key: head.key.clone(),
             hash: meta.fp,
             updated_at: head.updated_at.clone().unwrap_or_default(),
             state: head.state.to_string(),
@@ -396,9 +401,14 @@ impl PassState {
     /// Remove records a look-up proved gone, each with its change, in one transaction.
     pub(super) fn remove(&mut self, store: &Store, gone: &[StoredHash]) -> Result<(), PageError> {
         let ids: Vec<i64> = gone.iter().map(|s| s.id).collect();
-        let keys = store.snapshot_keys(self.stream.name(), &ids)?;
+        let bodies = store.snapshot_bodies(self.stream.name(), &ids)?;
         let mut write = PageWrite::default();
-        for (id, key) in keys {
+        for (id, body) in bodies {
+            // The key as the record's last snapshot says it (`#id` if it cannot be read).
+            let key = match Head::parse(&body) {
+                Ok(head) => self.stream.key(&head),
+                Err(_) => format!("#{id}"),
+            };
             self.stats.removed += 1;
             write.removals.push(id);
             write.changes.push(Change::whole(

@@ -8,8 +8,10 @@
 //! so `export changes` and the outboxes see exactly what one row per record would have shown,
 //! and an outbox cursor may stop in the middle of such a row.
 //!
-//! The packing: per record, the difference from the previous id (zigzag LEB128), then the key's
-//! length (LEB128) and its UTF-8 bytes.
+//! The packing: per record, the difference from the previous id (zigzag LEB128), then its key
+//! front-coded against the previous one: the length of the prefix they share, the length of the
+//! rest, and the rest's UTF-8 bytes (LEB128 lengths). Records come in id order, and neighbours'
+//! keys mostly share a prefix (`ITEM@WH1`, `ITEM@WH2`; `INV-001041`, `INV-001042`).
 
 use std::fmt;
 
@@ -17,12 +19,21 @@ use std::fmt;
 pub(super) fn pack<'a>(records: impl Iterator<Item = (i64, &'a str)>) -> Vec<u8> {
     let mut out = Vec::new();
     let mut previous = 0i64;
+    let mut previous_key: &[u8] = &[];
     for (id, key) in records {
         let delta = id.wrapping_sub(previous);
         previous = id;
         put_varint(&mut out, ((delta << 1) ^ (delta >> 63)) as u64);
-        put_varint(&mut out, key.len() as u64);
-        out.extend_from_slice(key.as_bytes());
+        let key = key.as_bytes();
+        let shared = key
+            .iter()
+            .zip(previous_key)
+            .take_while(|(a, b)| a == b)
+            .count();
+        put_varint(&mut out, shared as u64);
+        put_varint(&mut out, (key.len() - shared) as u64);
+        out.extend_from_slice(&key[shared..]);
+        previous_key = key;
     }
     out
 }
@@ -55,15 +66,21 @@ impl From<Corrupt> for rusqlite::Error {
 
 /// The records of a packed row, in seq order.
 pub(super) fn unpack(bytes: &[u8]) -> Unpacked<'_> {
-    Unpacked { bytes, previous: 0 }
+    Unpacked {
+        bytes,
+        previous: 0,
+        key: Vec::new(),
+    }
 }
 
 pub(super) struct Unpacked<'a> {
     bytes: &'a [u8],
     previous: i64,
+    /// The last key read (the next one is coded against it).
+    key: Vec<u8>,
 }
 
-impl<'a> Unpacked<'a> {
+impl Unpacked<'_> {
     fn varint(&mut self) -> Result<u64, Corrupt> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -77,34 +94,38 @@ impl<'a> Unpacked<'a> {
         Err(Corrupt)
     }
 
-    fn record(&mut self) -> Result<(i64, &'a str), Corrupt> {
+    fn record(&mut self) -> Result<i64, Corrupt> {
         let z = self.varint()?;
         let delta = ((z >> 1) as i64) ^ -((z & 1) as i64);
         let id = self.previous.wrapping_add(delta);
         self.previous = id;
+        let shared = usize::try_from(self.varint()?).map_err(|_| Corrupt)?;
         let len = usize::try_from(self.varint()?).map_err(|_| Corrupt)?;
-        if len > self.bytes.len() {
+        if shared > self.key.len() || len > self.bytes.len() {
             return Err(Corrupt);
         }
-        let (key, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        Ok((id, std::str::from_utf8(key).map_err(|_| Corrupt)?))
+        let (rest, after) = self.bytes.split_at(len);
+        self.bytes = after;
+        self.key.truncate(shared);
+        self.key.extend_from_slice(rest);
+        std::str::from_utf8(&self.key).map_err(|_| Corrupt)?;
+        Ok(id)
     }
-}
 
-impl<'a> Iterator for Unpacked<'a> {
-    type Item = Result<(i64, &'a str), Corrupt>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next record (its key valid until the next call), `None` at the end; after an
+    /// error, nothing more (what follows a bad record cannot be trusted).
+    pub(super) fn next_record(&mut self) -> Option<Result<(i64, &str), Corrupt>> {
         if self.bytes.is_empty() {
             return None;
         }
-        let next = self.record();
-        if next.is_err() {
-            // Nothing after a bad record can be trusted.
-            self.bytes = &[];
+        match self.record() {
+            // Checked as UTF-8 by `record`.
+            Ok(id) => Some(Ok((id, std::str::from_utf8(&self.key).unwrap_or_default()))),
+            Err(e) => {
+                self.bytes = &[];
+                Some(Err(e))
+            }
         }
-        Some(next)
     }
 }
 
@@ -131,7 +152,8 @@ impl Span<'_> {
         };
         let first = self.last - self.span + 1;
         let mut seq = first;
-        for record in unpack(records) {
+        let mut records = unpack(records);
+        while let Some(record) = records.next_record() {
             let (id, key) = record?;
             if seq > self.last {
                 return Err(Corrupt.into());
@@ -161,10 +183,19 @@ mod tests {
             (i64::MAX, "ключ"),
             (i64::MIN, "x".repeat(300).leak() as &str),
             (0, "z"),
+            (7, "ключи"),
+            (8, "клюя"),
+            (9, "клюя-2"),
         ];
         let packed = pack(records.iter().copied());
-        let back: Vec<(i64, &str)> = unpack(&packed).map(Result::unwrap).collect();
-        assert_eq!(back, records);
+        let mut back = Vec::new();
+        let mut unpacked = unpack(&packed);
+        while let Some(record) = unpacked.next_record() {
+            let (id, key) = record.unwrap();
+            back.push((id, key.to_string()));
+        }
+        let want: Vec<(i64, String)> = records.iter().map(|(i, k)| (*i, k.to_string())).collect();
+        assert_eq!(back, want);
     }
 
     #[test]
@@ -180,9 +211,11 @@ mod tests {
             assert!(read.is_err(), "cut at {cut} read as {read:?}");
         }
         let mut bad = packed.clone();
-        bad[2] = 0xff; // a key byte that is not UTF-8
-        assert!(unpack(&bad).next().unwrap().is_err());
-        assert!(unpack(&[0xff; 11]).next().unwrap().is_err());
+        bad[3] = 0xff; // a key byte that is not UTF-8
+        assert!(unpack(&bad).next_record().unwrap().is_err());
+        assert!(unpack(&[0xff; 11]).next_record().unwrap().is_err());
+        // A prefix longer than the key before it.
+        assert!(unpack(&[2, 1, 0]).next_record().unwrap().is_err());
     }
 
     #[test]

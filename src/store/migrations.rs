@@ -158,6 +158,47 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE changes ADD COLUMN span INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE changes ADD COLUMN records BLOB;
     "#,
+    // 11: snapshots move to a table per stream, keyed by AHEAD's id alone (a rowid table: a
+    // first pull appends to full pages), and keep only what the body does not say: the key is
+    // in the change log and the body, `updated_at` in the body, and the newest `updated_at` of
+    // each stream in `stream_newest`.
+    r#"
+    CREATE TABLE snapshots_inventory (
+        id     INTEGER PRIMARY KEY,       -- AHEAD's id
+        hash   INTEGER NOT NULL,          -- XXH3-64 of the record's JSON
+        state  TEXT NOT NULL DEFAULT '',  -- invoices: 'closed' once they left the outstanding set
+        body   TEXT NOT NULL              -- the record as AHEAD sent it
+    );
+    CREATE TABLE snapshots_invoices (
+        id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, state TEXT NOT NULL DEFAULT '', body TEXT NOT NULL
+    );
+    CREATE TABLE snapshots_shipments (
+        id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, state TEXT NOT NULL DEFAULT '', body TEXT NOT NULL
+    );
+    CREATE TABLE snapshots_purchase_orders (
+        id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, state TEXT NOT NULL DEFAULT '', body TEXT NOT NULL
+    );
+    CREATE TABLE snapshots_fulfillment_orders (
+        id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, state TEXT NOT NULL DEFAULT '', body TEXT NOT NULL
+    );
+    INSERT INTO snapshots_inventory (id, hash, state, body)
+        SELECT id, hash, state, body FROM snapshots WHERE stream = 'inventory' ORDER BY id;
+    INSERT INTO snapshots_invoices (id, hash, state, body)
+        SELECT id, hash, state, body FROM snapshots WHERE stream = 'invoices' ORDER BY id;
+    INSERT INTO snapshots_shipments (id, hash, state, body)
+        SELECT id, hash, state, body FROM snapshots WHERE stream = 'shipments' ORDER BY id;
+    INSERT INTO snapshots_purchase_orders (id, hash, state, body)
+        SELECT id, hash, state, body FROM snapshots WHERE stream = 'purchase_orders' ORDER BY id;
+    INSERT INTO snapshots_fulfillment_orders (id, hash, state, body)
+        SELECT id, hash, state, body FROM snapshots WHERE stream = 'fulfillment_orders' ORDER BY id;
+    CREATE TABLE stream_newest (
+        stream      TEXT PRIMARY KEY,
+        updated_at  TEXT NOT NULL   -- the newest updated_at of any snapshot ever written
+    );
+    INSERT INTO stream_newest (stream, updated_at)
+        SELECT stream, max(updated_at) FROM snapshots WHERE updated_at <> '' GROUP BY stream;
+    DROP TABLE snapshots;
+    "#,
 ];
 
 /// The version a fully migrated file has.
@@ -264,6 +305,60 @@ mod tests {
         let store = Store::open(&path).unwrap();
         let stored = store.stored_for("inventory", &[5], false).unwrap();
         assert_eq!(stored.rows[0].hash, super::super::fingerprint(body));
+    }
+
+    #[test]
+    fn snapshots_move_to_a_table_per_stream_keeping_every_record_and_the_newest_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        {
+            // A version-9 file: one snapshots table for every stream, a change row per record.
+            super::super::create_private(&path).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            super::super::fingerprint::register(&conn).unwrap();
+            let store = Store {
+                inner: std::sync::Arc::new(super::super::Inner {
+                    path: path.clone(),
+                    conn: std::sync::Mutex::new(conn),
+                }),
+            };
+            store.migrate_to(9).unwrap();
+            store
+                .with(|c| {
+                    c.execute_batch(
+                        r#"INSERT INTO snapshots VALUES
+                            ('inventory', 7, 'A@ATL', 1, '2026-03-01T00:00:00Z', '', '{"id":7}'),
+                            ('inventory', 3, 'B@ATL', 2, '2026-05-01T00:00:00Z', '', '{"id":3}'),
+                            ('invoices', 7, 'INV-7', 3, '2026-04-01T00:00:00Z', 'closed', '{"id":7}');
+                           INSERT INTO changes (run, at, stream, record_id, key, change)
+                           VALUES (1, 't', 'inventory', 7, 'A@ATL', 'created');"#,
+                    )
+                })
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.snapshot_count("inventory").unwrap(), 2);
+        assert_eq!(store.snapshot_count("invoices").unwrap(), 1);
+        let invoices = store.stored_for("invoices", &[7], true).unwrap();
+        assert_eq!(invoices.rows[0].state, "closed");
+        assert_eq!(invoices.rows[0].hash, 3);
+        assert_eq!(
+            store.newest_updated_at("inventory").unwrap().as_deref(),
+            Some("2026-05-01T00:00:00Z")
+        );
+        assert_eq!(
+            store.newest_updated_at("invoices").unwrap().as_deref(),
+            Some("2026-04-01T00:00:00Z")
+        );
+        let mut keys = Vec::new();
+        store
+            .for_each_change(None, None, None, |r| {
+                keys.push(r.key);
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(keys, ["A@ATL"]);
     }
 
     #[test]

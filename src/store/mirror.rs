@@ -21,8 +21,9 @@ pub struct StoredHash {
 #[derive(Debug, Clone)]
 pub struct Upsert {
     pub id: i64,
-    pub key: String,
     pub hash: i64,
+    /// The record's `updated_at` ('' if it has none): not stored in the row (the body holds
+    /// it), but the stream's newest is kept (`Store::newest_updated_at`).
     pub updated_at: String,
     pub state: String,
     pub body: String,
@@ -140,6 +141,38 @@ pub struct ExportRow {
     pub detail: String,
 }
 
+/// Insert or replace a page's snapshots, delete its removals, and keep the stream's newest
+/// `updated_at`.
+fn write_snapshots(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    stream: &str,
+    page: &PageWrite,
+) -> rusqlite::Result<()> {
+    let mut upsert = tx.prepare_cached(&format!(
+        "INSERT INTO {table} (id, hash, state, body) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(id) DO UPDATE SET hash = excluded.hash, state = excluded.state,
+            body = excluded.body"
+    ))?;
+    for u in &page.upserts {
+        upsert.execute(params![u.id, u.hash, u.state, u.body])?;
+    }
+    let mut remove = tx.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?;
+    for id in &page.removals {
+        remove.execute([id])?;
+    }
+    let newest = page.upserts.iter().map(|u| u.updated_at.as_str()).max();
+    if let Some(newest) = newest.filter(|u| !u.is_empty()) {
+        tx.prepare_cached(
+            "INSERT INTO stream_newest (stream, updated_at) VALUES (?1, ?2)
+             ON CONFLICT(stream) DO UPDATE SET updated_at = excluded.updated_at
+             WHERE excluded.updated_at > stream_newest.updated_at",
+        )?
+        .execute(params![stream, newest])?;
+    }
+    Ok(())
+}
+
 /// Append `changes` to the log in order; each run of two or more bare creations becomes one
 /// packed row covering as many seqs (`created`).
 fn write_changes(
@@ -189,11 +222,10 @@ fn write_changes(
     Ok(())
 }
 
-/// Stored records read for a page, with the newest `updated_at` among them.
+/// Stored records read for a page.
 #[derive(Debug, Default)]
 pub struct Stored {
     pub rows: Vec<StoredHash>,
-    pub max_updated_at: Option<String>,
 }
 
 impl Stored {
@@ -203,16 +235,27 @@ impl Stored {
                 id: r.get(0)?,
                 hash: r.get(1)?,
                 state: r.get(2)?,
-                body: r.get(4)?,
+                body: r.get(3)?,
             });
-            // Compared in place: no allocation per record.
-            let u = r.get_ref(3)?.as_str()?;
-            if self.max_updated_at.as_deref().is_none_or(|m| u > m) {
-                self.max_updated_at = Some(u.to_string());
-            }
         }
         Ok(())
     }
+}
+
+/// The table holding a stream's snapshots. Each stream has its own, keyed by AHEAD's id alone:
+/// a rowid table, so a first pull's records (in id order) are appended to full pages, and a
+/// row holds only the fingerprint, the state and the body (the key is in the change log and
+/// the body, `updated_at` in the body).
+pub(super) fn snapshot_table(stream: &str) -> Result<&'static str, StoreError> {
+    use crate::kinds::StreamKind;
+    Ok(match StreamKind::from_name(stream) {
+        Some(StreamKind::Inventory) => "snapshots_inventory",
+        Some(StreamKind::Invoices) => "snapshots_invoices",
+        Some(StreamKind::Shipments) => "snapshots_shipments",
+        Some(StreamKind::PurchaseOrders) => "snapshots_purchase_orders",
+        Some(StreamKind::FulfillmentOrders) => "snapshots_fulfillment_orders",
+        None => return Err(StoreError::UnknownStream(stream.to_string())),
+    })
 }
 
 impl Store {
@@ -223,14 +266,13 @@ impl Store {
         after: Option<i64>,
         up_to: Option<i64>,
     ) -> Result<Stored, StoreError> {
+        let table = snapshot_table(stream)?;
         self.with(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, hash, state, updated_at, NULL FROM snapshots
-                 WHERE stream = ?1 AND id > ?2 AND id <= ?3 ORDER BY id",
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT id, hash, state, NULL FROM {table} WHERE id > ?1 AND id <= ?2 ORDER BY id"
+            ))?;
             let mut out = Stored::default();
             let rows = stmt.query(params![
-                stream,
                 after.unwrap_or(i64::MIN),
                 up_to.unwrap_or(i64::MAX)
             ])?;
@@ -246,65 +288,35 @@ impl Store {
         ids: &[i64],
         with_bodies: bool,
     ) -> Result<Stored, StoreError> {
+        let table = snapshot_table(stream)?;
         let mut out = Stored::default();
         let body = if with_bodies { "body" } else { "NULL" };
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT id, hash, state, updated_at, {body} FROM snapshots WHERE stream = ? AND id IN ({marks})"
-            );
+            let sql = format!("SELECT id, hash, state, {body} FROM {table} WHERE id IN ({marks})");
             self.with(|conn| {
                 let mut stmt = conn.prepare_cached(&sql)?;
-                let params = std::iter::once(rusqlite::types::Value::from(stream.to_string()))
-                    .chain(chunk.iter().map(|id| rusqlite::types::Value::from(*id)));
-                let rows = stmt.query(params_from_iter(params))?;
+                let rows = stmt.query(params_from_iter(chunk))?;
                 out.read(rows)
             })?;
         }
         Ok(out)
     }
 
-    /// The natural keys of the given records (those stored).
-    pub(crate) fn snapshot_keys(
-        &self,
-        stream: &str,
-        ids: &[i64],
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.snapshot_column(
-            "SELECT key FROM snapshots WHERE stream = ?1 AND id = ?2",
-            stream,
-            ids,
-        )
-    }
-
-    /// The stored JSON of the given records (to name the fields an update changed).
+    /// The stored JSON of the given records (to name the fields an update changed, or the
+    /// key of a removed record); absent ones left out.
     pub(crate) fn snapshot_bodies(
         &self,
         stream: &str,
         ids: &[i64],
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.snapshot_column(
-            "SELECT body FROM snapshots WHERE stream = ?1 AND id = ?2",
-            stream,
-            ids,
-        )
-    }
-
-    /// One text column of the given records, by `sql` taking (stream, id); absent ones left out.
-    fn snapshot_column(
-        &self,
-        sql: &str,
-        stream: &str,
-        ids: &[i64],
-    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let table = snapshot_table(stream)?;
         self.with(|conn| {
-            let mut stmt = conn.prepare_cached(sql)?;
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT body FROM {table} WHERE id = ?1"))?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(value) = stmt
-                    .query_row(params![stream, id], |r| r.get(0))
-                    .optional()?
-                {
+                if let Some(value) = stmt.query_row([id], |r| r.get(0)).optional()? {
                     out.push((*id, value));
                 }
             }
@@ -323,21 +335,16 @@ impl Store {
         if page.is_empty() {
             return Ok(());
         }
+        let table = if page.upserts.is_empty() && page.removals.is_empty() {
+            None
+        } else {
+            Some(snapshot_table(stream)?)
+        };
         self.with(|conn| {
             let tx = conn.transaction()?;
             {
-                let mut upsert = tx.prepare_cached(
-                    "INSERT INTO snapshots (stream, id, key, hash, updated_at, state, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT(stream, id) DO UPDATE SET key = excluded.key, hash = excluded.hash,
-                        updated_at = excluded.updated_at, state = excluded.state, body = excluded.body",
-                )?;
-                for u in &page.upserts {
-                    upsert.execute(params![stream, u.id, u.key, u.hash, u.updated_at, u.state, u.body])?;
-                }
-                let mut remove = tx.prepare_cached("DELETE FROM snapshots WHERE stream = ?1 AND id = ?2")?;
-                for id in &page.removals {
-                    remove.execute(params![stream, id])?;
+                if let Some(table) = table {
+                    write_snapshots(&tx, table, stream, page)?;
                 }
                 write_changes(&tx, stream, run, at, &page.changes)?;
                 if let Some(w) = &page.watermark {
@@ -382,25 +389,37 @@ impl Store {
         })
     }
 
-    /// Whether the store holds any snapshot of a stream.
-    pub(crate) fn has_snapshots(&self, stream: &str) -> Result<bool, StoreError> {
+    /// The newest `updated_at` of any snapshot of the stream ever written (by a pull or a
+    /// webhook). A pass counts it towards the watermark as it counts its own rows': every value
+    /// here came from AHEAD, so the records it stands for were read (or delivered) already.
+    pub(crate) fn newest_updated_at(&self, stream: &str) -> Result<Option<String>, StoreError> {
         self.with(|conn| {
             conn.query_row(
-                "SELECT EXISTS (SELECT 1 FROM snapshots WHERE stream = ?1)",
+                "SELECT updated_at FROM stream_newest WHERE stream = ?1",
                 [stream],
                 |r| r.get(0),
             )
+            .optional()
+        })
+    }
+
+    /// Whether the store holds any snapshot of a stream.
+    pub(crate) fn has_snapshots(&self, stream: &str) -> Result<bool, StoreError> {
+        let table = snapshot_table(stream)?;
+        self.with(|conn| {
+            conn.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table})"), [], |r| {
+                r.get(0)
+            })
         })
     }
 
     /// Number of snapshots of a stream.
     pub fn snapshot_count(&self, stream: &str) -> Result<u64, StoreError> {
+        let table = snapshot_table(stream)?;
         self.with(|conn| {
-            conn.query_row(
-                "SELECT count(*) FROM snapshots WHERE stream = ?1",
-                [stream],
-                |r| r.get::<_, i64>(0),
-            )
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
         })
         .map(|n| n as u64)
     }
@@ -413,10 +432,11 @@ impl Store {
         stream: &str,
         mut f: impl FnMut(i64, &str, &str) -> anyhow::Result<()>,
     ) -> Result<anyhow::Result<()>, StoreError> {
+        let table = snapshot_table(stream)?;
         self.with(|conn| {
-            let mut stmt = conn
-                .prepare("SELECT id, state, body FROM snapshots WHERE stream = ?1 ORDER BY id")?;
-            let mut rows = stmt.query([stream])?;
+            let mut stmt =
+                conn.prepare(&format!("SELECT id, state, body FROM {table} ORDER BY id"))?;
+            let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let id: i64 = row.get(0)?;
                 let state: String = row.get(1)?;

@@ -64,6 +64,8 @@ pub enum StoreError {
         stored: String,
         configured: String,
     },
+    #[error("the store keeps no stream called {0:?}")]
+    UnknownStream(String),
     #[error(
         "store {path} has schema version {found}, newer than this ahead-sync understands ({known}); \
          to fix: upgrade ahead-sync, or point store.path at another file"

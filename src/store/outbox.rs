@@ -10,6 +10,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::created::Span;
+use super::mirror::snapshot_table;
 use super::{Change, Store, StoreError};
 
 /// One change log entry on its way to an outbox, with the record as the mirror holds it.
@@ -92,13 +93,12 @@ const CHANGE_COLUMNS: &str =
 /// each with its snapshot's JSON.
 fn collect_changes(
     conn: &rusqlite::Connection,
-    stream: &str,
+    table: &str,
     after: i64,
     limit: usize,
     mut rows: rusqlite::Rows<'_>,
 ) -> rusqlite::Result<Vec<OutboxChange>> {
-    let mut body =
-        conn.prepare_cached("SELECT body FROM snapshots WHERE stream = ?1 AND id = ?2")?;
+    let mut body = conn.prepare_cached(&format!("SELECT body FROM {table} WHERE id = ?1"))?;
     let mut out = Vec::new();
     while out.len() < limit {
         let Some(r) = rows.next()? else { break };
@@ -116,9 +116,7 @@ fn collect_changes(
                 key: key.to_string(),
                 change: r.get(5)?,
                 fields: String::new(),
-                body: body
-                    .query_row(params![stream, id], |b| b.get(0))
-                    .optional()?,
+                body: body.query_row([id], |b| b.get(0)).optional()?,
             });
             Ok(out.len() < limit)
         })?;
@@ -184,16 +182,17 @@ impl Store {
         kinds: &[&str],
         limit: usize,
     ) -> Result<Vec<OutboxChange>, StoreError> {
+        let table = snapshot_table(stream)?;
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {CHANGE_COLUMNS} FROM changes c
-                 LEFT JOIN snapshots s ON s.stream = c.stream AND s.id = c.record_id
+                 LEFT JOIN {table} s ON s.id = c.record_id
                  WHERE c.seq > ?1 AND c.stream = ?2
                    AND c.change IN (SELECT value FROM json_each(?3))
                  ORDER BY c.seq LIMIT ?4"
             ))?;
             let rows = stmt.query(params![after, stream, kinds_json(kinds), limit as i64])?;
-            collect_changes(conn, stream, after, limit, rows)
+            collect_changes(conn, table, after, limit, rows)
         })
     }
 
@@ -206,16 +205,17 @@ impl Store {
         kinds: &[&str],
         limit: usize,
     ) -> Result<Vec<OutboxChange>, StoreError> {
+        let table = snapshot_table(stream)?;
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {CHANGE_COLUMNS} FROM changes c
-                 LEFT JOIN snapshots s ON s.stream = c.stream AND s.id = c.record_id
+                 LEFT JOIN {table} s ON s.id = c.record_id
                  WHERE c.run = ?1 AND c.seq > ?2 AND c.stream = ?3
                    AND c.change IN (SELECT value FROM json_each(?4))
                  ORDER BY c.seq LIMIT ?5"
             ))?;
             let rows = stmt.query(params![run, after, stream, kinds_json(kinds), limit as i64])?;
-            collect_changes(conn, stream, after, limit, rows)
+            collect_changes(conn, table, after, limit, rows)
         })
     }
 

@@ -80,11 +80,18 @@ impl Store {
     pub(crate) fn stream_states(
         &self,
     ) -> Result<Vec<(String, Option<super::Watermark>, u64)>, StoreError> {
-        let streams: Vec<String> = self.with(|conn| {
-            let mut stmt = conn.prepare("SELECT stream FROM watermarks UNION SELECT DISTINCT stream FROM snapshots ORDER BY 1")?;
+        let mut streams: Vec<String> = self.with(|conn| {
+            let mut stmt = conn.prepare("SELECT stream FROM watermarks")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             rows.collect()
         })?;
+        for stream in crate::kinds::StreamKind::ALL {
+            let name = stream.name();
+            if !streams.iter().any(|s| s == name) && self.has_snapshots(name)? {
+                streams.push(name.to_string());
+            }
+        }
+        streams.sort();
         let mut out = Vec::new();
         for s in streams {
             let wm = self.watermark(&s)?;

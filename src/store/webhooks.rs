@@ -232,10 +232,13 @@ impl Store {
         stream: &str,
         id: i64,
     ) -> Result<Option<String>, StoreError> {
+        let table = super::mirror::snapshot_table(stream)?;
         self.with(|conn| {
-            conn.prepare_cached("SELECT updated_at FROM snapshots WHERE stream = ?1 AND id = ?2")?
-                .query_row(params![stream, id], |r| r.get(0))
-                .optional()
+            conn.prepare_cached(&format!(
+                "SELECT coalesce(json_extract(body, '$.updated_at'), '') FROM {table} WHERE id = ?1"
+            ))?
+            .query_row([id], |r| r.get(0))
+            .optional()
         })
     }
 }

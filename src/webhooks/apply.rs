@@ -109,7 +109,6 @@ pub(crate) fn apply(
     let write = PageWrite {
         upserts: vec![Upsert {
             id: head.id,
-            key,
             hash: fingerprint(raw),
             updated_at: updated_at.to_string(),
             state: stream.state(&head).to_string(),

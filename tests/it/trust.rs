@@ -692,7 +692,6 @@ async fn a_mirror_poisoned_by_an_earlier_release_still_exports_the_other_records
     let page = PageWrite {
         upserts: vec![Upsert {
             id: 987_654,
-            key: "SO-DEEP".into(),
             hash: ahead_sync::store::fingerprint(&body),
             updated_at: "2026-11-01T00:00:00Z".into(),
             state: String::new(),

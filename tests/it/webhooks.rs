@@ -280,7 +280,6 @@ async fn a_delivery_that_cannot_be_applied_is_quarantined_and_later_ones_apply()
             &PageWrite {
                 upserts: vec![Upsert {
                     id: 11,
-                    key: "SO-WH-11".into(),
                     hash: fingerprint(&unreadable),
                     updated_at: "2026-11-01T09:00:00Z".into(),
                     state: String::new(),
