@@ -125,6 +125,20 @@ pub(crate) struct OwnedSegment {
 }
 
 impl OwnedSegment {
+    /// A segment to read into (`Segments::next_segment_into`).
+    fn empty() -> Self {
+        OwnedSegment {
+            ordinal: 0,
+            line: 0,
+            raw: Vec::new(),
+            separators: Separators {
+                element: b'*',
+                component: b':',
+                segment: b'~',
+            },
+        }
+    }
+
     /// The segment split into its elements, borrowing its bytes.
     pub(crate) fn view(&self) -> Segment<'_> {
         Segment {
@@ -211,6 +225,12 @@ impl<R: std::io::Read> Segments<R> {
 
     /// The next segment, `None` at the end of the input.
     pub(crate) fn next_segment(&mut self) -> Result<Option<OwnedSegment>, NextError> {
+        let mut out = OwnedSegment::empty();
+        Ok(self.next_segment_into(&mut out)?.then_some(out))
+    }
+
+    /// The next segment into `out` (whose buffer is reused); `false` at the end of the input.
+    pub(crate) fn next_segment_into(&mut self, out: &mut OwnedSegment) -> Result<bool, NextError> {
         if !self.started {
             self.started = true;
             self.fill(3).map_err(NextError::Io)?;
@@ -234,7 +254,7 @@ impl<R: std::io::Read> Segments<R> {
                 self.fill(1).map_err(NextError::Io)?;
             }
             if self.pos >= self.buf.len() {
-                return Ok(None);
+                return Ok(false);
             }
             self.fill(4).map_err(NextError::Io)?;
             let rest = &self.buf[self.pos..];
@@ -274,12 +294,12 @@ impl<R: std::io::Read> Segments<R> {
                 continue;
             }
             self.ordinal += 1;
-            return Ok(Some(OwnedSegment {
-                ordinal: self.ordinal,
-                line: start_line,
-                raw: raw.to_vec(),
-                separators: seps,
-            }));
+            out.ordinal = self.ordinal;
+            out.line = start_line;
+            out.raw.clear();
+            out.raw.extend_from_slice(raw);
+            out.separators = seps;
+            return Ok(true);
         }
     }
 }
@@ -450,17 +470,36 @@ pub(crate) fn read_with<R: std::io::Read>(
         sink,
         rejections: Rejections::new(mapping.on_error),
     };
+    // The open transaction set is `open[..used]`; the slot after it takes the next segment.
+    // Slots are reused from set to set, so reading allocates only as sets grow.
     let mut open: Vec<OwnedSegment> = Vec::new();
+    let mut used = 0;
     let mut in_set = false;
     let mut open_interchange = false;
     let mut last = None;
-    while let Some(segment) = segments.next_segment().map_err(|e| next_error(file, e))? {
+    loop {
+        if used == open.len() {
+            open.push(OwnedSegment::empty());
+        }
+        let more = segments
+            .next_segment_into(&mut open[used])
+            .map_err(|e| next_error(file, e))?;
+        if !more {
+            break;
+        }
+        let segment = &open[used];
         last = Some((segment.line, segment.ordinal));
-        let id = segment.id().to_vec();
-        let closes_set = matches!(&id[..], b"ISA" | b"GS" | b"ST" | b"SE" | b"GE" | b"IEA");
+        let id = segment.id();
+        let (st, se) = (id == b"ST", id == b"SE");
+        let isa_or_iea = match id {
+            b"ISA" => Some(true),
+            b"IEA" => Some(false),
+            _ => None,
+        };
+        let closes_set = st || se || isa_or_iea.is_some() || id == b"GS" || id == b"GE";
         if !closes_set {
             if in_set {
-                open.push(segment);
+                used += 1;
             } else {
                 reader.stray(&segment.view(), "outside any transaction set (ST ... SE)")?;
             }
@@ -468,31 +507,29 @@ pub(crate) fn read_with<R: std::io::Read>(
         }
         if in_set {
             in_set = false;
-            let closed = id == b"SE";
-            if closed {
-                open.push(segment.clone());
-            }
-            let views: Vec<Segment> = open.iter().map(OwnedSegment::view).collect();
-            reader.transaction(&views, closed)?;
+            let n = if se { used + 1 } else { used };
+            let views: Vec<Segment> = open[..n].iter().map(OwnedSegment::view).collect();
+            reader.transaction(&views, se)?;
             drop(views);
-            open.clear();
-            if closed {
+            if se {
+                used = 0;
                 continue;
             }
+            // The segment that cut the set short is read again below, from the first slot.
+            open.swap(0, used);
+            used = 0;
         }
-        match &id[..] {
-            b"ISA" => open_interchange = true,
-            b"IEA" => open_interchange = false,
-            b"ST" => {
-                in_set = true;
-                open.push(segment);
-            }
-            b"SE" => reader.stray(&segment.view(), "without a matching ST")?,
-            _ => {}
+        if let Some(opens) = isa_or_iea {
+            open_interchange = opens;
+        } else if st {
+            in_set = true;
+            used = 1;
+        } else if se {
+            reader.stray(&open[0].view(), "without a matching ST")?;
         }
     }
     if in_set {
-        let views: Vec<Segment> = open.iter().map(OwnedSegment::view).collect();
+        let views: Vec<Segment> = open[..used].iter().map(OwnedSegment::view).collect();
         reader.transaction(&views, false)?;
     }
     match last {
