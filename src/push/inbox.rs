@@ -25,12 +25,15 @@ pub(crate) fn inbox_files(inbox: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// What a file's size and modification time were when it was read: if they differ when the
-/// push is done with it, someone wrote to it meanwhile and it must not be moved away.
+/// What a file's size and modification time (and, on Unix, its inode and status-change time,
+/// which no one can set back) were when it was read: if they differ when the push is done with
+/// it, someone wrote to it meanwhile and it must not be moved away.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     len: u64,
     modified: Option<SystemTime>,
+    /// Inode, and status change time in seconds and nanoseconds.
+    changed: (u64, i64, i64),
 }
 
 impl Seen {
@@ -40,10 +43,23 @@ impl Seen {
     }
 
     fn of(meta: &std::fs::Metadata) -> Seen {
+        #[cfg(unix)]
+        let changed = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), meta.ctime(), meta.ctime_nsec())
+        };
+        #[cfg(not(unix))]
+        let changed = (0, 0, 0);
         Seen {
             len: meta.len(),
             modified: meta.modified().ok(),
+            changed,
         }
+    }
+
+    /// How the file at `path` looks now (`None` if it cannot be looked at).
+    pub(crate) fn at(path: &Path) -> Option<Seen> {
+        std::fs::symlink_metadata(path).ok().map(|m| Seen::of(&m))
     }
 
     /// Whether the file at `path` is still as it was seen.
@@ -229,4 +245,34 @@ pub(crate) fn requeue(file: &Path, inboxes: &[PathBuf]) -> Result<Requeued, Requ
         target,
         removed_report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ERP that writes a new file and renames it over the old one, of the same size and with
+    /// the old modification time, has still changed it.
+    #[cfg(unix)]
+    #[test]
+    fn a_file_replaced_by_one_of_the_same_size_and_time_is_seen_as_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("po.csv");
+        std::fs::write(&path, "PO,Item\nA,X\n").unwrap();
+        let seen = Seen::at(&path).unwrap();
+        assert!(seen.unchanged(&path));
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let next = dir.path().join("po.csv.tmp");
+        std::fs::write(&next, "PO,Item\nB,X\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&next)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        std::fs::rename(&next, &path).unwrap();
+        let now = std::fs::metadata(&path).unwrap();
+        assert_eq!((now.len(), now.modified().unwrap()), (12, modified));
+        assert!(!seen.unchanged(&path));
+    }
 }

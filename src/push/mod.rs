@@ -190,7 +190,7 @@ impl Push<'_> {
     }
 
     fn wait(&self, file: &InputFile, why: &str, report: &mut PushReport) {
-        tracing::info!(file = %file.path.display(), reason = %why, "Inbox file left for a later run.");
+        tracing::info!(file = %file.path.display(), reason = %why, "File left for a later run.");
         report.files_waiting += 1;
     }
 
@@ -231,6 +231,9 @@ impl Push<'_> {
         observer: &mut dyn Observer,
     ) -> anyhow::Result<()> {
         let shown = file.path.display().to_string();
+        // What pass one reads, pass two must read again: a file that changed in between (by
+        // size or modification time) sends nothing and waits for the next run.
+        let planned = seen.clone().or_else(|| inbox::Seen::at(&file.path));
         let limit = match &seen {
             Some(seen) => seen.len(),
             None => std::fs::metadata(&file.path)
@@ -267,6 +270,14 @@ impl Push<'_> {
                 return self.finish_file(file, seen, rejections, &outcome, report, observer);
             }
         };
+        if planned.is_some_and(|p| !p.unchanged(&file.path)) {
+            self.wait(
+                file,
+                "it changed after it was first read; nothing of it was sent",
+                report,
+            );
+            return Ok(());
+        }
         let (tx, rx) = read::channel();
         let (mapping, path, name) = (self.mapping.clone(), file.path.clone(), shown.clone());
         let reader = tokio::task::spawn_blocking(move || {

@@ -226,3 +226,54 @@ impl RowSpill for Rows {
             })?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping() -> Mapping {
+        Mapping::parse(
+            "kind = \"purchase_order\"\n[source]\nformat = \"csv\"\ngroup_by = \"PO\"\n[fields]\npo_number = { column = \"PO\" }\n\"lines[].item_number\" = { column = \"Item\" }\n\"lines[].quantity\" = { column = \"Qty\" }\n",
+            "t.toml",
+        )
+        .unwrap()
+    }
+
+    /// Pass two reads the rows pass one planned for. A file whose orders were regrouped in
+    /// between (an order's rows no longer adjacent) is refused as changed, not read as two
+    /// orders of the same number.
+    #[test]
+    fn a_file_regrouped_between_the_two_passes_is_refused_as_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("po.csv");
+        let planned = "PO,Item,Qty\nA,X,1\nB,Y,1\nC,Z,1\n";
+        let regrouped = "PO,Item,Qty\nA,X,1\nB,Y,1\nA,Z,1\n";
+        assert_eq!(planned.len(), regrouped.len());
+        let map = mapping();
+        let read = |plan: &ReadPlan| {
+            let (tx, mut rx) = channel();
+            let result = read_batches(&map, &path, "po.csv", planned.len() as u64, plan, tx);
+            let mut numbers = Vec::new();
+            while let Ok(batch) = rx.try_recv() {
+                numbers.extend(batch.orders.into_iter().map(|o| o.number));
+            }
+            (result, numbers)
+        };
+        std::fs::write(&path, planned).unwrap();
+        let Prepared::Ready(plan) =
+            prepare(&map, &path, "po.csv", planned.len() as u64, None).unwrap()
+        else {
+            panic!("the file is ready");
+        };
+        let (result, numbers) = read(&plan);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(numbers, ["A", "B", "C"]);
+
+        std::fs::write(&path, regrouped).unwrap();
+        let (result, _) = read(&plan);
+        assert!(
+            matches!(result, Err(MappingError::Changed { .. })),
+            "{result:?}"
+        );
+    }
+}
