@@ -359,31 +359,53 @@ pub(super) async fn cancel_removed(
     file: &str,
     present: impl Fn(&str) -> bool,
 ) -> anyhow::Result<u64> {
+    const PAGE: usize = 1000;
     let mut cancelled = 0;
-    for entry in store.ledger_for_file(kind.as_str(), file)? {
-        if entry.state != LedgerState::Sent || present(&entry.number) {
-            continue;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.ledger_for_file(kind.as_str(), file, after.as_deref(), PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.number.clone());
+        for entry in &page {
+            if entry.state == LedgerState::Sent && !present(&entry.number) {
+                cancelled += cancel(client, store, kind, entry).await?;
+            }
         }
-        let Some(id) = entry.ahead_id else { continue };
-        match client.delete(&format!("{}/{id}", resource_of(kind))).await {
-            Ok(_) => {
-                store.ledger_set_state(
-                    kind.as_str(),
-                    &entry.number,
-                    LedgerState::Cancelled,
-                    now_unix(),
-                )?;
-                tracing::info!(order = %entry.number, stream = kind.stream().name(), "Cancelled: no longer in its file.");
-                cancelled += 1;
-            }
-            Err(ApiError::Status {
-                status: status::UNPROCESSABLE,
-                ..
-            }) => {
-                tracing::warn!(order = %entry.number, "Not cancelled: AHEAD no longer allows it (already in progress).");
-            }
-            Err(e) => return Err(e.into()),
+        if page.len() < PAGE {
+            break;
         }
     }
     Ok(cancelled)
+}
+
+/// Cancel one order AHEAD has from a file that no longer holds it: 1 if it was cancelled.
+async fn cancel(
+    client: &ApiClient,
+    store: &Store,
+    kind: OrderKind,
+    entry: &LedgerEntry,
+) -> anyhow::Result<u64> {
+    let Some(id) = entry.ahead_id else {
+        return Ok(0);
+    };
+    match client.delete(&format!("{}/{id}", resource_of(kind))).await {
+        Ok(_) => {
+            store.ledger_set_state(
+                kind.as_str(),
+                &entry.number,
+                LedgerState::Cancelled,
+                now_unix(),
+            )?;
+            tracing::info!(order = %entry.number, stream = kind.stream().name(), "Cancelled: no longer in its file.");
+            Ok(1)
+        }
+        Err(ApiError::Status {
+            status: status::UNPROCESSABLE,
+            ..
+        }) => {
+            tracing::warn!(order = %entry.number, "Not cancelled: AHEAD no longer allows it (already in progress).");
+            Ok(0)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

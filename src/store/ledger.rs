@@ -184,18 +184,27 @@ impl Store {
         .map(|_| ())
     }
 
-    /// Ledger rows of orders last seen in `source_file`.
+    /// Up to `limit` entries that came from `source_file`, in order of number, after `after`
+    /// (from the first when `None`): a file's entries are read a page at a time, however many
+    /// orders it held. The index on (kind, source_file) holds the number too, so a page is one
+    /// range of it.
     pub(crate) fn ledger_for_file(
         &self,
         kind: &str,
         source_file: &str,
+        after: Option<&str>,
+        limit: usize,
     ) -> Result<Vec<LedgerEntry>, StoreError> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT kind, number, state, content_hash, ahead_id, source_file, source_line
-                 FROM push_ledger WHERE kind = ?1 AND source_file = ?2 ORDER BY number",
+                 FROM push_ledger WHERE kind = ?1 AND source_file = ?2 AND number > ?3
+                 ORDER BY number LIMIT ?4",
             )?;
-            let rows = stmt.query_map(params![kind, source_file], ledger_row)?;
+            let rows = stmt.query_map(
+                params![kind, source_file, after.unwrap_or(""), limit as i64],
+                ledger_row,
+            )?;
             rows.collect()
         })
     }
@@ -267,10 +276,47 @@ mod tests {
         );
         assert_eq!(
             store
-                .ledger_for_file("purchase_order", "a.csv")
+                .ledger_for_file("purchase_order", "a.csv", None, 10)
                 .unwrap()
                 .len(),
             1
         );
+        assert!(store
+            .ledger_for_file("purchase_order", "a.csv", Some("PO-1"), 10)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_files_entries_come_a_page_at_a_time_in_order_of_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("l.db")).unwrap();
+        let write = |number: &str, file: &str| LedgerWrite {
+            kind: "purchase_order".into(),
+            number: number.into(),
+            state: LedgerState::Sent,
+            content_hash: "h".into(),
+            ahead_id: Some(1),
+            source_file: file.into(),
+            source_line: 2,
+            body: "{}".into(),
+        };
+        let writes: Vec<LedgerWrite> = ["PO-5", "PO-1", "PO-4", "PO-2", "PO-3"]
+            .iter()
+            .map(|n| write(n, "a.csv"))
+            .chain([write("PO-0", "b.csv")])
+            .collect();
+        store.ledger_put_many(&writes, 1).unwrap();
+        let mut read = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .ledger_for_file("purchase_order", "a.csv", after.as_deref(), 2)
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.number.clone());
+            read.extend(page.into_iter().map(|e| e.number));
+        }
+        assert_eq!(read, ["PO-1", "PO-2", "PO-3", "PO-4", "PO-5"]);
     }
 }
