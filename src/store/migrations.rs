@@ -247,21 +247,28 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// A store file at `path` as the release with schema `version` left it.
+    fn old_file(path: &std::path::Path, version: i64) -> Store {
+        super::super::create_private(path).unwrap();
+        let conn = rusqlite::Connection::open(path).unwrap();
+        super::super::fingerprint::register(&conn).unwrap();
+        let store = Store {
+            inner: std::sync::Arc::new(super::super::Inner {
+                path: path.to_path_buf(),
+                conn: std::sync::Mutex::new(conn),
+            }),
+        };
+        store.migrate_to(version).unwrap();
+        store
+    }
+
     #[test]
     fn an_old_file_is_upgraded_in_place_keeping_its_data() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
             // Build a version-1 file, as the first release wrote it, holding a token.
-            super::super::create_private(&path).unwrap();
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            let store = Store {
-                inner: std::sync::Arc::new(super::super::Inner {
-                    path: path.clone(),
-                    conn: std::sync::Mutex::new(conn),
-                }),
-            };
-            store.migrate_to(1).unwrap();
+            let store = old_file(&path, 1);
             assert_eq!(store.schema_version().unwrap(), 1);
             store
                 .with(|c| c.execute("INSERT INTO tokens VALUES ('k', 'a', 'r', 10, 1, 1)", []))
@@ -284,15 +291,7 @@ mod tests {
         let body = r#"{"id":5,"item_number":"PSU-800W","warehouse":"ATL"}"#;
         {
             // A version-6 file, whose fingerprints were the first 8 bytes of SHA-256.
-            super::super::create_private(&path).unwrap();
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            let store = Store {
-                inner: std::sync::Arc::new(super::super::Inner {
-                    path: path.clone(),
-                    conn: std::sync::Mutex::new(conn),
-                }),
-            };
-            store.migrate_to(6).unwrap();
+            let store = old_file(&path, 6);
             store
                 .with(|c| {
                     c.execute(
@@ -313,16 +312,7 @@ mod tests {
         let path = dir.path().join("v9.db");
         {
             // A version-9 file: one snapshots table for every stream, a change row per record.
-            super::super::create_private(&path).unwrap();
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            super::super::fingerprint::register(&conn).unwrap();
-            let store = Store {
-                inner: std::sync::Arc::new(super::super::Inner {
-                    path: path.clone(),
-                    conn: std::sync::Mutex::new(conn),
-                }),
-            };
-            store.migrate_to(9).unwrap();
+            let store = old_file(&path, 9);
             store
                 .with(|c| {
                     c.execute_batch(

@@ -175,7 +175,7 @@ fn write_snapshots(
 
 /// Append `changes` to the log in order; each run of two or more bare creations becomes one
 /// packed row covering as many seqs (`created`).
-fn write_changes(
+pub(super) fn write_changes(
     tx: &rusqlite::Transaction<'_>,
     stream: &str,
     run: i64,

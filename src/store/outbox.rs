@@ -341,7 +341,7 @@ impl Store {
                 ],
             )?;
             let id = tx.last_insert_rowid();
-            insert_rejections(&tx, start.stream, start.run, start.at, start.rejections)?;
+            super::mirror::write_changes(&tx, start.stream, start.run, start.at, start.rejections)?;
             tx.commit()?;
             Ok(Some(id))
         })
@@ -381,7 +381,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.with(|conn| {
             let tx = conn.transaction()?;
-            insert_rejections(&tx, stream, run, at, rejections)?;
+            super::mirror::write_changes(&tx, stream, run, at, rejections)?;
             move_cursor(&tx, outbox, stream, last_seq, 0, 0)?;
             tx.commit()
         })
@@ -423,32 +423,6 @@ fn move_cursor(
             changes = outbox_cursors.changes + excluded.changes",
         params![outbox, stream, last_seq, files, changes],
     )?;
-    Ok(())
-}
-
-fn insert_rejections(
-    tx: &Transaction<'_>,
-    stream: &str,
-    run: i64,
-    at: &str,
-    rejections: &[Change],
-) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO changes (run, at, stream, record_id, key, change, fields, before, after, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, NULL, ?8)",
-    )?;
-    for c in rejections {
-        stmt.execute(params![
-            run,
-            at,
-            stream,
-            c.record_id,
-            c.key,
-            c.kind.as_str(),
-            c.fields,
-            c.detail
-        ])?;
-    }
     Ok(())
 }
 
