@@ -88,7 +88,7 @@ pub struct OutboxState {
 const CHANGE_COLUMNS: &str =
     "c.seq, c.run, c.at, c.record_id, c.key, c.change, c.fields, s.body, c.span, c.records";
 
-/// Up to `limit` changes after `after` from the rows `query` selects (`CHANGE_COLUMNS`, in
+/// Up to `limit` changes after `after` from `rows` (selected as `CHANGE_COLUMNS`, in
 /// seq order): a packed row of created records gives one change per record after `after`,
 /// each with its snapshot's JSON.
 fn collect_changes(
