@@ -112,7 +112,7 @@ pub(crate) fn exit_for(error: &anyhow::Error) -> Exit {
                 return Exit::Credentials;
             }
         }
-        if let Some(crate::lock::LockError::Held { .. }) =
+        if let Some(crate::lock::LockError::Held { .. } | crate::lock::LockError::InUse { .. }) =
             cause.downcast_ref::<crate::lock::LockError>()
         {
             return Exit::Locked;

@@ -16,6 +16,14 @@ use thiserror::Error;
 pub(crate) enum LockError {
     #[error("skipped: another run of `{job}` holds its lock ({holder}); it will be run again at its next turn")]
     Held { job: String, holder: String },
+    /// Only the embedded sandbox is guarded so far.
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
+    #[error("{what} is in use by another process ({holder}): {why}")]
+    InUse {
+        what: &'static str,
+        holder: String,
+        why: &'static str,
+    },
     #[error("cannot use the lock file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -51,8 +59,27 @@ pub(crate) fn lock_dir(store: &Path) -> PathBuf {
 /// Take the lock of `job` at once, or fail naming its holder.
 pub(crate) fn acquire(dir: &Path, job: &str) -> Result<JobLock, LockError> {
     let path = dir.join(format!("{}.lock", job.replace([' ', '/'], "-")));
+    take(&path, |holder| LockError::Held {
+        job: job.to_string(),
+        holder,
+    })
+}
+
+/// Take the lock file at `path`, guarding `what` (something one process at a time may use),
+/// at once, or fail with [`LockError::InUse`] naming its holder and saying `why`.
+#[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
+pub(crate) fn acquire_resource(
+    path: &Path,
+    what: &'static str,
+    why: &'static str,
+) -> Result<JobLock, LockError> {
+    take(path, |holder| LockError::InUse { what, holder, why })
+}
+
+fn take(path: &Path, held: impl FnOnce(String) -> LockError) -> Result<JobLock, LockError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     let io = |source| LockError::Io {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(io)?;
@@ -61,7 +88,7 @@ pub(crate) fn acquire(dir: &Path, job: &str) -> Result<JobLock, LockError> {
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)
+        .open(path)
         .map_err(io)?;
     match file.try_lock() {
         Ok(()) => {}
@@ -69,14 +96,11 @@ pub(crate) fn acquire(dir: &Path, job: &str) -> Result<JobLock, LockError> {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            return Err(LockError::Held {
-                job: job.to_string(),
-                holder: if holder.is_empty() {
-                    "holder unknown".into()
-                } else {
-                    holder.to_string()
-                },
-            });
+            return Err(held(if holder.is_empty() {
+                "holder unknown".into()
+            } else {
+                holder.to_string()
+            }));
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
     }

@@ -6,9 +6,28 @@ use url::Url;
 
 use crate::settings::Settings;
 
-/// A running in-process sandbox.
+/// A running in-process sandbox, and the lock that keeps its world file to this process.
 #[cfg(feature = "sandbox")]
-pub(crate) struct Embedded(ahead_sandbox::Sandbox);
+pub(crate) struct Embedded {
+    sandbox: ahead_sandbox::Sandbox,
+    _world: crate::lock::JobLock,
+}
+
+/// The embedded sandbox's world is one file, loaded when it starts and saved when it stops: two
+/// processes using it at once would each save over the other's changes (an order pushed by one
+/// would vanish from AHEAD's side while the store says it was sent). One process at a time may
+/// use it; the others exit 4 naming the holder.
+#[cfg(feature = "sandbox")]
+fn lock_world(settings: &Settings) -> Result<crate::lock::JobLock, crate::lock::LockError> {
+    let mut path = settings.sandbox.state_path.as_os_str().to_owned();
+    path.push(".lock");
+    crate::lock::acquire_resource(
+        std::path::Path::new(&path),
+        "the embedded AHEAD sandbox",
+        "its world is one file, so it serves one process at a time; run this once that one \
+         ends, or serve it with `ahead-sync sandbox` and point api.base_url at it",
+    )
+}
 
 /// Without the `sandbox` feature no sandbox can be running: this type has no values.
 #[cfg(not(feature = "sandbox"))]
@@ -19,18 +38,26 @@ impl Embedded {
     /// Start the sandbox for `settings`; returns it and its base URL.
     pub(crate) async fn start(settings: &Settings) -> anyhow::Result<(Embedded, Url)> {
         use anyhow::Context as _;
+        let world = lock_world(settings)?;
         let sandbox = ahead_sandbox::Sandbox::start_local(config(settings))
             .await
             .context("cannot start the embedded AHEAD sandbox")?;
         let url = Url::parse(&sandbox.base_url())?;
         tracing::debug!(base_url = %url, "Embedded AHEAD sandbox started.");
-        Ok((Embedded(sandbox), url))
+        Ok((
+            Embedded {
+                sandbox,
+                _world: world,
+            },
+            url,
+        ))
     }
 
     /// Stop it, saving its world beside the store.
     pub(crate) async fn stop(self) -> anyhow::Result<()> {
         use anyhow::Context as _;
-        self.0
+        // The lock is let go only once the world is saved (when `self` is dropped).
+        self.sandbox
             .stop()
             .await
             .context("stopping the embedded AHEAD sandbox")
@@ -92,6 +119,7 @@ pub(crate) struct Advanced {
 #[cfg(feature = "sandbox")]
 pub(crate) fn advance(settings: &Settings, by: std::time::Duration) -> anyhow::Result<Advanced> {
     use anyhow::Context as _;
+    let _world = lock_world(settings)?;
     let done = ahead_sandbox::advance(&config(settings), by).with_context(|| {
         format!(
             "cannot advance the embedded sandbox ({})",

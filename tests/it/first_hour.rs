@@ -296,3 +296,42 @@ fn the_readme_quick_start_works_as_written() {
     assert!(ran >= 5, "{block}");
     assert!(dir.join("recon.csv").is_file());
 }
+
+/// The embedded sandbox's world is one file: while one process uses it, another command
+/// against it (a job, `sandbox advance`) exits 4 naming the holder instead of saving over its
+/// changes, and runs once the holder is gone.
+#[tokio::test]
+async fn the_embedded_sandbox_serves_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    assert!(cmd(work, &["init"]).status.success());
+    // The daemon keeps the embedded sandbox for as long as it runs.
+    let (daemon, _) = crate::metrics::start(
+        work,
+        &["daemon"],
+        &[("AHEAD_SYNC__METRICS__BIND", "127.0.0.1:0")],
+        "Metrics listening.",
+    );
+    let holder = format!("pid {}", daemon.id());
+    let refused: Vec<_> = [
+        &["pull", "inventory"][..],
+        &["sync"],
+        &["sandbox", "advance", "--hours", "1"],
+    ]
+    .into_iter()
+    .map(|args| (args, cmd(work, args)))
+    .collect();
+    // Stopped before anything is asserted, so that a failure leaves no daemon behind.
+    crate::metrics::stop(daemon);
+    for (args, out) in refused {
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("the embedded AHEAD sandbox is in use")
+                && text(&out).contains(&holder),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let out = cmd(work, &["pull", "inventory"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

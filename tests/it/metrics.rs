@@ -117,7 +117,12 @@ fn get(samples: &HashMap<Key, f64>, name: &str, labels: &[(&str, &str)]) -> f64 
 }
 
 /// Start `args` in `dir` logging JSON, and read its log until `message`; that line's address.
-fn start(dir: &Path, args: &[&str], env: &[(&str, &str)], message: &str) -> (Child, String) {
+pub(crate) fn start(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    message: &str,
+) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ahead-sync"));
     command
         .current_dir(dir)
@@ -151,7 +156,7 @@ fn address_of(child: &mut Child, message: &str) -> String {
     }
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
