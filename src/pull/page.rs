@@ -405,10 +405,8 @@ impl PassState {
         let mut write = PageWrite::default();
         for (id, body) in bodies {
             // The key as the record's last snapshot says it (`#id` if it cannot be read).
-            let key = match Head::parse(&body) {
-                Ok(head) => self.stream.key(&head),
-                Err(_) => format!("#{id}"),
-            };
+            let key =
+                HeadInfo::read(self.stream, &body).map_or_else(|_| format!("#{id}"), |h| h.key);
             self.stats.removed += 1;
             write.removals.push(id);
             write.changes.push(Change::whole(

@@ -108,7 +108,6 @@ impl Unpacked<'_> {
         self.bytes = after;
         self.key.truncate(shared);
         self.key.extend_from_slice(rest);
-        std::str::from_utf8(&self.key).map_err(|_| Corrupt)?;
         Ok(id)
     }
 
@@ -118,12 +117,12 @@ impl Unpacked<'_> {
         if self.bytes.is_empty() {
             return None;
         }
-        match self.record() {
-            // Checked as UTF-8 by `record`.
-            Ok(id) => Some(Ok((id, std::str::from_utf8(&self.key).unwrap_or_default()))),
-            Err(e) => {
+        let id = self.record();
+        match (id, std::str::from_utf8(&self.key)) {
+            (Ok(id), Ok(key)) => Some(Ok((id, key))),
+            _ => {
                 self.bytes = &[];
-                Some(Err(e))
+                Some(Err(Corrupt))
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Webhook deliveries as received (stored once per delivery id, before anything is done with
 //! them), named counters, and a small key-value table for settings the tool generates itself.
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, Transaction};
 
 use super::{Store, StoreError};
 
@@ -223,22 +223,6 @@ impl Store {
             let mut stmt = conn.prepare("SELECT name, value FROM counters WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name")?;
             let rows = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
             rows.collect()
-        })
-    }
-
-    /// The stored `updated_at` of one record, if mirrored.
-    pub(crate) fn snapshot_updated_at(
-        &self,
-        stream: &str,
-        id: i64,
-    ) -> Result<Option<String>, StoreError> {
-        let table = super::mirror::snapshot_table(stream)?;
-        self.with(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT coalesce(json_extract(body, '$.updated_at'), '') FROM {table} WHERE id = ?1"
-            ))?
-            .query_row([id], |r| r.get(0))
-            .optional()
         })
     }
 }

@@ -83,28 +83,31 @@ pub(crate) fn apply(
     let Some(updated_at) = head.updated_at.as_deref() else {
         return Ok(Applied::Ignored("the record has no updated_at".into()));
     };
-    let held = store.snapshot_updated_at(stream.name(), head.id)?;
-    if held.as_deref().is_some_and(|h| h >= updated_at) {
+    // The mirrored record, read once: its `updated_at` decides staleness, its body the diff.
+    let held = store.snapshot_bodies(stream.name(), &[head.id])?.pop();
+    let held_at = |body: &str| {
+        Head::parse(body)
+            .ok()
+            .and_then(|h| h.updated_at.map(|u| u.into_owned()))
+            .unwrap_or_default()
+    };
+    if held
+        .as_ref()
+        .is_some_and(|(_, body)| held_at(body).as_str() >= updated_at)
+    {
         return Ok(Applied::Stale);
     }
     let key = stream.key(&head);
     let detail = format!("webhook {event} {delivery_id}");
     let change = match held {
         None => Change::whole(ChangeKind::Created, Some(head.id), key.clone(), detail),
-        Some(_) => {
-            let old = store
-                .snapshot_bodies(stream.name(), &[head.id])?
-                .pop()
-                .map(|(_, b)| b)
-                .unwrap_or_else(|| "{}".into());
-            changed_fields(&old, raw)
-                .map_err(|reason| ApplyError::Diff {
-                    stream: stream.name(),
-                    id: head.id,
-                    reason,
-                })?
-                .into_change(ChangeKind::Updated, head.id, key.clone(), detail)
-        }
+        Some((_, old)) => changed_fields(&old, raw)
+            .map_err(|reason| ApplyError::Diff {
+                stream: stream.name(),
+                id: head.id,
+                reason,
+            })?
+            .into_change(ChangeKind::Updated, head.id, key.clone(), detail),
     };
     let write = PageWrite {
         upserts: vec![Upsert {
